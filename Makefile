@@ -1,0 +1,165 @@
+# sagad - build, test and local stack.
+#
+# Sources are found by directory, so adding a file needs no edit here:
+#   engine/*.c              -> build/lib/libsaga.a (engine library)
+#   engine/sagad.c          -> build/bin/sagad
+#   engine/sagactl/*.c      -> build/bin/sagactl
+#   workers/*.c             -> build/lib/libsagaworker.a (worker library)
+#   workers/<name>/*.c      -> build/bin/<name>-worker
+#   schema/saga.proto       -> build/gen/saga.pb-c.[ch] (protoc-c)
+#   schema/NNN_*.sql        -> build/gen/migrations_core.c (in libsaga)
+#   schema/<name>/NNN_*.sql -> build/gen/migrations_<name>.c (in <name>-worker)
+#   tests/unit/test_*.c     -> build/tests/test_* (cmocka, pure logic)
+#   tests/integration/it_*.c -> build/tests/it_* (cmocka, real stack)
+#   tests/fuzz/fuzz_*.c     -> build/fuzz/fuzz_* (clang libFuzzer)
+# `make asan` builds the same tree with ASan+UBSan into build/asan.
+
+BUILD    ?= build
+CC       ?= gcc
+PKGS     := rdkafka libpq libprotobuf-c jansson libmicrohttpd
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+OPT      ?= -O2
+SAN      ?=
+CFLAGS   ?= $(OPT) -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CFLAGS) $(SAN) \
+             -fPIC -MMD -MP -Iengine -Iworkers -I$(BUILD)/gen $(PKG_CFLAGS)
+LDLIBS   = $(PKG_LIBS) -lm -lpthread
+TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+ENGINE_SRC  := $(filter-out engine/sagad.c,$(wildcard engine/*.c))
+SAGACTL_SRC := $(wildcard engine/sagactl/*.c)
+WORKLIB_SRC := $(wildcard workers/*.c)
+WORKERS     := $(patsubst workers/%/,%,$(sort $(dir $(wildcard workers/*/*.c))))
+COMPONENTS  := $(patsubst schema/%/,%,$(sort $(dir $(wildcard schema/*/*.sql))))
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+IT_SRC      := $(wildcard tests/integration/it_*.c)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+
+GEN_PB      := $(BUILD)/gen/saga.pb-c.c
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBSAGA     := $(BUILD)/lib/libsaga.a
+LIBWORKER   := $(BUILD)/lib/libsagaworker.a
+ENGINE_OBJ  := $(call obj,$(ENGINE_SRC)) $(BUILD)/obj/gen/saga.pb-c.o \
+               $(BUILD)/obj/gen/migrations_core.o
+WORKLIB_OBJ := $(call obj,$(WORKLIB_SRC))
+BINS        := $(BUILD)/bin/sagad $(BUILD)/bin/sagactl \
+               $(patsubst %,$(BUILD)/bin/%-worker,$(WORKERS))
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+IT_BINS     := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
+
+.PHONY: all deps asan test unit integration fuzz demo bench chaos \
+        stack-up stack-down stack-reset stack-status clean install uninstall
+.DEFAULT_GOAL := all
+# Keep objects made by pattern chains (tests), so rebuilds stay incremental.
+.SECONDARY:
+.SECONDEXPANSION:
+
+all: $(BINS) $(UNIT_BINS) $(IT_BINS)
+
+deps:
+	@sh tests/stack/deps.sh
+
+asan: | deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+
+# --- generated sources ------------------------------------------------------
+$(BUILD)/gen/saga.pb-c.c $(BUILD)/gen/saga.pb-c.h &: schema/saga.proto | deps
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Ischema schema/saga.proto
+
+$(BUILD)/gen/migrations_core.c: $(wildcard schema/*.sql) tests/stack/embed-sql.sh
+	@mkdir -p $(BUILD)/gen
+	sh tests/stack/embed-sql.sh core schema > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/migrations_%.c: tests/stack/embed-sql.sh $$(wildcard schema/$$*/*.sql)
+	@mkdir -p $(BUILD)/gen
+	sh tests/stack/embed-sql.sh $* schema/$* > $@.tmp && mv $@.tmp $@
+
+# Every object waits for the protobuf header: any file may include it.
+$(BUILD)/obj/%.o: %.c | $(BUILD)/gen/saga.pb-c.h deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c | $(BUILD)/gen/saga.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# --- libraries and programs -------------------------------------------------
+$(LIBSAGA): $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBWORKER): $(WORKLIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/sagad: $(BUILD)/obj/engine/sagad.o $(LIBSAGA)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/sagactl: $(call obj,$(SAGACTL_SRC)) $(LIBSAGA)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/%-worker: $$(call obj,$$(wildcard workers/$$*/*.c)) \
+                       $$(if $$(wildcard schema/$$*/*.sql),$(BUILD)/obj/gen/migrations_$$*.o) \
+                       $(LIBWORKER) $(LIBSAGA)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+# Unit and integration tests link everything; each is one cmocka binary.
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBWORKER) $(LIBSAGA)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/it_%: $(BUILD)/obj/tests/integration/it_%.o $(LIBWORKER) $(LIBSAGA)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+
+# --- fuzzing (clang libFuzzer + ASan/UBSan) -----------------------------------
+FUZZ_TIME ?= 60
+FUZZ_CC   := clang
+FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+             -Iengine -I$(BUILD)/gen $(PKG_CFLAGS)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(GEN_PB) $(BUILD)/gen/migrations_core.c | deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRC) $(GEN_PB) \
+	  $(BUILD)/gen/migrations_core.c $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_BINS)
+
+# --- tests, stack, demo, bench ------------------------------------------------
+test: all | deps
+	@sh tests/run.sh
+
+unit: $(UNIT_BINS)
+	@sh tests/run.sh unit
+
+stack-up: | deps
+	@sh tests/stack/stack.sh up
+stack-down:
+	@sh tests/stack/stack.sh down
+stack-reset:
+	@sh tests/stack/stack.sh reset
+stack-status:
+	@sh tests/stack/stack.sh status
+
+demo: all | deps
+	@sh examples/demo.sh
+
+bench: all | deps
+	@sh tests/bench/run.sh
+
+chaos: all | deps
+	@sh tests/chaos/run.sh $(SEED)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,200 @@
+/*
+ * machine.h - the saga decision core: (state, event) -> (state', effects).
+ *
+ * A pure function with no I/O, no clock and no randomness of its own: the
+ * caller passes the time and a random number in the event, loads the state
+ * from PostgreSQL, and persists the new state together with the effects
+ * (commands to publish via the outbox, history notes, the next wake-up) in
+ * one transaction. Because nothing here can fail half-way, every transition
+ * - including duplicate, stale and late replies and timeouts racing replies -
+ * is exhaustively unit-tested (tests/unit/test_machine.c).
+ *
+ * Semantics (docs/architecture.md):
+ *  - RUNNING: steps reserve along the dependency graph; a step is dispatched
+ *    once every step in its `after` list is RESERVED; independent steps go in
+ *    parallel. An irreversible step is dispatched only once every reversible
+ *    step is RESERVED.
+ *  - All reserves OK -> CONFIRMING: every step with a confirm command gets
+ *    CONFIRM (in parallel); steps without one are CONFIRMED at once. All
+ *    confirmed -> COMPLETED.
+ *  - A reserve REJECTED, or out of attempts -> COMPENSATING: every reversible
+ *    step that is RESERVED, in flight (RESERVING) or FAILED (outcome unknown)
+ *    is compensated, a step only after every step that depends on it is done
+ *    compensating. Never-dispatched (PENDING) and REJECTED steps are not.
+ *    All compensated -> COMPENSATED.
+ *  - Timeouts and RETRY replies re-dispatch after exponential backoff with
+ *    jitter; RESERVE up to retry.max_attempts, CONFIRM and COMPENSATE for
+ *    ever (a REJECTED reply to them is recorded as an error and retried).
+ *  - Only a reply whose (action, attempt) matches the step's command in
+ *    flight is applied; anything else is reported as ignored, with the reason.
+ *  - No progress for stuck_after_ms -> stuck flag (cleared on progress);
+ *    retries go on regardless.
+ */
+#ifndef SAGA_MACHINE_H
+#define SAGA_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "spec.h"
+
+typedef enum saga_status {
+    SAGA_RUNNING = 0,
+    SAGA_CONFIRMING,
+    SAGA_COMPENSATING,
+    SAGA_COMPLETED,   /* terminal */
+    SAGA_COMPENSATED  /* terminal */
+} saga_status;
+
+typedef enum saga_step_status {
+    SAGA_STEP_PENDING = 0,   /* not dispatched yet */
+    SAGA_STEP_RESERVING,     /* RESERVE in flight or waiting to be re-sent */
+    SAGA_STEP_RESERVED,      /* RESERVE answered OK */
+    SAGA_STEP_REJECTED,      /* RESERVE answered REJECTED: nothing to undo */
+    SAGA_STEP_FAILED,        /* RESERVE out of attempts: outcome unknown */
+    SAGA_STEP_CONFIRMING,
+    SAGA_STEP_CONFIRMED,     /* also: done, for a step without confirm */
+    SAGA_STEP_COMPENSATING,
+    SAGA_STEP_COMPENSATED
+} saga_step_status;
+
+typedef enum saga_action {
+    SAGA_ACT_NONE = 0,
+    SAGA_ACT_RESERVE = 1,   /* values match saga.proto's Action */
+    SAGA_ACT_CONFIRM = 2,
+    SAGA_ACT_COMPENSATE = 3
+} saga_action;
+
+typedef enum saga_outcome {
+    SAGA_OUT_NONE = 0,
+    SAGA_OUT_OK = 1,        /* values match saga.proto's Outcome */
+    SAGA_OUT_REJECTED = 2,
+    SAGA_OUT_RETRY = 3
+} saga_outcome;
+
+#define SAGA_MACHINE_ERROR_MAX 256
+
+typedef struct saga_step_state {
+    saga_step_status status;
+    saga_action action;   /* command in flight or backing off; NONE if idle */
+    int attempt;          /* attempt number of `action`'s latest dispatch (1..) */
+    int failures;         /* consecutive timeouts/RETRYs of `action`: drives
+                             backoff; reset by an operator retry */
+    int64_t deadline_ms;  /* in flight: when it times out; else 0 */
+    int64_t retry_at_ms;  /* backing off: when to re-send; else 0 */
+    int reserve_attempts, confirm_attempts, compensate_attempts;
+    saga_outcome reserve_outcome, confirm_outcome, compensate_outcome;
+    char last_error[SAGA_MACHINE_ERROR_MAX]; /* "" when none */
+} saga_step_state;
+
+typedef struct saga_state {
+    saga_status status;
+    bool stuck;
+    bool resolved;          /* closed by an operator (resolve) */
+    bool aborted;           /* compensation started by an operator (abort) */
+    int64_t progress_ms;    /* last progress (creation counts) */
+    int64_t wake_ms;        /* earliest deadline / retry / stuck check; 0 = none */
+    char stuck_reason[SAGA_MACHINE_ERROR_MAX];
+    size_t n_steps;         /* == spec->n_steps */
+    saga_step_state steps[SAGA_SPEC_MAX_STEPS];
+} saga_state;
+
+typedef enum saga_event_kind {
+    SAGA_EV_START = 0, /* the saga was just created: dispatch the roots */
+    SAGA_EV_REPLY,     /* a participant's Reply */
+    SAGA_EV_TIMER,     /* wake_ms has passed: deadlines, retries, stuck check */
+    SAGA_EV_RETRY,     /* operator: re-send pending commands now */
+    SAGA_EV_ABORT,     /* operator: stop forward progress, compensate */
+    SAGA_EV_RESOLVE    /* operator: close as COMPLETED or COMPENSATED */
+} saga_event_kind;
+
+typedef struct saga_event {
+    saga_event_kind kind;
+    int64_t now_ms;
+    uint32_t random;        /* uniform random bits for backoff jitter */
+    /* REPLY */
+    int step;               /* REPLY: step index; RETRY: step index or -1 = all */
+    saga_action action;
+    int attempt;
+    saga_outcome outcome;
+    const char *reason;     /* borrowed; may be NULL */
+    /* RESOLVE */
+    saga_status resolve_as; /* SAGA_COMPLETED or SAGA_COMPENSATED */
+    /* ABORT and RESOLVE: borrowed operator reason, may be NULL */
+    const char *op_reason;
+} saga_event;
+
+/* A command to send: build its payload from the step's template, publish it
+ * through the outbox. Idempotency key = "<saga_id>/<step name>". */
+typedef struct saga_command {
+    int step;
+    saga_action action;
+    int attempt;
+    int64_t deadline_ms;
+} saga_command;
+
+typedef enum saga_note_kind {
+    SAGA_NOTE_TRANSITION = 0, /* saga status changed: text "RUNNING -> COMPENSATING" */
+    SAGA_NOTE_STEP,           /* a step's status changed */
+    SAGA_NOTE_REPLY_APPLIED,  /* the reply changed the state */
+    SAGA_NOTE_REPLY_IGNORED,  /* duplicate / stale / late / unknown: text says why */
+    SAGA_NOTE_TIMEOUT,        /* a command's deadline passed */
+    SAGA_NOTE_BACKOFF,        /* re-send scheduled: text has the delay */
+    SAGA_NOTE_EXHAUSTED,      /* RESERVE out of attempts */
+    SAGA_NOTE_STUCK,          /* stuck flag set (text = reason) */
+    SAGA_NOTE_UNSTUCK,
+    SAGA_NOTE_OPERATOR,       /* retry / abort / resolve accepted */
+    SAGA_NOTE_SKIPPED         /* irreversible step left as is during compensation */
+} saga_note_kind;
+
+typedef struct saga_note {
+    saga_note_kind kind;
+    int step;          /* -1 for the saga as a whole */
+    saga_action action;
+    int attempt;
+    saga_outcome outcome;
+    char text[SAGA_MACHINE_ERROR_MAX];
+} saga_note;
+
+#define SAGA_EFFECTS_MAX_NOTES (SAGA_SPEC_MAX_STEPS * 4 + 8)
+
+typedef struct saga_effects {
+    saga_command cmds[SAGA_SPEC_MAX_STEPS];
+    size_t n_cmds;
+    saga_note notes[SAGA_EFFECTS_MAX_NOTES];
+    size_t n_notes;
+    bool changed;        /* state differs from before: persist it */
+    bool reply_applied;  /* REPLY only: store its payload as the result */
+} saga_effects;
+
+/* Initial state for a new saga of `spec` created at now_ms (all PENDING,
+ * RUNNING). Follow with a SAGA_EV_START event. */
+void saga_machine_init(const saga_spec *spec, saga_state *st, int64_t now_ms);
+
+/*
+ * Applies one event. Fills *out (cleared first). Returns 0, or, for operator
+ * events refused in the current state (abort of a saga not RUNNING, resolve
+ * of a terminal saga), SAGA_ECONFLICT with err set and the state unchanged.
+ * A reply that does not apply is not an error: it yields a REPLY_IGNORED note.
+ */
+int saga_machine_apply(const saga_spec *spec, saga_state *st,
+                       const saga_event *ev, saga_effects *out,
+                       saga_error *err);
+
+/* Backoff before re-sending after `failures` consecutive failures (>= 1):
+ * min(max, initial * multiplier^(failures-1)) minus up to jitter*delay. */
+int64_t saga_machine_backoff(const saga_retry_policy *p, int failures,
+                             uint32_t random);
+
+bool saga_status_terminal(saga_status s);
+const char *saga_status_name(saga_status s);            /* "RUNNING" */
+int saga_status_parse(const char *s, saga_status *out); /* 0 or SAGA_EINVAL */
+const char *saga_step_status_name(saga_step_status s);  /* "RESERVING" */
+int saga_step_status_parse(const char *s, saga_step_status *out);
+const char *saga_action_name(saga_action a);            /* "RESERVE" */
+int saga_action_parse(const char *s, saga_action *out);
+const char *saga_outcome_name(saga_outcome o);          /* "OK" */
+int saga_outcome_parse(const char *s, saga_outcome *out);
+
+#endif

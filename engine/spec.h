@@ -1,0 +1,130 @@
+/*
+ * spec.h - declarative saga specs: parse, validate, canonicalise.
+ *
+ * A spec is one JSON file (format in docs/spec.md). Parsing reports every
+ * problem in the file at once, each as "file:line:col: json.path: message"
+ * (plus an optional hint line), because a user fixing a spec wants the whole
+ * list, not one error per run. The parsed saga_spec is immutable after
+ * parsing and is shared read-only by the decision core, the store and the CLI.
+ */
+#ifndef SAGA_SPEC_H
+#define SAGA_SPEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Documented limits (docs/spec.md); exceeding one is a validation error that
+ * names the limit. */
+#define SAGA_SPEC_MAX_FILE_BYTES (1024 * 1024)
+#define SAGA_SPEC_MAX_STEPS 64
+#define SAGA_SPEC_MAX_INPUTS 128
+#define SAGA_SPEC_MAX_DEPTH 32
+#define SAGA_SPEC_MAX_STRING 4096
+#define SAGA_SPEC_MAX_NAME 63
+/* Largest saga input accepted by saga_spec_check_input, in bytes of JSON. */
+#define SAGA_INPUT_MAX_BYTES (256 * 1024)
+
+typedef enum saga_field_type {
+    SAGA_FIELD_STRING,
+    SAGA_FIELD_INTEGER,
+    SAGA_FIELD_NUMBER,
+    SAGA_FIELD_BOOLEAN,
+    SAGA_FIELD_OBJECT,
+    SAGA_FIELD_ARRAY
+} saga_field_type;
+
+typedef struct saga_input_field {
+    char *name;
+    saga_field_type type;
+    bool required; /* default true */
+} saga_input_field;
+
+typedef struct saga_retry_policy {
+    int max_attempts;           /* >= 1; bounds RESERVE only: confirm and
+                                   compensate retry for ever */
+    int64_t initial_backoff_ms; /* > 0 */
+    int64_t max_backoff_ms;     /* >= initial_backoff_ms */
+    double multiplier;          /* >= 1 */
+    double jitter;              /* 0..1: fraction of the delay randomised away */
+} saga_retry_policy;
+
+typedef struct saga_phase {
+    char *command; /* NULL when the phase is absent */
+    json_t *payload; /* template (owned); JSON null when absent */
+} saga_phase;
+
+typedef struct saga_step_def {
+    char *name;
+    char *participant;
+    char *topic;     /* resolved: the "topic" key or "saga.<participant>.commands" */
+    size_t *after;   /* indices into saga_spec.steps, all < this step's index
+                        is NOT guaranteed; the graph is acyclic */
+    size_t n_after;
+    saga_phase reserve;    /* always present */
+    saga_phase confirm;    /* command NULL: done when reserve succeeds */
+    saga_phase compensate; /* command NULL only when irreversible */
+    bool irreversible;
+    int64_t timeout_ms;       /* resolved against defaults */
+    saga_retry_policy retry;  /* resolved against defaults */
+} saga_step_def;
+
+typedef struct saga_spec {
+    char *name;
+    int version;
+    char *description; /* "" when absent */
+    saga_input_field *inputs;
+    size_t n_inputs;
+    int64_t timeout_ms;      /* defaults.timeout_ms */
+    saga_retry_policy retry; /* defaults.retry */
+    int64_t stuck_after_ms;  /* defaults.stuck_after_ms */
+    saga_step_def *steps;
+    size_t n_steps;          /* 1..SAGA_SPEC_MAX_STEPS */
+    char *canonical;         /* canonical JSON text (sorted keys, compact,
+                                defaults not expanded): what is stored */
+    char sha256[65];         /* hex SHA-256 of canonical */
+} saga_spec;
+
+/* A list of diagnostics, one line each ("file:line:col: path: message"),
+ * optionally followed by "hint: ..." lines. Owned by the caller. */
+typedef struct saga_diag {
+    char **lines;
+    size_t n;
+    size_t n_errors; /* lines that are errors (hints do not count) */
+} saga_diag;
+
+void saga_diag_init(saga_diag *d);
+void saga_diag_free(saga_diag *d);
+
+/*
+ * Parses and validates a spec held in buf[0..len). `file` is only used in
+ * messages. On success returns 0 and sets *out (owned; free with
+ * saga_spec_free). On failure returns SAGA_EINVAL (or SAGA_ELIMIT), appends
+ * every error to diag, sets *out to NULL, and sets err to a one-line summary
+ * ("sagas/x.json: 3 errors"). Never crashes, hangs or leaks on any input.
+ */
+int saga_spec_parse(const char *file, const char *buf, size_t len,
+                    saga_spec **out, saga_diag *diag, saga_error *err);
+
+/* Reads a file and calls saga_spec_parse. */
+int saga_spec_load(const char *path, saga_spec **out, saga_diag *diag,
+                   saga_error *err);
+
+void saga_spec_free(saga_spec *spec);
+
+/* Index of the step named `name`, or -1. */
+int saga_spec_step_index(const saga_spec *spec, const char *name);
+
+/*
+ * Checks a start request's input (borrowed) against the spec: missing
+ * required fields, wrong types, unknown fields, size limit. Returns 0 or
+ * SAGA_EINVAL with a message naming the field, e.g.
+ * `input.qty: expected integer, got string`.
+ */
+int saga_spec_check_input(const saga_spec *spec, const json_t *input,
+                          saga_error *err);
+
+#endif

@@ -1,0 +1,271 @@
+#!/bin/sh
+# stack.sh up|down|reset|status - the local stack sagad runs and is tested on:
+# a private PostgreSQL 15 cluster and a single-node Apache Kafka broker in
+# KRaft mode, both under .stack/ in the checkout, both on 127.0.0.1.
+#
+# Kafka has no Debian package, so its jars come from Maven Central (pom.xml
+# beside this file) and are cached outside the checkout, in
+# $SAGA_CACHE_DIR (default ~/.cache/sagad): a second clone starts offline.
+# PostgreSQL stays durable (fsync and synchronous_commit on): the same stack
+# serves the demo and the benchmark, where durability is not negotiable.
+#
+# Overridable: SAGA_STACK_DIR, SAGA_PG_PORT (55432), SAGA_KAFKA_PORT (59092),
+# SAGA_KAFKA_CONTROLLER_PORT (59093), SAGA_CACHE_DIR, SAGA_KAFKA_VERSION.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+STACK=${SAGA_STACK_DIR:-$ROOT/.stack}
+PG_PORT=${SAGA_PG_PORT:-55432}
+KAFKA_PORT=${SAGA_KAFKA_PORT:-59092}
+CTRL_PORT=${SAGA_KAFKA_CONTROLLER_PORT:-59093}
+KAFKA_VERSION=${SAGA_KAFKA_VERSION:-3.9.1}
+CACHE=${SAGA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sagad}
+KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
+PG_BIN=/usr/lib/postgresql/15/bin
+PGDATA=$STACK/pg
+START_DEADLINE=${SAGA_STACK_DEADLINE:-90}
+
+log() { echo "stack: $*"; }
+die() { echo "stack: $*" >&2; exit 1; }
+
+# PostgreSQL refuses to run as root; run its tools as the postgres user then.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+port_open() { bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+tail_log() {
+    echo "--- last lines of $1 ---" >&2
+    tail -n 30 "$1" >&2 2>/dev/null || true
+}
+
+# --- PostgreSQL ---------------------------------------------------------------
+pg_pid() {
+    [ -f "$PGDATA/postmaster.pid" ] && head -n 1 "$PGDATA/postmaster.pid" || true
+}
+
+pg_ready() {
+    as_pg "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d saga -U saga
+}
+
+pg_up() {
+    if alive "$(pg_pid)" && pg_ready; then
+        log "postgres already running on 127.0.0.1:$PG_PORT"
+        return 0
+    fi
+    mkdir -p "$STACK"
+    if [ ! -f "$PGDATA/PG_VERSION" ]; then
+        rm -rf "$PGDATA"
+        mkdir -p "$PGDATA"
+        [ "$(id -u)" = 0 ] && chown postgres "$PGDATA" "$STACK"
+        log "initdb $PGDATA"
+        as_pg "$PG_BIN/initdb" -D "$PGDATA" -U saga -A trust -E UTF8 \
+            --locale=C.UTF-8 >"$STACK/initdb.log" 2>&1 ||
+            { tail_log "$STACK/initdb.log"; die "initdb failed"; }
+        cat >>"$PGDATA/postgresql.conf" <<EOF
+# sagad local stack
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PGDATA'
+max_connections = 200
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+log_min_messages = warning
+EOF
+    fi
+    # A postmaster killed with -9 leaves its pid file; postgres itself
+    # replaces a stale one, but its orphaned backends must be gone first.
+    if [ -f "$PGDATA/postmaster.pid" ] && ! alive "$(pg_pid)"; then
+        log "removing stale postgres pid file"
+        pkill -9 -f -- "-D $PGDATA" 2>/dev/null || true
+        rm -f "$PGDATA/postmaster.pid"
+    fi
+    if port_open "$PG_PORT"; then
+        die "port $PG_PORT is already in use by another program; set SAGA_PG_PORT to a free port"
+    fi
+    [ "$(id -u)" = 0 ] && chown postgres "$STACK" && touch "$STACK/postgres.log" &&
+        chown postgres "$STACK/postgres.log"
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$STACK/postgres.log" \
+        -o "-p $PG_PORT" -w -t "$START_DEADLINE" start >/dev/null 2>&1 ||
+        { tail_log "$STACK/postgres.log"; die "postgres did not start on port $PG_PORT"; }
+    as_pg "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U saga -d postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'saga'" | grep -q 1 ||
+        as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U saga saga
+    log "postgres up on 127.0.0.1:$PG_PORT"
+}
+
+pg_down() {
+    if alive "$(pg_pid)"; then
+        as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+            kill -9 "$(pg_pid)" 2>/dev/null || true
+        log "postgres stopped"
+    fi
+    pkill -9 -f -- "-D $PGDATA" 2>/dev/null || true
+}
+
+# --- Kafka --------------------------------------------------------------------
+kafka_pid() { [ -f "$STACK/kafka.pid" ] && cat "$STACK/kafka.pid" || true; }
+
+kafka_ready() {
+    kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 2 >/dev/null 2>&1
+}
+
+kafka_jars() {
+    [ -f "$KAFKA_LIBS/.complete" ] && return 0
+    log "resolving Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
+    tmp="$KAFKA_LIBS.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    mvn -B -q -f "$ROOT/tests/stack/kafka/pom.xml" \
+        -Dkafka.version="$KAFKA_VERSION" \
+        org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" >"$STACK/maven.log" 2>&1 ||
+        { tail_log "$STACK/maven.log"; rm -rf "$tmp"; die "could not resolve Kafka jars"; }
+    touch "$tmp/.complete"
+    rm -rf "$KAFKA_LIBS"
+    mv "$tmp" "$KAFKA_LIBS"
+}
+
+kafka_java() {
+    java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+        -Dlog4j.configuration="file:$STACK/kafka/log4j.properties" \
+        -cp "$KAFKA_LIBS/*" "$@"
+}
+
+kafka_up() {
+    if alive "$(kafka_pid)" && kafka_ready; then
+        log "kafka already running on 127.0.0.1:$KAFKA_PORT"
+        return 0
+    fi
+    if alive "$(kafka_pid)"; then
+        # Our broker is alive but not answering: it may still be starting.
+        wait_kafka && { log "kafka up on 127.0.0.1:$KAFKA_PORT"; return 0; }
+        kill -9 "$(kafka_pid)" 2>/dev/null || true
+    fi
+    rm -f "$STACK/kafka.pid"
+    for p in "$KAFKA_PORT" "$CTRL_PORT"; do
+        if port_open "$p"; then
+            var=SAGA_KAFKA_PORT
+            [ "$p" = "$CTRL_PORT" ] && var=SAGA_KAFKA_CONTROLLER_PORT
+            die "port $p is already in use by another program; set $var to a free port"
+        fi
+    done
+    mkdir -p "$STACK/kafka/data"
+    kafka_jars
+    cat >"$STACK/kafka/log4j.properties" <<EOF
+log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+EOF
+    cat >"$STACK/kafka/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CTRL_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CTRL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$STACK/kafka/data
+num.partitions=4
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+EOF
+    if [ ! -f "$STACK/kafka/data/meta.properties" ]; then
+        id=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$STACK/kafka.log")
+        kafka_java kafka.tools.StorageTool format -t "$id" -g \
+            -c "$STACK/kafka/server.properties" >>"$STACK/kafka.log" 2>&1 ||
+            { tail_log "$STACK/kafka.log"; die "kafka storage format failed"; }
+    fi
+    # setsid: the broker must not die with the shell that started it.
+    setsid sh -c "exec java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+        -Dlog4j.configuration=file:$STACK/kafka/log4j.properties \
+        -cp '$KAFKA_LIBS/*' kafka.Kafka $STACK/kafka/server.properties" \
+        >>"$STACK/kafka.log" 2>&1 </dev/null &
+    echo $! >"$STACK/kafka.pid"
+    if ! wait_kafka; then
+        tail_log "$STACK/kafka.log"
+        die "kafka did not accept connections on 127.0.0.1:$KAFKA_PORT within ${START_DEADLINE}s"
+    fi
+    log "kafka up on 127.0.0.1:$KAFKA_PORT"
+}
+
+wait_kafka() {
+    end=$(($(date +%s) + START_DEADLINE))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        alive "$(kafka_pid)" || return 1
+        kafka_ready && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+kafka_down() {
+    pid=$(kafka_pid)
+    if alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        end=$(($(date +%s) + 30))
+        while alive "$pid" && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; done
+        alive "$pid" && kill -9 "$pid" 2>/dev/null
+        log "kafka stopped"
+    fi
+    rm -f "$STACK/kafka.pid"
+    pkill -9 -f -- "kafka.Kafka $STACK/kafka/server.properties" 2>/dev/null || true
+}
+
+write_env() {
+    cat >"$STACK/env" <<EOF
+export SAGA_PG_DSN='host=127.0.0.1 port=$PG_PORT user=saga dbname=saga'
+export SAGA_KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'
+EOF
+}
+
+case "${1:-}" in
+up)
+    mkdir -p "$STACK"
+    pg_up
+    kafka_up
+    write_env
+    log "environment in $STACK/env (. $STACK/env)"
+    ;;
+down)
+    kafka_down
+    pg_down
+    ;;
+reset)
+    kafka_down
+    pg_down
+    rm -rf "$STACK"
+    log "wiped $STACK"
+    ;;
+status)
+    if alive "$(pg_pid)" && pg_ready; then log "postgres: up on 127.0.0.1:$PG_PORT"; else log "postgres: down"; fi
+    if alive "$(kafka_pid)" && kafka_ready; then log "kafka: up on 127.0.0.1:$KAFKA_PORT"; else log "kafka: down"; fi
+    ;;
+restart-kafka)
+    kafka_down
+    kafka_up
+    ;;
+restart-pg)
+    pg_down
+    pg_up
+    ;;
+*)
+    echo "usage: stack.sh up|down|reset|status|restart-kafka|restart-pg" >&2
+    exit 2
+    ;;
+esac
