@@ -27,6 +27,23 @@
 #define SAGA_SPEC_MAX_NAME 63
 /* Largest saga input accepted by saga_spec_check_input, in bytes of JSON. */
 #define SAGA_INPUT_MAX_BYTES (256 * 1024)
+/* Upper bounds on durations and attempts, so deadline and backoff
+ * arithmetic can never overflow. */
+#define SAGA_SPEC_MAX_TIMEOUT_MS (24LL * 3600 * 1000)
+#define SAGA_SPEC_MAX_STUCK_AFTER_MS (30LL * 24 * 3600 * 1000)
+#define SAGA_SPEC_MAX_ATTEMPTS 1000
+#define SAGA_SPEC_MAX_MULTIPLIER 100
+/* Diagnostics kept per file; the rest are counted, not listed. */
+#define SAGA_SPEC_MAX_ERRORS 100
+
+/* What applies when "defaults" (or a part of it) is left out. */
+#define SAGA_SPEC_DEFAULT_TIMEOUT_MS 30000
+#define SAGA_SPEC_DEFAULT_STUCK_AFTER_MS 300000
+#define SAGA_SPEC_DEFAULT_MAX_ATTEMPTS 3
+#define SAGA_SPEC_DEFAULT_INITIAL_BACKOFF_MS 200
+#define SAGA_SPEC_DEFAULT_MAX_BACKOFF_MS 10000
+#define SAGA_SPEC_DEFAULT_MULTIPLIER 2.0
+#define SAGA_SPEC_DEFAULT_JITTER 0.2
 
 typedef enum saga_field_type {
     SAGA_FIELD_STRING,
@@ -54,7 +71,8 @@ typedef struct saga_retry_policy {
 
 typedef struct saga_phase {
     char *command; /* NULL when the phase is absent */
-    json_t *payload; /* template (owned); JSON null when absent */
+    json_t *payload; /* template (owned); JSON null when the phase is
+                        absent, {} when the phase gives no payload */
 } saga_phase;
 
 typedef struct saga_step_def {
@@ -102,14 +120,18 @@ void saga_diag_free(saga_diag *d);
 /*
  * Parses and validates a spec held in buf[0..len). `file` is only used in
  * messages. On success returns 0 and sets *out (owned; free with
- * saga_spec_free). On failure returns SAGA_EINVAL (or SAGA_ELIMIT), appends
- * every error to diag, sets *out to NULL, and sets err to a one-line summary
- * ("sagas/x.json: 3 errors"). Never crashes, hangs or leaks on any input.
+ * saga_spec_free). On failure returns SAGA_EINVAL (SAGA_ELIMIT when one of
+ * the errors is a size limit, SAGA_ENOMEM when memory ran out), appends every
+ * error to diag (may be NULL; lines are sorted by position, at most
+ * SAGA_SPEC_MAX_ERRORS of them), sets *out to NULL, and sets err to a
+ * one-line summary ("sagas/x.json: 3 errors"). Never crashes, hangs or leaks
+ * on any input.
  */
 int saga_spec_parse(const char *file, const char *buf, size_t len,
                     saga_spec **out, saga_diag *diag, saga_error *err);
 
-/* Reads a file and calls saga_spec_parse. */
+/* Reads a file and calls saga_spec_parse. A file that cannot be read
+ * yields SAGA_EIO with err set and nothing added to diag. */
 int saga_spec_load(const char *path, saga_spec **out, saga_diag *diag,
                    saga_error *err);
 

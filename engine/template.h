@@ -33,8 +33,52 @@ typedef struct saga_template_ctx {
 } saga_template_ctx;
 
 /* Renders tmpl (borrowed). Returns a new reference (owned by the caller:
- * json_decref) or NULL with err set (malformed reference, out of memory). */
+ * json_decref) or NULL with err set (malformed reference, unknown step,
+ * out of memory, or SAGA_ELIMIT when the result would exceed
+ * SAGA_TEMPLATE_MAX_BYTES). */
 json_t *saga_template_render(const json_t *tmpl, const saga_template_ctx *ctx,
                              saga_error *err);
+
+/* Largest rendered payload, in bytes of compact JSON (roughly): a Kafka
+ * message must stay under the broker's default message.max.bytes. */
+#define SAGA_TEMPLATE_MAX_BYTES (900 * 1024)
+
+/*
+ * Scanning, shared by rendering and by the spec validator (which checks every
+ * reference when a spec is applied, not when a saga runs). A template string
+ * is a sequence of pieces: literal text and references. "$${" is the escape
+ * for a literal "${".
+ */
+typedef enum saga_template_piece_kind {
+    SAGA_PIECE_TEXT = 0,   /* literal text: text[0..len) */
+    SAGA_PIECE_INPUT,      /* ${input.PATH} */
+    SAGA_PIECE_STEP,       /* ${steps.STEP.reserve.result.PATH} */
+    SAGA_PIECE_SAGA_ID,    /* ${saga.id} */
+    SAGA_PIECE_SAGA_NAME   /* ${saga.name} */
+} saga_template_piece_kind;
+
+/* All pointers point into the scanned string (borrowed, not NUL-terminated). */
+typedef struct saga_template_piece {
+    saga_template_piece_kind kind;
+    const char *text;  /* TEXT: the literal; otherwise the whole "${...}" */
+    size_t len;
+    const char *step;  /* STEP: the step name */
+    size_t step_len;
+    const char *path;  /* INPUT, STEP: dotted field path, e.g. "address.city" */
+    size_t path_len;
+} saga_template_piece;
+
+/* Called once per piece, in order; a non-zero return stops the scan and is
+ * returned by saga_template_scan. */
+typedef int (*saga_template_piece_fn)(const saga_template_piece *piece,
+                                      void *arg);
+
+/*
+ * Splits s[0..len) into pieces. Returns 0, the callback's non-zero value, or
+ * SAGA_EINVAL with err set for a malformed reference (message quotes it,
+ * e.g. `unknown reference "${inpt.sku}"`, hint gives the accepted forms).
+ */
+int saga_template_scan(const char *s, size_t len, saga_template_piece_fn fn,
+                       void *arg, saga_error *err);
 
 #endif
