@@ -27,8 +27,9 @@
  *    ever (a REJECTED reply to them is recorded as an error and retried).
  *  - Only a reply whose (action, attempt) matches the step's command in
  *    flight is applied; anything else is reported as ignored, with the reason.
- *  - No progress for stuck_after_ms -> stuck flag (cleared on progress);
- *    retries go on regardless.
+ *  - No progress (a change of saga or step status) for stuck_after_ms ->
+ *    stuck flag (cleared on progress); retries go on regardless, and a reply
+ *    that only leads to another retry is not progress.
  */
 #ifndef SAGA_MACHINE_H
 #define SAGA_MACHINE_H
@@ -84,6 +85,8 @@ typedef struct saga_step_state {
     int64_t deadline_ms;  /* in flight: when it times out; else 0 */
     int64_t retry_at_ms;  /* backing off: when to re-send; else 0 */
     int reserve_attempts, confirm_attempts, compensate_attempts;
+    /* The answer to the latest dispatch of that action: reset to NONE by
+     * every dispatch, so NONE also means "timed out" (or still awaited). */
     saga_outcome reserve_outcome, confirm_outcome, compensate_outcome;
     char last_error[SAGA_MACHINE_ERROR_MAX]; /* "" when none */
 } saga_step_state;
@@ -173,9 +176,15 @@ typedef struct saga_effects {
 void saga_machine_init(const saga_spec *spec, saga_state *st, int64_t now_ms);
 
 /*
- * Applies one event. Fills *out (cleared first). Returns 0, or, for operator
- * events refused in the current state (abort of a saga not RUNNING, resolve
- * of a terminal saga), SAGA_ECONFLICT with err set and the state unchanged.
+ * Applies one event. Fills *out (cleared first). Returns 0, or, for events
+ * refused in the current state, an error with err set (err may be NULL), the
+ * state unchanged and *out empty:
+ *   SAGA_ECONFLICT  START of a saga already started; RETRY of a terminal saga
+ *                   or with nothing in flight or backing off; ABORT of a saga
+ *                   not RUNNING; RESOLVE of a terminal saga
+ *   SAGA_ENOTFOUND  RETRY with a step index out of range (other than -1)
+ *   SAGA_EINVAL     RESOLVE as anything but COMPLETED/COMPENSATED; an unknown
+ *                   event kind
  * A reply that does not apply is not an error: it yields a REPLY_IGNORED note.
  */
 int saga_machine_apply(const saga_spec *spec, saga_state *st,
@@ -187,6 +196,8 @@ int saga_machine_apply(const saga_spec *spec, saga_state *st,
 int64_t saga_machine_backoff(const saga_retry_policy *p, int failures,
                              uint32_t random);
 
+/* Names are the enum names without prefix ("UNKNOWN" for a value out of
+ * range); the parsers accept them in any case. */
 bool saga_status_terminal(saga_status s);
 const char *saga_status_name(saga_status s);            /* "RUNNING" */
 int saga_status_parse(const char *s, saga_status *out); /* 0 or SAGA_EINVAL */
@@ -196,5 +207,9 @@ const char *saga_action_name(saga_action a);            /* "RESERVE" */
 int saga_action_parse(const char *s, saga_action *out);
 const char *saga_outcome_name(saga_outcome o);          /* "OK" */
 int saga_outcome_parse(const char *s, saga_outcome *out);
+/* saga_history.kind of a note: "transition", "step", "applied", "ignored",
+ * "timeout", "backoff", "exhausted", "stuck", "unstuck", "operator",
+ * "skipped". */
+const char *saga_note_kind_name(saga_note_kind k);
 
 #endif
