@@ -162,4 +162,47 @@ chaos: all | deps
 clean:
 	rm -rf build
 
+# --- install ------------------------------------------------------------------
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+SO_SAGA   := $(BUILD)/lib/libsaga.so
+SO_WORKER := $(BUILD)/lib/libsagaworker.so
+
+$(SO_SAGA): $(ENGINE_OBJ)
+	$(CC) -shared -Wl,-soname,libsaga.so.0 -o $@ $^ $(LDLIBS)
+
+$(SO_WORKER): $(WORKLIB_OBJ) $(SO_SAGA)
+	$(CC) -shared -Wl,-soname,libsagaworker.so.0 -o $@ $(WORKLIB_OBJ) \
+	  -L$(BUILD)/lib -lsaga $(LDLIBS)
+
+$(BUILD)/pc/%.pc: tests/stack/pc.sh
+	@mkdir -p $(dir $@)
+	sh tests/stack/pc.sh $* $(PREFIX) $(VERSION) > $@
+
+INSTALL_HEADERS := $(wildcard engine/*.h) $(wildcard workers/*.h)
+
+install: all $(SO_SAGA) $(SO_WORKER) $(BUILD)/pc/saga.pc $(BUILD)/pc/sagaworker.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/saga $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/doc/sagad/examples
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBSAGA) $(LIBWORKER) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SO_SAGA) $(DESTDIR)$(PREFIX)/lib/libsaga.so.0
+	install -m 755 $(SO_WORKER) $(DESTDIR)$(PREFIX)/lib/libsagaworker.so.0
+	ln -sf libsaga.so.0 $(DESTDIR)$(PREFIX)/lib/libsaga.so
+	ln -sf libsagaworker.so.0 $(DESTDIR)$(PREFIX)/lib/libsagaworker.so
+	install -m 644 $(INSTALL_HEADERS) $(BUILD)/gen/saga.pb-c.h $(DESTDIR)$(PREFIX)/include/saga/
+	install -m 644 $(BUILD)/pc/saga.pc $(BUILD)/pc/sagaworker.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 docs/sagactl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	cp -R examples/. $(DESTDIR)$(PREFIX)/share/doc/sagad/examples/
+
+uninstall:
+	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(PREFIX)/bin/%,$(BINS))
+	rm -f $(DESTDIR)$(PREFIX)/lib/libsaga.a $(DESTDIR)$(PREFIX)/lib/libsagaworker.a \
+	  $(DESTDIR)$(PREFIX)/lib/libsaga.so* $(DESTDIR)$(PREFIX)/lib/libsagaworker.so* \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/saga.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/sagaworker.pc \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/sagactl.1
+	rm -rf $(DESTDIR)$(PREFIX)/include/saga $(DESTDIR)$(PREFIX)/share/doc/sagad
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

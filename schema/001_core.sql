@@ -6,6 +6,10 @@
 -- and written in the same transaction as the transition it describes.
 -- saga_outbox holds commands decided but not yet published to Kafka
 -- (transactional outbox); a row is deleted once Kafka has acknowledged it.
+-- The sagad process that decided a command publishes it itself right after
+-- its commit; relay_after is when any relay may take the row over (at once
+-- for rows written by sagactl, after a grace period for sagad's own rows,
+-- so a crash between commit and publish is covered without double sends).
 
 CREATE TABLE saga_definitions (
     name       text        NOT NULL,
@@ -89,5 +93,7 @@ CREATE TABLE saga_outbox (
     key         text        NOT NULL,  -- saga id
     payload     bytea       NOT NULL,  -- encoded protobuf Command
     traceparent text,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    relay_after timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX saga_outbox_relay_idx ON saga_outbox (relay_after, id);

@@ -1,0 +1,305 @@
+/*
+ * bus.c - librdkafka clients for sagad (see bus.h).
+ *
+ * Producer: idempotent (no duplicates or reordering from its own retries),
+ * acks=all, linger 0 so a lone command leaves at once - under load messages
+ * still batch while a request is in flight. Delivery failures are counted
+ * and reported by the next flush; the outbox rows of a failed batch stay in
+ * PostgreSQL and the relay sends them again.
+ */
+#include "bus.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "trace.h"
+
+struct saga_bus {
+    rd_kafka_t *producer;
+    rd_kafka_t *consumer;
+    rd_kafka_queue_t *queue; /* the consumer's queue */
+    int pipe[2];
+    int failed;              /* delivery failures since the last flush */
+    char last_failure[256];
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    saga_bus *b = opaque;
+    if (m->err) {
+        b->failed++;
+        snprintf(b->last_failure, sizeof b->last_failure, "%s: %s",
+                 rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    }
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    saga_log_warn(NULL, "kafka %s: %s: %s", rd_kafka_name(rk),
+                  rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static int set(rd_kafka_conf_t *c, const char *k, const char *v, saga_error *err)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(c, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+        return saga_error_set(err, SAGA_EINVAL, "kafka.%s: %s", k, errstr);
+    return 0;
+}
+
+saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err)
+{
+    saga_bus *b = calloc(1, sizeof *b);
+    if (!b) {
+        saga_error_set(err, SAGA_ENOMEM, "out of memory");
+        return NULL;
+    }
+    b->pipe[0] = b->pipe[1] = -1;
+    char errstr[512];
+
+    rd_kafka_conf_t *pc = rd_kafka_conf_dup(o->producer);
+    if (set(pc, "enable.idempotence", "true", err) ||
+        set(pc, "acks", "all", err)) {
+        rd_kafka_conf_destroy(pc);
+        free(b);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(pc, b);
+    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+    rd_kafka_conf_set_error_cb(pc, on_error);
+    b->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
+    if (!b->producer) {
+        rd_kafka_conf_destroy(pc);
+        saga_error_set(err, SAGA_EKAFKA, "kafka producer: %s", errstr);
+        free(b);
+        return NULL;
+    }
+    if (!o->group_id || !o->consumer)
+        return b;
+
+    rd_kafka_conf_t *cc = rd_kafka_conf_dup(o->consumer);
+    if (set(cc, "group.id", o->group_id, err) ||
+        set(cc, "enable.auto.commit", "false", err) ||
+        set(cc, "enable.auto.offset.store", "false", err) ||
+        set(cc, "auto.offset.reset", "earliest", err)) {
+        rd_kafka_conf_destroy(cc);
+        saga_bus_free(b, 0);
+        return NULL;
+    }
+    rd_kafka_conf_set_error_cb(cc, on_error);
+    b->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof errstr);
+    if (!b->consumer) {
+        rd_kafka_conf_destroy(cc);
+        saga_error_set(err, SAGA_EKAFKA, "kafka consumer: %s", errstr);
+        saga_bus_free(b, 0);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(b->consumer);
+    b->queue = rd_kafka_queue_get_consumer(b->consumer);
+    if (pipe2(b->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        saga_error_set(err, SAGA_EIO, "pipe: cannot create");
+        saga_bus_free(b, 0);
+        return NULL;
+    }
+    rd_kafka_queue_io_event_enable(b->queue, b->pipe[1], "1", 1);
+    rd_kafka_topic_partition_list_t *subs =
+        rd_kafka_topic_partition_list_new((int)o->n_topics);
+    for (size_t i = 0; i < o->n_topics; i++)
+        rd_kafka_topic_partition_list_add(subs, o->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(b->consumer, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        saga_error_set(err, SAGA_EKAFKA, "kafka subscribe: %s", rd_kafka_err2str(e));
+        saga_bus_free(b, 0);
+        return NULL;
+    }
+    return b;
+}
+
+void saga_bus_free(saga_bus *b, int flush_timeout_ms)
+{
+    if (!b)
+        return;
+    if (b->queue)
+        rd_kafka_queue_destroy(b->queue);
+    if (b->consumer) {
+        rd_kafka_consumer_close(b->consumer);
+        rd_kafka_destroy(b->consumer);
+    }
+    if (b->producer) {
+        rd_kafka_flush(b->producer, flush_timeout_ms);
+        rd_kafka_destroy(b->producer);
+    }
+    if (b->pipe[0] >= 0)
+        close(b->pipe[0]);
+    if (b->pipe[1] >= 0)
+        close(b->pipe[1]);
+    free(b);
+}
+
+int saga_bus_fd(const saga_bus *b)
+{
+    return b->pipe[0];
+}
+
+size_t saga_bus_consume(saga_bus *b, rd_kafka_message_t **out, size_t max,
+                        int timeout_ms)
+{
+    if (!b->consumer)
+        return 0;
+    char drain[64];
+    while (read(b->pipe[0], drain, sizeof drain) > 0)
+        ;
+    ssize_t n = rd_kafka_consume_batch_queue(b->queue, timeout_ms, out, max);
+    if (n <= 0)
+        return 0;
+    size_t k = 0;
+    for (ssize_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = out[i];
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                saga_log_warn(NULL, "kafka consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        out[k++] = m;
+    }
+    return k;
+}
+
+int saga_bus_produce(saga_bus *b, const char *topic, const char *key,
+                     const void *payload, size_t len, const char *traceparent,
+                     saga_error *err)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    if (traceparent && *traceparent)
+        rd_kafka_header_add(h, SAGA_TRACE_HEADER, -1, traceparent, -1);
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            b->producer, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE((void *)payload, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+            RD_KAFKA_V_END);
+        if (!e)
+            return 0;
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(b->producer, 100);
+            continue;
+        }
+        rd_kafka_headers_destroy(h);
+        return saga_error_set(err, SAGA_EKAFKA, "produce to %s: %s", topic,
+                              rd_kafka_err2str(e));
+    }
+}
+
+int saga_bus_flush(saga_bus *b, int timeout_ms, saga_error *err)
+{
+    rd_kafka_resp_err_t e = rd_kafka_flush(b->producer, timeout_ms);
+    int failed = b->failed;
+    b->failed = 0;
+    if (e)
+        return saga_error_set(err, SAGA_EKAFKA,
+                              "kafka: messages not delivered within %d ms", timeout_ms);
+    if (failed)
+        return saga_error_set(err, SAGA_EKAFKA, "kafka: %d deliveries failed (%s)",
+                              failed, b->last_failure);
+    return 0;
+}
+
+void saga_bus_serve(saga_bus *b)
+{
+    rd_kafka_poll(b->producer, 0);
+}
+
+/* Partitions of msgs with the lowest and highest offset seen in each. */
+static rd_kafka_topic_partition_list_t *span(rd_kafka_message_t *const *msgs,
+                                             size_t n, bool lowest)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        const char *t = rd_kafka_topic_name(msgs[i]->rkt);
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(l, t, msgs[i]->partition);
+        int64_t off = lowest ? msgs[i]->offset : msgs[i]->offset + 1;
+        if (!p)
+            rd_kafka_topic_partition_list_add(l, t, msgs[i]->partition)->offset = off;
+        else if (lowest ? off < p->offset : off > p->offset)
+            p->offset = off;
+    }
+    return l;
+}
+
+void saga_bus_commit(saga_bus *b, rd_kafka_message_t *const *msgs, size_t n)
+{
+    if (!b->consumer || n == 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = span(msgs, n, false);
+    rd_kafka_resp_err_t e = rd_kafka_commit(b->consumer, l, 1);
+    if (e)
+        saga_log_warn(NULL, "kafka commit: %s", rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void saga_bus_rewind(saga_bus *b, rd_kafka_message_t *const *msgs, size_t n)
+{
+    if (!b->consumer || n == 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = span(msgs, n, true);
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(b->consumer, l, 5000);
+    if (e) {
+        saga_log_warn(NULL, "kafka seek: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+rd_kafka_t *saga_bus_producer(saga_bus *b)
+{
+    return b->producer;
+}
+
+rd_kafka_t *saga_bus_consumer(saga_bus *b)
+{
+    return b->consumer;
+}
+
+bool saga_bus_assigned(saga_bus *b)
+{
+    if (!b->consumer)
+        return true;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(b->consumer, &l))
+        return false;
+    bool any = l->cnt > 0;
+    rd_kafka_topic_partition_list_destroy(l);
+    return any;
+}
+
+int64_t saga_bus_lag(saga_bus *b)
+{
+    if (!b->consumer)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(b->consumer, &l))
+        return -1;
+    rd_kafka_position(b->consumer, l);
+    int64_t lag = 0;
+    for (int i = 0; i < l->cnt; i++) {
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(b->consumer, l->elems[i].topic,
+                                           l->elems[i].partition, &lo, &hi))
+            continue;
+        int64_t pos = l->elems[i].offset >= 0 ? l->elems[i].offset : lo;
+        if (hi > pos)
+            lag += hi - pos;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return lag;
+}

@@ -1,0 +1,72 @@
+/*
+ * bus.h - sagad's Kafka: one producer for commands and dead letters, one
+ * consumer (in a group) for replies and start requests.
+ *
+ * The consumer never commits on its own: sagad commits offsets only after
+ * the PostgreSQL transaction that applied the messages, and rewinds to them
+ * when that transaction fails. The consumer queue raises a file descriptor,
+ * so sagad's loop can sleep in poll() on Kafka and PostgreSQL at once and
+ * wake for whichever speaks first - no fixed-interval polling.
+ */
+#ifndef SAGA_BUS_H
+#define SAGA_BUS_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct saga_bus saga_bus;
+
+typedef struct saga_bus_opts {
+    const rd_kafka_conf_t *producer; /* borrowed; duplicated */
+    const rd_kafka_conf_t *consumer; /* borrowed; duplicated; NULL with no group */
+    const char *group_id;          /* consumer group; NULL: producer only */
+    const char *const *topics;     /* borrowed; subscribed */
+    size_t n_topics;
+} saga_bus_opts;
+
+/* Owned: saga_bus_free (closes the consumer, flushes, destroys). */
+saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err);
+void saga_bus_free(saga_bus *b, int flush_timeout_ms);
+
+/* Readable when the consumer queue has something (-1 without a consumer). */
+int saga_bus_fd(const saga_bus *b);
+
+/* Up to max messages already waiting (waits at most timeout_ms when none).
+ * Messages are owned by the caller: rd_kafka_message_destroy. Consumer
+ * errors are logged and not returned. */
+size_t saga_bus_consume(saga_bus *b, rd_kafka_message_t **out, size_t max,
+                        int timeout_ms);
+
+/* Enqueues a copy of payload with key and a traceparent header. */
+int saga_bus_produce(saga_bus *b, const char *topic, const char *key,
+                     const void *payload, size_t len, const char *traceparent,
+                     saga_error *err);
+
+/* Waits until everything enqueued so far is delivered. Returns SAGA_EKAFKA
+ * if any delivery since the previous flush failed or the wait timed out. */
+int saga_bus_flush(saga_bus *b, int timeout_ms, saga_error *err);
+
+/* Serves delivery reports without blocking. */
+void saga_bus_serve(saga_bus *b);
+
+/* Commits, per partition, the offset after the last of msgs (async). */
+void saga_bus_commit(saga_bus *b, rd_kafka_message_t *const *msgs, size_t n);
+
+/* Seeks each partition of msgs back to its first offset in msgs, so they
+ * are consumed again (after a failed transaction). */
+void saga_bus_rewind(saga_bus *b, rd_kafka_message_t *const *msgs, size_t n);
+
+rd_kafka_t *saga_bus_producer(saga_bus *b); /* borrowed */
+rd_kafka_t *saga_bus_consumer(saga_bus *b); /* borrowed; NULL without one */
+
+/* True once the consumer has a partition assignment (readiness). */
+bool saga_bus_assigned(saga_bus *b);
+
+/* Sum over assigned partitions of (high watermark - position), or -1. */
+int64_t saga_bus_lag(saga_bus *b);
+
+#endif

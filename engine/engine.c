@@ -1,0 +1,391 @@
+/*
+ * engine.c - the shell around the decision core (see engine.h).
+ *
+ * Events of a batch are grouped by saga: all sagas are locked and loaded in
+ * one query, each event runs through saga_machine_apply against the
+ * in-memory state, and the resulting commands are rendered from the spec's
+ * templates at that moment (so a compensation can use the reserve's reply).
+ * History rows record the event (reply received, operator action), every
+ * note of the machine and every command sent, in that order, so the timeline
+ * reads like what happened.
+ */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "defs.h"
+#include "saga.pb-c.h"
+#include "template.h"
+#include "trace.h"
+
+typedef struct def_entry {
+    char name[SAGA_SPEC_MAX_NAME + 1];
+    int version;
+    saga_spec *spec;
+    struct def_entry *next;
+} def_entry;
+
+struct saga_engine {
+    char *reply_topic;
+    def_entry *defs;
+};
+
+saga_engine *saga_engine_new(const char *reply_topic)
+{
+    saga_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->reply_topic = strdup(reply_topic);
+    if (!e->reply_topic) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void saga_engine_free(saga_engine *e)
+{
+    if (!e)
+        return;
+    def_entry *d = e->defs;
+    while (d) {
+        def_entry *next = d->next;
+        saga_spec_free(d->spec);
+        free(d);
+        d = next;
+    }
+    free(e->reply_topic);
+    free(e);
+}
+
+int saga_engine_def(saga_engine *e, PGconn *conn, const char *name,
+                    int version, const saga_spec **out, saga_error *err)
+{
+    /* Versions are immutable, so a cached name@version never goes stale;
+     * "latest" is looked up each time because a new version may appear. */
+    if (version > 0) {
+        for (def_entry *d = e->defs; d; d = d->next)
+            if (d->version == version && strcmp(d->name, name) == 0) {
+                *out = d->spec;
+                return 0;
+            }
+    }
+    saga_spec *spec = NULL;
+    int rc = saga_defs_load(conn, name, version, &spec, err);
+    if (rc)
+        return rc;
+    for (def_entry *d = e->defs; d; d = d->next)
+        if (d->version == spec->version && strcmp(d->name, name) == 0) {
+            saga_spec_free(spec);
+            *out = d->spec;
+            return 0;
+        }
+    def_entry *d = calloc(1, sizeof *d);
+    if (!d) {
+        saga_spec_free(spec);
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    }
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->version = spec->version;
+    d->spec = spec;
+    d->next = e->defs;
+    e->defs = d;
+    *out = spec;
+    return 0;
+}
+
+void saga_msgs_clear(saga_msgs *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->v[i].topic);
+        free(m->v[i].key);
+        free(m->v[i].payload);
+    }
+    free(m->v);
+    m->v = NULL;
+    m->n = m->cap = 0;
+}
+
+static int msgs_push(saga_msgs *m, const char *topic, const char *key,
+                     void *payload, size_t len, const char *tp)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        saga_msg *v = realloc(m->v, cap * sizeof *v);
+        if (!v)
+            return SAGA_ENOMEM;
+        m->v = v;
+        m->cap = cap;
+    }
+    saga_msg *msg = &m->v[m->n];
+    msg->topic = strdup(topic);
+    msg->key = strdup(key);
+    msg->payload = payload;
+    msg->len = len;
+    snprintf(msg->traceparent, sizeof msg->traceparent, "%s", tp);
+    if (!msg->topic || !msg->key) {
+        free(msg->topic);
+        free(msg->key);
+        return SAGA_ENOMEM;
+    }
+    m->n++;
+    return 0;
+}
+
+static const char *NOTE_KINDS[] = {
+    [SAGA_NOTE_TRANSITION] = "transition", [SAGA_NOTE_STEP] = "step",
+    [SAGA_NOTE_REPLY_APPLIED] = "applied", [SAGA_NOTE_REPLY_IGNORED] = "ignored",
+    [SAGA_NOTE_TIMEOUT] = "timeout",       [SAGA_NOTE_BACKOFF] = "backoff",
+    [SAGA_NOTE_EXHAUSTED] = "exhausted",   [SAGA_NOTE_STUCK] = "stuck",
+    [SAGA_NOTE_UNSTUCK] = "unstuck",       [SAGA_NOTE_OPERATOR] = "operator",
+    [SAGA_NOTE_SKIPPED] = "skipped",
+};
+
+static const char *note_kind(saga_note_kind k)
+{
+    if ((size_t)k < sizeof NOTE_KINDS / sizeof NOTE_KINDS[0] && NOTE_KINDS[k])
+        return NOTE_KINDS[k];
+    return "note";
+}
+
+static const saga_phase *phase_of(const saga_step_def *d, saga_action a)
+{
+    switch (a) {
+    case SAGA_ACT_RESERVE: return &d->reserve;
+    case SAGA_ACT_CONFIRM: return &d->confirm;
+    case SAGA_ACT_COMPENSATE: return &d->compensate;
+    default: return NULL;
+    }
+}
+
+/* Renders, encodes and queues one command of row. */
+static int queue_command(saga_engine *e, const saga_spec *spec, saga_row *row,
+                         const saga_command *c, int64_t now_ms, saga_writes *w,
+                         saga_msgs *msgs, saga_error *err)
+{
+    const saga_step_def *d = &spec->steps[c->step];
+    const saga_phase *ph = phase_of(d, c->action);
+    saga_template_ctx ctx = {
+        .saga_id = row->id, .saga_name = spec->name, .input = row->input,
+        .spec = spec, .results = (const json_t *const *)row->results};
+    saga_error terr;
+    json_t *payload = ph && ph->payload ? saga_template_render(ph->payload, &ctx, &terr)
+                                        : json_object();
+    char *text = NULL;
+    if (!payload) {
+        /* Validation makes this unreachable for stored specs; record it
+         * rather than drop the command, and send an empty payload. */
+        saga_writes_history(w, row->id, now_ms, "error", d->name,
+                            saga_action_name(c->action), c->attempt, NULL,
+                            terr.msg, NULL);
+        payload = json_object();
+    }
+    text = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(payload);
+    if (!text)
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+
+    char key[SAGA_ID_LEN + SAGA_SPEC_MAX_NAME + 2];
+    snprintf(key, sizeof key, "%s/%s", row->id, d->name);
+    char tp[SAGA_TRACEPARENT_SIZE];
+    saga_trace_child(row->traceparent, tp);
+
+    Saga__Command cmd = SAGA__COMMAND__INIT;
+    cmd.saga_id = row->id;
+    cmd.saga_name = (char *)spec->name;
+    cmd.saga_version = spec->version;
+    cmd.step = d->name;
+    cmd.action = (Saga__Action)c->action;
+    cmd.attempt = c->attempt;
+    cmd.idempotency_key = key;
+    cmd.payload.data = (uint8_t *)text;
+    cmd.payload.len = strlen(text);
+    cmd.deadline_ms = c->deadline_ms;
+    cmd.reply_topic = e->reply_topic;
+    cmd.traceparent = tp;
+    cmd.command = ph && ph->command ? ph->command : "";
+    size_t len = saga__command__get_packed_size(&cmd);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        free(text);
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    }
+    saga__command__pack(&cmd, buf);
+    free(text);
+
+    saga_writes_outbox(w, d->topic, row->id, buf, len, tp, msgs == NULL);
+    char note[160];
+    snprintf(note, sizeof note, "sent to %s, deadline in %lld ms", d->topic,
+             (long long)(c->deadline_ms - now_ms));
+    saga_writes_history(w, row->id, now_ms, "command", d->name,
+                        saga_action_name(c->action), c->attempt, NULL, note, NULL);
+    if (msgs) {
+        if (msgs_push(msgs, d->topic, row->id, buf, len, tp)) {
+            free(buf);
+            return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+        }
+    } else {
+        free(buf);
+    }
+    return 0;
+}
+
+static const char *event_kind_text(const saga_engine_event *x)
+{
+    switch (x->ev.kind) {
+    case SAGA_EV_RETRY: return "retry";
+    case SAGA_EV_ABORT: return "abort";
+    case SAGA_EV_RESOLVE: return "resolve";
+    default: return NULL;
+    }
+}
+
+/* Records what arrived, before the machine's notes about it. */
+static void record_event(saga_writes *w, const saga_row *row,
+                         const saga_engine_event *x)
+{
+    const saga_event *ev = &x->ev;
+    if (ev->kind == SAGA_EV_REPLY) {
+        saga_writes_history(w, row->id, ev->now_ms, "reply", x->step_name,
+                            saga_action_name(ev->action), ev->attempt,
+                            saga_outcome_name(ev->outcome), ev->reason, NULL);
+    } else if (event_kind_text(x)) {
+        char text[SAGA_MACHINE_ERROR_MAX + 64];
+        if (ev->kind == SAGA_EV_RESOLVE)
+            snprintf(text, sizeof text, "resolve as %s: %s",
+                     saga_status_name(ev->resolve_as),
+                     ev->op_reason ? ev->op_reason : "");
+        else if (ev->kind == SAGA_EV_RETRY)
+            snprintf(text, sizeof text, "retry%s%s", x->step_name ? " step " : "",
+                     x->step_name ? x->step_name : "");
+        else
+            snprintf(text, sizeof text, "abort: %s", ev->op_reason ? ev->op_reason : "");
+        saga_writes_history(w, row->id, ev->now_ms, "request", x->step_name,
+                            NULL, 0, NULL, text, x->actor);
+    }
+}
+
+/* Created and never dispatched: RUNNING with every step PENDING. */
+static bool fresh(const saga_state *st)
+{
+    if (st->status != SAGA_RUNNING)
+        return false;
+    for (size_t i = 0; i < st->n_steps; i++)
+        if (st->steps[i].status != SAGA_STEP_PENDING)
+            return false;
+    return true;
+}
+
+static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
+                     saga_engine_event *x, saga_writes *w, saga_msgs *msgs,
+                     saga_error *err)
+{
+    saga_event *ev = &x->ev;
+    ev->step = -1;
+    if (x->step_name) {
+        ev->step = saga_spec_step_index(spec, x->step_name);
+        if (ev->step < 0) {
+            x->rc = saga_error_set(&x->err, SAGA_ENOTFOUND,
+                                   "saga %s (%s@%d) has no step \"%s\"", row->id,
+                                   spec->name, spec->version, x->step_name);
+            saga_writes_history(w, row->id, ev->now_ms, "ignored", x->step_name,
+                                saga_action_name(ev->action), ev->attempt,
+                                saga_outcome_name(ev->outcome), x->err.msg, x->actor);
+            return 0;
+        }
+    }
+    /* An externally started saga (saga_start) is woken by a timer; its
+     * first event is START. */
+    if (ev->kind == SAGA_EV_TIMER && fresh(&row->st))
+        ev->kind = SAGA_EV_START;
+    x->status_before = row->st.status;
+    x->step_seconds = -1;
+    int64_t sent_ms = 0;
+    if (ev->kind == SAGA_EV_REPLY && row->st.steps[ev->step].deadline_ms)
+        sent_ms = row->st.steps[ev->step].deadline_ms - spec->steps[ev->step].timeout_ms;
+    saga_effects fx;
+    int rc = saga_machine_apply(spec, &row->st, ev, &fx, &x->err);
+    if (rc) {
+        x->rc = rc;
+        return 0;
+    }
+    record_event(w, row, x);
+    if (fx.reply_applied && sent_ms)
+        x->step_seconds = (double)(ev->now_ms - sent_ms) / 1000.0;
+    if (ev->kind == SAGA_EV_REPLY && fx.reply_applied && ev->action == SAGA_ACT_RESERVE &&
+        ev->outcome == SAGA_OUT_OK && x->payload) {
+        json_decref(row->results[ev->step]);
+        row->results[ev->step] = json_deep_copy(x->payload);
+        row->result_dirty[ev->step] = true;
+    }
+    for (size_t i = 0; i < fx.n_notes; i++) {
+        const saga_note *nt = &fx.notes[i];
+        const char *step = nt->step >= 0 && (size_t)nt->step < spec->n_steps
+                               ? spec->steps[nt->step].name
+                               : NULL;
+        saga_writes_history(w, row->id, ev->now_ms, note_kind(nt->kind), step,
+                            nt->action ? saga_action_name(nt->action) : NULL,
+                            nt->attempt,
+                            nt->outcome ? saga_outcome_name(nt->outcome) : NULL,
+                            nt->text,
+                            nt->kind == SAGA_NOTE_OPERATOR ? x->actor : NULL);
+    }
+    for (size_t i = 0; i < fx.n_cmds; i++) {
+        rc = queue_command(e, spec, row, &fx.cmds[i], ev->now_ms, w, msgs, err);
+        if (rc)
+            return rc;
+    }
+    x->status_after = row->st.status;
+    x->applied = fx.changed;
+    return 0;
+}
+
+int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
+                      size_t n, saga_writes *w, saga_msgs *msgs,
+                      saga_error *err)
+{
+    if (n == 0)
+        return 0;
+    const char **ids = malloc(n * sizeof *ids);
+    if (!ids)
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = evs[i].saga_id;
+        evs[i].rc = 0;
+        saga_error_clear(&evs[i].err);
+        evs[i].applied = false;
+        evs[i].def_name[0] = '\0';
+    }
+    saga_row *rows = NULL;
+    size_t n_rows = 0;
+    int rc = saga_store_load(conn, ids, n, &rows, &n_rows, err);
+    free(ids);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        saga_engine_event *x = &evs[i];
+        saga_row *row = NULL;
+        for (size_t j = 0; j < n_rows && !row; j++)
+            if (strcasecmp(rows[j].id, x->saga_id) == 0)
+                row = &rows[j];
+        if (!row) {
+            x->rc = saga_error_set(&x->err, SAGA_ENOTFOUND, "no saga %s", x->saga_id);
+            continue;
+        }
+        const saga_spec *spec = NULL;
+        rc = saga_engine_def(e, conn, row->def_name, row->def_version, &spec, err);
+        if (rc)
+            break;
+        snprintf(x->def_name, sizeof x->def_name, "%s", row->def_name);
+        rc = apply_one(e, spec, row, x, w, msgs, err);
+    }
+    if (rc == 0)
+        for (size_t j = 0; j < n_rows; j++)
+            saga_writes_row(w, &rows[j]);
+    for (size_t j = 0; j < n_rows; j++)
+        saga_row_clear(&rows[j]);
+    free(rows);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/*
+ * engine.h - advancing sagas: load, decide, build commands, queue writes.
+ *
+ * This is the one path every change of a saga takes, whoever causes it:
+ * sagad applying replies and timers, saga_start creating a saga, sagactl's
+ * retry / abort / resolve. It locks the sagas involved, runs the pure
+ * decision core (machine.h) on each event, renders the payload templates of
+ * the commands decided, encodes them, and queues state, history and outbox
+ * rows into a saga_writes for the caller to write and commit. It never
+ * commits or talks to Kafka itself.
+ */
+#ifndef SAGA_ENGINE_H
+#define SAGA_ENGINE_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "error.h"
+#include "machine.h"
+#include "spec.h"
+#include "store.h"
+
+typedef struct saga_engine saga_engine;
+
+/* reply_topic (copied) is put in every Command. Owned: saga_engine_free. */
+saga_engine *saga_engine_new(const char *reply_topic);
+void saga_engine_free(saga_engine *e);
+
+/*
+ * The definition name@version (version 0 = the latest applied), parsed and
+ * cached. *out is borrowed from the engine and lives as long as it.
+ */
+int saga_engine_def(saga_engine *e, PGconn *conn, const char *name,
+                    int version, const saga_spec **out, saga_error *err);
+
+/* One event for one saga. The caller fills the inputs; the engine fills
+ * rc/err (0, or SAGA_ENOTFOUND for an unknown saga or step, SAGA_ECONFLICT
+ * for an operator action refused in the saga's state) and the outputs. */
+typedef struct saga_engine_event {
+    const char *saga_id;      /* borrowed */
+    saga_event ev;            /* kind, now_ms, random, action, attempt,
+                                 outcome, reason, resolve_as, op_reason;
+                                 ev.step is set by the engine from step_name */
+    const char *step_name;    /* REPLY; RETRY of one step; NULL otherwise */
+    const json_t *payload;    /* REPLY: the reply's JSON payload, or NULL */
+    const char *actor;        /* operator events: who */
+    /* outputs */
+    int rc;
+    saga_error err;
+    saga_status status_before, status_after;
+    char def_name[SAGA_SPEC_MAX_NAME + 1];
+    int64_t created_ms;       /* unused by callers that don't need it */
+    bool applied;             /* the event changed the saga */
+    double step_seconds;      /* REPLY applied: dispatch-to-reply time of
+                                 the command it answered; -1 otherwise */
+} saga_engine_event;
+
+/* A message to publish after commit (same bytes as its outbox row). */
+typedef struct saga_msg {
+    char *topic;       /* owned */
+    char *key;         /* owned: the saga id */
+    void *payload;     /* owned: encoded Command */
+    size_t len;
+    char traceparent[SAGA_TRACEPARENT_LEN + 1];
+} saga_msg;
+
+typedef struct saga_msgs {
+    saga_msg *v;
+    size_t n, cap;
+} saga_msgs;
+
+void saga_msgs_clear(saga_msgs *m); /* frees the messages, keeps nothing */
+
+/*
+ * Applies events in order, inside the caller's transaction on conn. Queues
+ * every write into w. If msgs is non-NULL the caller promises to publish the
+ * returned messages itself right after commit (their outbox rows get a grace
+ * period before a relay may take them); if NULL, the rows are left for the
+ * relay at once. Per-event results are in evs[i].rc. Returns non-zero only
+ * when the transaction itself failed (database error): then roll back.
+ */
+int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
+                      size_t n, saga_writes *w, saga_msgs *msgs,
+                      saga_error *err);
+
+#endif

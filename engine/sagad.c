@@ -1,0 +1,787 @@
+/*
+ * sagad.c - the coordinator daemon: wires the store, the bus, the engine,
+ * the timers, the outbox relay and the HTTP endpoint into one loop.
+ *
+ * One thread, one loop. It sleeps in poll() on the Kafka consumer's
+ * wake-up pipe and the PostgreSQL socket (LISTEN) with a timeout equal to
+ * the next saga wake-up, so it reacts at once to a reply, a start request or
+ * a NOTIFY, and wakes exactly when a deadline is due. Each turn is one
+ * transaction covering every waiting message and every due saga:
+ *
+ *   BEGIN; lock + decide + write state, history, outbox; COMMIT;
+ *   publish the commands; wait for Kafka's acks; delete their outbox rows;
+ *   dead-letter the poison messages; commit the consumed offsets.
+ *
+ * Any crash between those steps re-does work (messages are consumed again,
+ * outbox rows re-sent) and never loses it; replies applied twice are
+ * recognised by the decision core and ignored.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "bus.h"
+#include "config.h"
+#include "dlq.h"
+#include "engine.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "outbox.h"
+#include "saga.pb-c.h"
+#include "start.h"
+#include "store.h"
+#include "timers.h"
+#include "topics.h"
+#include "trace.h"
+
+#define TOPIC_START "saga.start"
+#define MAX_MESSAGE_BYTES (1024 * 1024)
+
+static const saga_config_key KEYS[] = {
+    {.key = "pg.dsn", .type = SAGA_CONFIG_STRING, .flags = SAGA_CONFIG_REQUIRED,
+     .env = "SAGA_PG_DSN", .help = "PostgreSQL connection string (keyword or URI form)"},
+    {.key = "http.listen", .type = SAGA_CONFIG_STRING, .def = "127.0.0.1:9464",
+     .help = "address of /healthz, /readyz and /metrics; \"off\" disables"},
+    {.key = "log.level", .type = SAGA_CONFIG_ENUM, .def = "info",
+     .choices = "debug|info|warn|error", .help = "lowest level logged"},
+    {.key = "log.format", .type = SAGA_CONFIG_ENUM, .def = "auto",
+     .choices = "auto|json|text", .help = "json lines, or text; auto = json unless stderr is a terminal"},
+    {.key = "sagad.group", .type = SAGA_CONFIG_STRING, .def = "sagad",
+     .help = "Kafka consumer group shared by every sagad process"},
+    {.key = "batch.max", .type = SAGA_CONFIG_INT, .def = "500", .range = "1..10000",
+     .help = "most messages and due sagas handled in one transaction"},
+    {.key = "outbox.interval", .type = SAGA_CONFIG_DURATION, .def = "1s",
+     .range = "10ms..1h", .help = "how often the outbox relay looks for orphaned rows"},
+    {.key = "topics.partitions", .type = SAGA_CONFIG_INT, .def = "4", .range = "1..1000",
+     .help = "partitions of saga.replies and saga.start when sagad creates them"},
+    {.key = "topics.replication", .type = SAGA_CONFIG_INT, .def = "-1", .range = "-1..100",
+     .help = "replication factor of topics sagad creates (-1 = broker default)"},
+    {.key = "shutdown.timeout", .type = SAGA_CONFIG_DURATION, .def = "10s",
+     .range = "0..10m", .help = "longest graceful stop after SIGTERM before exiting anyway"},
+    {.key = "reconnect.max_backoff", .type = SAGA_CONFIG_DURATION, .def = "5s",
+     .range = "100ms..5m", .help = "cap of the backoff between reconnection attempts"},
+};
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (stopping)
+        _exit(1); /* a second signal: stop at once */
+    stopping = 1;
+}
+
+typedef struct sagad {
+    saga_config *cfg;
+    PGconn *conn;
+    saga_bus *bus;
+    saga_engine *engine;
+    saga_metrics *metrics;
+    saga_http *http;
+    size_t batch_max;
+    int64_t next_wake;      /* earliest sagas.wake_at, 0 = none known */
+    bool wake_now;          /* a NOTIFY said: look at due sagas */
+    bool relay_now;         /* a NOTIFY said: outbox rows are waiting */
+    int64_t next_relay;
+    volatile bool pg_ok;
+    struct {
+        saga_metrics_family *started, *finished, *replies, *dlq, *batch,
+            *outbox, *lag, *stuck, *step_seconds, *ignored;
+    } m;
+} sagad;
+
+/* --- metrics and health ------------------------------------------------ */
+
+static void metrics_init(sagad *d)
+{
+    static const double batch_buckets[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
+    saga_metrics *m = d->metrics;
+    d->m.started = saga_metrics_counter(m, "saga_started_total",
+                                        "Sagas started, by definition.", "definition");
+    d->m.finished = saga_metrics_counter(m, "saga_finished_total",
+                                         "Sagas that reached a terminal status.",
+                                         "definition,status");
+    d->m.replies = saga_metrics_counter(m, "saga_replies_total",
+                                        "Participant replies consumed, by outcome.",
+                                        "outcome");
+    d->m.ignored = saga_metrics_counter(m, "saga_replies_ignored_total",
+                                        "Replies recorded but not applied (duplicate, stale, late).",
+                                        NULL);
+    d->m.dlq = saga_metrics_counter(m, "saga_dlq_total",
+                                    "Messages dead-lettered to saga.dlq, by reason.", "reason");
+    d->m.batch = saga_metrics_histogram(m, "saga_batch_size",
+                                        "Messages and due sagas per transaction.", NULL,
+                                        batch_buckets, sizeof batch_buckets / sizeof *batch_buckets);
+    d->m.step_seconds = saga_metrics_histogram(
+        m, "saga_step_duration_seconds",
+        "From a command's dispatch to its applied reply, by definition, step and action.",
+        "definition,step,action", NULL, 0);
+    d->m.outbox = saga_metrics_gauge(m, "saga_outbox_pending",
+                                     "Outbox rows not yet published.", NULL);
+    d->m.lag = saga_metrics_gauge(m, "saga_reply_consumer_lag",
+                                  "Messages waiting on this process's assigned partitions.", NULL);
+    d->m.stuck = saga_metrics_gauge(m, "saga_stuck", "Sagas flagged stuck, by definition.",
+                                    "definition");
+}
+
+/* Called by the HTTP thread before rendering /metrics: the gauges read the
+ * database on a connection of their own (libpq connections are not shared
+ * across threads). */
+static void collect(void *user)
+{
+    sagad *d = user;
+    saga_error err;
+    PGconn *c = saga_store_connect(saga_config_str(d->cfg, "pg.dsn"), &err);
+    if (!c)
+        return;
+    long pending = 0;
+    if (saga_outbox_pending(c, &pending, &err) == 0)
+        saga_metrics_set(d->m.outbox, NULL, (double)pending);
+    PGresult *r = PQexec(c, "SELECT def_name, count(*) FROM sagas WHERE stuck"
+                            " AND status IN ('RUNNING', 'CONFIRMING', 'COMPENSATING')"
+                            " GROUP BY def_name");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        saga_metrics_clear(d->m.stuck);
+        for (int i = 0; i < PQntuples(r); i++) {
+            const char *lv[1] = {PQgetvalue(r, i, 0)};
+            saga_metrics_set(d->m.stuck, lv, atof(PQgetvalue(r, i, 1)));
+        }
+    }
+    PQclear(r);
+    PQfinish(c);
+}
+
+static bool ready(void *user, char *why, size_t len)
+{
+    sagad *d = user;
+    if (!d->pg_ok) {
+        snprintf(why, len, "PostgreSQL unreachable");
+        return false;
+    }
+    if (!d->bus || !saga_bus_assigned(d->bus)) {
+        snprintf(why, len, "Kafka consumer has no partitions assigned");
+        return false;
+    }
+    return true;
+}
+
+/* --- PostgreSQL connection --------------------------------------------- */
+
+static void backoff_sleep(int64_t *delay, int64_t cap)
+{
+    int64_t left = *delay;
+    while (left > 0 && !stopping) {
+        int64_t step = left < 100 ? left : 100;
+        usleep((useconds_t)step * 1000);
+        left -= step;
+    }
+    *delay = *delay * 2 > cap ? cap : *delay * 2;
+}
+
+/* Connects, migrates and LISTENs, retrying with backoff until it works or
+ * a stop is requested. */
+static int pg_connect(sagad *d)
+{
+    int64_t delay = 100, cap = saga_config_ms(d->cfg, "reconnect.max_backoff");
+    if (d->conn) {
+        PQfinish(d->conn);
+        d->conn = NULL;
+    }
+    d->pg_ok = false;
+    while (!stopping) {
+        saga_error err;
+        saga_error_clear(&err);
+        PGconn *c = saga_store_connect(saga_config_str(d->cfg, "pg.dsn"), &err);
+        int applied = 0;
+        if (c && saga_migrate_core(c, &applied, &err) == 0 &&
+            saga_store_exec(c, "LISTEN " SAGA_CHANNEL_WAKE, &err) == 0 &&
+            saga_store_exec(c, "LISTEN " SAGA_CHANNEL_OUTBOX, &err) == 0) {
+            if (applied)
+                saga_log_info(NULL, "applied %d schema migrations", applied);
+            d->conn = c;
+            d->pg_ok = true;
+            d->wake_now = d->relay_now = true;
+            saga_log_info(NULL, "connected to PostgreSQL");
+            return 0;
+        }
+        PQfinish(c);
+        saga_log_warn(NULL, "%s; retrying in %lld ms", err.msg, (long long)delay);
+        backoff_sleep(&delay, cap);
+    }
+    return -1;
+}
+
+static bool pg_broken(sagad *d)
+{
+    return PQstatus(d->conn) != CONNECTION_OK;
+}
+
+/* --- one turn ---------------------------------------------------------- */
+
+typedef struct poison {
+    rd_kafka_message_t *m; /* borrowed from the batch */
+    char reason[SAGA_ERROR_MSG_MAX + 64];
+} poison;
+
+typedef struct turn {
+    rd_kafka_message_t **msgs;
+    size_t n_msgs;
+    saga_engine_event *evs;
+    size_t n_evs;
+    Saga__Reply **replies;   /* decoded, owned; indexed like msgs */
+    json_t **payloads;       /* reply payloads / start inputs, owned */
+    poison *bad;
+    size_t n_bad;
+    char (*due)[SAGA_ID_LEN + 1];
+    char (*new_ids)[SAGA_ID_LEN + 1];
+    size_t n_new;
+} turn;
+
+static void add_poison(turn *t, rd_kafka_message_t *m, const char *fmt, const char *detail)
+{
+    poison *p = &t->bad[t->n_bad++];
+    p->m = m;
+    snprintf(p->reason, sizeof p->reason, fmt, detail ? detail : "");
+}
+
+static uint32_t random32(void)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = (uint32_t)saga_now_ms();
+    return r;
+}
+
+static bool is_uuid(const char *s)
+{
+    if (!s || strlen(s) != SAGA_ID_LEN)
+        return false;
+    for (int i = 0; i < SAGA_ID_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char c = s[i];
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                                (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+/* Strings go into JSON and PostgreSQL text, which refuse invalid UTF-8. */
+static bool valid_utf8(const char *s)
+{
+    json_t *t = json_string(s ? s : "");
+    bool ok = t != NULL;
+    json_decref(t);
+    return ok;
+}
+
+/* Decodes a Reply into an event, or explains why it is poison. */
+static void take_reply(turn *t, size_t i, int64_t now)
+{
+    rd_kafka_message_t *m = t->msgs[i];
+    Saga__Reply *r = saga__reply__unpack(NULL, m->len, m->payload);
+    if (!r) {
+        add_poison(t, m, "undecodable Reply protobuf%s", NULL);
+        return;
+    }
+    t->replies[i] = r;
+    const char *why = NULL;
+    if (!is_uuid(r->saga_id))
+        why = "saga_id is not a UUID";
+    else if (!r->step || !*r->step)
+        why = "step is empty";
+    else if (r->action < SAGA__ACTION__RESERVE || r->action > SAGA__ACTION__COMPENSATE)
+        why = "action is not RESERVE, CONFIRM or COMPENSATE";
+    else if (r->outcome < SAGA__OUTCOME__OK || r->outcome > SAGA__OUTCOME__RETRY)
+        why = "outcome is not OK, REJECTED or RETRY";
+    else if (r->attempt < 1)
+        why = "attempt is not positive";
+    else if (!valid_utf8(r->step) || !valid_utf8(r->reason) || strlen(r->step) > 256)
+        why = "step or reason is not valid UTF-8 text of sane length";
+    if (why) {
+        add_poison(t, m, "invalid Reply: %s", why);
+        return;
+    }
+    json_t *payload = NULL;
+    if (r->payload.len > 0) {
+        payload = json_loadb((const char *)r->payload.data, r->payload.len, 0, NULL);
+        if (!json_is_object(payload)) {
+            json_decref(payload);
+            add_poison(t, m, "invalid Reply: payload is not a JSON object%s", NULL);
+            return;
+        }
+    }
+    t->payloads[i] = payload;
+    saga_engine_event *x = &t->evs[t->n_evs++];
+    memset(x, 0, sizeof *x);
+    x->saga_id = r->saga_id;
+    x->step_name = r->step;
+    x->payload = payload;
+    x->ev.kind = SAGA_EV_REPLY;
+    x->ev.now_ms = now;
+    x->ev.random = random32();
+    x->ev.action = (saga_action)r->action;
+    x->ev.attempt = r->attempt;
+    x->ev.outcome = (saga_outcome)r->outcome;
+    x->ev.reason = r->reason;
+    x->created_ms = (int64_t)i; /* remembers which message it came from */
+}
+
+/* Creates the saga of a StartSaga message (in the turn's transaction). */
+static int take_start(sagad *d, turn *t, size_t i, int64_t now, saga_error *err)
+{
+    rd_kafka_message_t *m = t->msgs[i];
+    Saga__StartSaga *s = saga__start_saga__unpack(NULL, m->len, m->payload);
+    if (!s) {
+        add_poison(t, m, "undecodable StartSaga protobuf%s", NULL);
+        return 0;
+    }
+    int rc = 0;
+    json_t *input = s->input.len
+                        ? json_loadb((const char *)s->input.data, s->input.len, 0, NULL)
+                        : NULL;
+    const saga_spec *spec = NULL;
+    saga_error e;
+    saga_error_clear(&e);
+    if (!s->name || !*s->name) {
+        add_poison(t, m, "invalid StartSaga: name is empty%s", NULL);
+    } else if (!json_is_object(input)) {
+        add_poison(t, m, "invalid StartSaga: input is not a JSON object%s", NULL);
+    } else if (s->version < 0) {
+        add_poison(t, m, "invalid StartSaga: negative version%s", NULL);
+    } else if ((rc = saga_engine_def(d->engine, d->conn, s->name, s->version, &spec, &e))) {
+        if (rc == SAGA_ENOTFOUND || rc == SAGA_EINVAL) {
+            add_poison(t, m, "invalid StartSaga: %s", e.msg);
+            rc = 0;
+        } else {
+            *err = e;
+        }
+    } else {
+        /* Without a key, the message's own coordinates are the key, so a
+         * redelivery after a crash cannot start the saga twice. */
+        char key[256];
+        if (s->idempotency_key && *s->idempotency_key)
+            snprintf(key, sizeof key, "%s", s->idempotency_key);
+        else
+            snprintf(key, sizeof key, "kafka:%s:%d:%lld", rd_kafka_topic_name(m->rkt),
+                     m->partition, (long long)m->offset);
+        saga_start_result res;
+        rc = saga_start_spec(d->conn, spec, input, key, s->traceparent, false, &res, &e);
+        if (rc == SAGA_EINVAL) {
+            add_poison(t, m, "invalid StartSaga: %s", e.msg);
+            rc = 0;
+        } else if (rc) {
+            *err = e;
+        } else if (!res.existed) {
+            memcpy(t->new_ids[t->n_new], res.id, sizeof res.id);
+            saga_engine_event *x = &t->evs[t->n_evs++];
+            memset(x, 0, sizeof *x);
+            x->saga_id = t->new_ids[t->n_new++];
+            x->ev.kind = SAGA_EV_START;
+            x->ev.now_ms = now;
+            x->ev.random = random32();
+            x->created_ms = -1;
+            const char *lv[1] = {spec->name};
+            saga_metrics_inc(d->m.started, lv, 1);
+            saga_log_info(&(saga_log_ctx){.saga_id = res.id, .traceparent = s->traceparent},
+                          "saga started from %s", TOPIC_START);
+        }
+    }
+    json_decref(input);
+    saga__start_saga__free_unpacked(s, NULL);
+    return rc;
+}
+
+/* Runs one transaction over the messages and due sagas. Returns 0, or -1
+ * when PostgreSQL failed (the messages have been rewound). */
+static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers)
+{
+    size_t cap = n_msgs + d->batch_max;
+    turn t = {.msgs = msgs, .n_msgs = n_msgs};
+    t.evs = calloc(cap ? cap : 1, sizeof *t.evs);
+    t.replies = calloc(n_msgs + 1, sizeof *t.replies);
+    t.payloads = calloc(n_msgs + 1, sizeof *t.payloads);
+    t.bad = calloc(n_msgs + 1, sizeof *t.bad);
+    t.due = calloc(d->batch_max, sizeof *t.due);
+    t.new_ids = calloc(n_msgs + 1, sizeof *t.new_ids);
+    saga_writes w;
+    saga_writes_init(&w);
+    saga_msgs out = {0};
+    int64_t *ids = NULL;
+    size_t n_ids = 0, n_due = 0;
+    saga_error err;
+    saga_error_clear(&err);
+    int rc = 0;
+    int64_t now = saga_now_ms();
+
+    if (!t.evs || !t.replies || !t.payloads || !t.bad || !t.due || !t.new_ids)
+        rc = saga_error_set(&err, SAGA_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = saga_store_begin(d->conn, &err);
+    for (size_t i = 0; i < n_msgs && rc == 0; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        if (m->len > MAX_MESSAGE_BYTES)
+            add_poison(&t, m, "message larger than %s", "1 MiB");
+        else if (strcmp(topic, TOPIC_START) == 0)
+            rc = take_start(d, &t, i, now, &err);
+        else
+            take_reply(&t, i, now);
+    }
+    if (rc == 0 && timers) {
+        rc = saga_timers_claim(d->conn, now, d->batch_max, t.due, &n_due, &err);
+        for (size_t i = 0; i < n_due && rc == 0; i++) {
+            saga_engine_event *x = &t.evs[t.n_evs++];
+            memset(x, 0, sizeof *x);
+            x->saga_id = t.due[i];
+            x->ev.kind = SAGA_EV_TIMER;
+            x->ev.now_ms = now;
+            x->ev.random = random32();
+            x->created_ms = -1;
+        }
+    }
+    if (rc == 0)
+        rc = saga_engine_apply(d->engine, d->conn, t.evs, t.n_evs, &w, &out, &err);
+    for (size_t i = 0; i < t.n_evs && rc == 0; i++) {
+        saga_engine_event *x = &t.evs[i];
+        if (x->rc == SAGA_ENOTFOUND && x->created_ms >= 0)
+            add_poison(&t, msgs[x->created_ms], "%s", x->err.msg);
+    }
+    if (rc == 0)
+        rc = saga_store_write(d->conn, &w, &ids, &n_ids, &err);
+    if (rc == 0)
+        rc = saga_store_commit(d->conn, &err);
+
+    if (rc) {
+        saga_store_rollback(d->conn);
+        saga_log_warn(NULL, "transaction failed, will retry: %s", err.msg);
+        saga_bus_rewind(d->bus, msgs, n_msgs);
+        rc = -1;
+    } else {
+        saga_metrics_observe(d->m.batch, NULL, (double)(n_msgs + n_due));
+        for (size_t i = 0; i < t.n_evs; i++) {
+            saga_engine_event *x = &t.evs[i];
+            if (x->ev.kind == SAGA_EV_REPLY) {
+                const char *lv[1] = {saga_outcome_name(x->ev.outcome)};
+                saga_metrics_inc(d->m.replies, lv, 1);
+                if (x->rc == 0 && !x->applied)
+                    saga_metrics_inc(d->m.ignored, NULL, 1);
+                if (x->rc == 0 && x->step_seconds >= 0) {
+                    const char *sv[3] = {x->def_name, x->step_name,
+                                         saga_action_name(x->ev.action)};
+                    saga_metrics_observe(d->m.step_seconds, sv, x->step_seconds);
+                }
+            }
+            if (x->rc == 0 && x->status_after != x->status_before &&
+                saga_status_terminal(x->status_after)) {
+                const char *lv[2] = {x->def_name, saga_status_name(x->status_after)};
+                saga_metrics_inc(d->m.finished, lv, 1);
+                saga_log_info(&(saga_log_ctx){.saga_id = x->saga_id}, "saga %s",
+                              saga_status_name(x->status_after));
+            }
+        }
+        /* Publish what was just committed; on failure the rows stay and the
+         * relay sends them after their grace period. */
+        int prc = 0;
+        for (size_t i = 0; i < out.n && prc == 0; i++)
+            prc = saga_bus_produce(d->bus, out.v[i].topic, out.v[i].key, out.v[i].payload,
+                                   out.v[i].len, out.v[i].traceparent, &err);
+        if (prc == 0 && (out.n || t.n_bad)) {
+            for (size_t i = 0; i < t.n_bad; i++) {
+                saga_log_warn(NULL, "dead-lettering %s [%d] at offset %lld: %s",
+                              rd_kafka_topic_name(t.bad[i].m->rkt), t.bad[i].m->partition,
+                              (long long)t.bad[i].m->offset, t.bad[i].reason);
+                const char *lv[1] = {t.bad[i].reason};
+                saga_metrics_inc(d->m.dlq, lv, 1);
+                saga_dlq_send(saga_bus_producer(d->bus), SAGA_TOPIC_DLQ, t.bad[i].m,
+                              t.bad[i].reason, NULL, &err);
+            }
+            prc = saga_bus_flush(d->bus, 30000, &err);
+        }
+        if (prc == 0) {
+            if (n_ids && saga_store_outbox_delete(d->conn, ids, n_ids, &err))
+                saga_log_warn(NULL, "%s", err.msg);
+            saga_bus_commit(d->bus, msgs, n_msgs);
+        } else {
+            saga_log_warn(NULL, "publish failed, the outbox relay will resend: %s", err.msg);
+            /* The dead letters may not have landed: consume those again. */
+            if (t.n_bad)
+                saga_bus_rewind(d->bus, msgs, n_msgs);
+            else
+                saga_bus_commit(d->bus, msgs, n_msgs);
+        }
+    }
+
+    for (size_t i = 0; i < n_msgs; i++) {
+        if (t.replies && t.replies[i])
+            saga__reply__free_unpacked(t.replies[i], NULL);
+        if (t.payloads)
+            json_decref(t.payloads[i]);
+    }
+    free(ids);
+    saga_msgs_clear(&out);
+    saga_writes_clear(&w);
+    free(t.evs);
+    free(t.replies);
+    free(t.payloads);
+    free(t.bad);
+    free(t.due);
+    free(t.new_ids);
+    if (rc == 0 && n_due == d->batch_max)
+        d->wake_now = true; /* more may be due */
+    return rc;
+}
+
+/* --- the loop ---------------------------------------------------------- */
+
+static void drain_notifies(sagad *d)
+{
+    PQconsumeInput(d->conn);
+    PGnotify *n;
+    while ((n = PQnotifies(d->conn))) {
+        if (strcmp(n->relname, SAGA_CHANNEL_WAKE) == 0)
+            d->wake_now = true;
+        else if (strcmp(n->relname, SAGA_CHANNEL_OUTBOX) == 0)
+            d->relay_now = true;
+        PQfreemem(n);
+    }
+}
+
+static void relay(sagad *d)
+{
+    size_t sent = 0;
+    saga_error err;
+    do {
+        if (saga_outbox_relay(d->conn, d->bus, d->batch_max, &sent, &err)) {
+            saga_log_warn(NULL, "%s", err.msg);
+            break;
+        }
+        if (sent)
+            saga_log_info(NULL, "outbox relay published %zu commands", sent);
+    } while (sent == d->batch_max && !stopping);
+}
+
+static int loop(sagad *d)
+{
+    rd_kafka_message_t **msgs = calloc(d->batch_max, sizeof *msgs);
+    if (!msgs)
+        return 1;
+    int64_t interval = saga_config_ms(d->cfg, "outbox.interval");
+    d->next_relay = 0;
+    while (!stopping) {
+        saga_http_beat(d->http);
+        if (!d->conn || pg_broken(d)) {
+            if (pg_connect(d))
+                break;
+        }
+        int64_t now = saga_now_ms();
+        int timeout = (int)interval;
+        if (d->next_wake) {
+            int64_t until = d->next_wake - now;
+            if (until < timeout)
+                timeout = until < 0 ? 0 : (int)until;
+        }
+        if (d->next_relay && d->next_relay - now < timeout)
+            timeout = d->next_relay - now < 0 ? 0 : (int)(d->next_relay - now);
+        if (d->wake_now || d->relay_now)
+            timeout = 0;
+        struct pollfd fds[2] = {{.fd = saga_bus_fd(d->bus), .events = POLLIN},
+                                {.fd = PQsocket(d->conn), .events = POLLIN}};
+        if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+            saga_log_warn(NULL, "poll: %s", strerror(errno));
+        saga_bus_serve(d->bus);
+        drain_notifies(d);
+        if (pg_broken(d))
+            continue;
+
+        now = saga_now_ms();
+        bool due = d->wake_now || (d->next_wake && d->next_wake <= now);
+        size_t n = saga_bus_consume(d->bus, msgs, d->batch_max, 0);
+        if (n || due) {
+            d->wake_now = false;
+            int rc = run_turn(d, msgs, n, due);
+            for (size_t i = 0; i < n; i++)
+                rd_kafka_message_destroy(msgs[i]);
+            if (rc) {
+                d->wake_now = due;
+                if (!pg_broken(d))
+                    usleep(10000); /* a deadlock victim: let the other side finish */
+                continue;
+            }
+            saga_error err;
+            if (saga_timers_next(d->conn, &d->next_wake, &err))
+                saga_log_warn(NULL, "%s", err.msg);
+        }
+        if (d->relay_now || saga_now_ms() >= d->next_relay) {
+            d->relay_now = false;
+            relay(d);
+            d->next_relay = saga_now_ms() + interval;
+        }
+    }
+    free(msgs);
+    return 0;
+}
+
+static int set_kafka(const char *key, const char *value, void *user)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(user, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        saga_log_error(NULL, "kafka.%s: %s", key, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Role defaults first, then the user's kafka.* keys, so the user always
+ * wins; bus.c then pins what correctness needs (manual offset commits,
+ * idempotent producer). */
+static rd_kafka_conf_t *kafka_conf(const saga_config *cfg, bool consumer)
+{
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    static const char *producer_defaults[][2] = {
+        {"linger.ms", "0"}, /* a lone command must not wait for company */
+    };
+    static const char *consumer_defaults[][2] = {
+        {"session.timeout.ms", "6000"}, /* a dead sagad's partitions move fast */
+        {"heartbeat.interval.ms", "1500"},
+        {"fetch.wait.max.ms", "100"},
+    };
+    set_kafka("client.id", "sagad", c);
+    set_kafka("socket.nagle.disable", "true", c);
+    size_t n = consumer ? sizeof consumer_defaults / sizeof *consumer_defaults
+                        : sizeof producer_defaults / sizeof *producer_defaults;
+    for (size_t i = 0; i < n; i++) {
+        const char *const *kv = consumer ? consumer_defaults[i] : producer_defaults[i];
+        set_kafka(kv[0], kv[1], c);
+    }
+    if (saga_config_each(cfg, "kafka.", set_kafka, c)) {
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int ensure_topics(sagad *d, rd_kafka_conf_t *kc)
+{
+    int parts = (int)saga_config_int(d->cfg, "topics.partitions");
+    int repl = (int)saga_config_int(d->cfg, "topics.replication");
+    saga_topic_spec topics[] = {{SAGA_TOPIC_REPLIES, parts, repl},
+                                {TOPIC_START, parts, repl},
+                                {SAGA_TOPIC_DLQ, 1, repl}};
+    int64_t delay = 100, cap = saga_config_ms(d->cfg, "reconnect.max_backoff");
+    while (!stopping) {
+        char errstr[512];
+        saga_error err;
+        rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(kc),
+                                         errstr, sizeof errstr);
+        if (!admin) {
+            saga_log_error(NULL, "kafka: %s", errstr);
+            return -1;
+        }
+        int rc = saga_topics_ensure(admin, topics, 3, 10000, &err);
+        rd_kafka_destroy(admin);
+        if (rc == 0)
+            return 0;
+        saga_log_warn(NULL, "%s; retrying in %lld ms", err.msg, (long long)delay);
+        backoff_sleep(&delay, cap);
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    saga_log_setup("sagad", SAGA_LOG_INFO, SAGA_LOG_AUTO);
+    sagad d = {0};
+    saga_error err;
+    d.cfg = saga_config_new(KEYS, sizeof KEYS / sizeof *KEYS);
+    if (!d.cfg)
+        return 1;
+    if (saga_config_load(d.cfg, argc, argv, NULL, &err)) {
+        fprintf(stderr, "sagad: %s\n", err.msg);
+        if (err.hint[0])
+            fprintf(stderr, "hint: %s\n", err.hint);
+        saga_config_free(d.cfg);
+        return 2;
+    }
+    if (saga_config_help_requested(d.cfg)) {
+        printf("usage: sagad [--config FILE] [--KEY=VALUE ...]\n\n");
+        saga_config_usage(d.cfg, stdout);
+        saga_config_free(d.cfg);
+        return 0;
+    }
+    if (saga_config_print_requested(d.cfg)) {
+        saga_config_print(d.cfg, stdout);
+        saga_config_free(d.cfg);
+        return 0;
+    }
+    saga_log_level lvl = SAGA_LOG_INFO;
+    saga_log_format fmt = SAGA_LOG_AUTO;
+    saga_log_level_parse(saga_config_str(d.cfg, "log.level"), &lvl);
+    saga_log_format_parse(saga_config_str(d.cfg, "log.format"), &fmt);
+    saga_log_setup("sagad", lvl, fmt);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.batch_max = (size_t)saga_config_int(d.cfg, "batch.max");
+    d.metrics = saga_metrics_new(0);
+    metrics_init(&d);
+    /* Healthy while the loop turns: it wakes at least every outbox.interval. */
+    saga_http_handlers hh = {.ready = ready, .collect = collect, .metrics = d.metrics,
+                             .liveness_ms = 30000 + 3 * saga_config_ms(d.cfg, "outbox.interval")};
+    d.http = saga_http_start(saga_config_str(d.cfg, "http.listen"), &hh, &d, &err);
+    if (!d.http) {
+        saga_log_error(NULL, "http.listen: %s", err.msg);
+        saga_metrics_free(d.metrics);
+        saga_config_free(d.cfg);
+        return 1;
+    }
+
+    int code = 1;
+    rd_kafka_conf_t *kc = kafka_conf(d.cfg, false);
+    rd_kafka_conf_t *cc = kafka_conf(d.cfg, true);
+    d.engine = saga_engine_new(SAGA_TOPIC_REPLIES);
+    if (kc && cc && d.engine && pg_connect(&d) == 0 && ensure_topics(&d, kc) == 0) {
+        const char *topics[] = {SAGA_TOPIC_REPLIES, TOPIC_START};
+        saga_bus_opts bo = {.producer = kc, .consumer = cc,
+                            .group_id = saga_config_str(d.cfg, "sagad.group"),
+                            .topics = topics, .n_topics = 2};
+        d.bus = saga_bus_new(&bo, &err);
+        if (!d.bus) {
+            saga_log_error(NULL, "%s", err.msg);
+        } else {
+            saga_log_info(NULL, "sagad running");
+            code = loop(&d);
+            saga_log_info(NULL, "stopping");
+        }
+    } else if (stopping) {
+        code = 0;
+    }
+    if (stopping && code == 1 && !d.bus)
+        code = 0;
+    saga_http_stop(d.http);
+    saga_bus_free(d.bus, (int)saga_config_ms(d.cfg, "shutdown.timeout"));
+    d.bus = NULL;
+    if (kc)
+        rd_kafka_conf_destroy(kc);
+    if (cc)
+        rd_kafka_conf_destroy(cc);
+    saga_engine_free(d.engine);
+    PQfinish(d.conn);
+    saga_metrics_free(d.metrics);
+    saga_config_free(d.cfg);
+    return code;
+}

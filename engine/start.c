@@ -1,0 +1,74 @@
+/*
+ * start.c - saga_start and saga_start_spec (see start.h).
+ */
+#include "start.h"
+
+#include <string.h>
+
+#include "defs.h"
+#include "trace.h"
+
+int saga_start_spec(PGconn *conn, const saga_spec *spec, const json_t *input,
+                    const char *idempotency_key, const char *traceparent,
+                    bool wake_now, saga_start_result *res, saga_error *err)
+{
+    int rc = saga_spec_check_input(spec, input, err);
+    if (rc)
+        return rc;
+    if (idempotency_key && strlen(idempotency_key) > 200)
+        return saga_error_set(err, SAGA_EINVAL,
+                              "idempotency key: longer than 200 bytes");
+    char tp[SAGA_TRACEPARENT_SIZE];
+    saga_trace tr;
+    if (traceparent && saga_trace_parse(traceparent, &tr) == 0)
+        saga_trace_format(&tr, tp);
+    else
+        saga_trace_new(tp);
+    saga_uuid_new(res->id);
+    res->version = spec->version;
+    saga_new s = {.id = res->id, .spec = spec, .input = input,
+                  .idempotency_key = idempotency_key, .traceparent = tp,
+                  .wake_now = wake_now, .now_ms = saga_now_ms()};
+    char existing[SAGA_ID_LEN + 1];
+    rc = saga_store_create(conn, &s, &res->existed, existing, err);
+    if (rc)
+        return rc;
+    if (res->existed)
+        memcpy(res->id, existing, sizeof existing);
+    return 0;
+}
+
+int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
+               saga_error *err)
+{
+    memset(res, 0, sizeof *res);
+    if (!req->name || !*req->name)
+        return saga_error_set(err, SAGA_EINVAL, "saga name is empty");
+    json_error_t jerr;
+    json_t *input = json_loads(req->input_json ? req->input_json : "", 0, &jerr);
+    if (!input) {
+        saga_error_set(err, SAGA_EINVAL, "input: not valid JSON at %d:%d: %s",
+                       jerr.line, jerr.column, jerr.text);
+        return SAGA_EINVAL;
+    }
+    bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
+    saga_spec *spec = NULL;
+    int rc = saga_defs_load(conn, req->name, req->version, &spec, err);
+    if (rc == 0 && own)
+        rc = saga_store_begin(conn, err);
+    if (rc == 0) {
+        rc = saga_start_spec(conn, spec, input, req->idempotency_key,
+                             req->traceparent, true, res, err);
+        if (rc == 0 && !res->existed)
+            rc = saga_store_notify(conn, SAGA_CHANNEL_WAKE, err);
+        if (own) {
+            if (rc == 0)
+                rc = saga_store_commit(conn, err);
+            else
+                saga_store_rollback(conn);
+        }
+    }
+    saga_spec_free(spec);
+    json_decref(input);
+    return rc;
+}

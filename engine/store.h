@@ -1,0 +1,132 @@
+/*
+ * store.h - sagas in PostgreSQL: create, lock-and-load, write back.
+ *
+ * The store is batch-shaped because throughput comes from doing many sagas
+ * per round trip: one query locks and loads every saga a batch touches
+ * (FOR UPDATE, in id order so concurrent batches cannot deadlock), and one
+ * statement writes every change of the batch - saga rows, step rows, history
+ * and outbox - as data-modifying CTEs over JSON record sets. Every function
+ * runs on a connection the caller has put inside a transaction; the store
+ * never commits, so a caller (sagad, saga_start, sagactl) decides what is
+ * atomic with what.
+ */
+#ifndef SAGA_STORE_H
+#define SAGA_STORE_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "machine.h"
+#include "trace.h"
+
+#define SAGA_ID_LEN 36
+
+/* One saga as loaded for update. */
+typedef struct saga_row {
+    char id[SAGA_ID_LEN + 1];
+    char def_name[SAGA_SPEC_MAX_NAME + 1];
+    int def_version;
+    char traceparent[SAGA_TRACEPARENT_LEN + 1];
+    json_t *input;                            /* owned */
+    json_t *results[SAGA_SPEC_MAX_STEPS];     /* owned; reserve results or NULL */
+    bool result_dirty[SAGA_SPEC_MAX_STEPS];   /* set when results[i] changed */
+    saga_state st;
+    saga_state loaded;                        /* as read: to write only changes */
+} saga_row;
+
+/* Frees what a row owns (not the row itself). */
+void saga_row_clear(saga_row *row);
+
+/* Connects to dsn; on failure the message names host/port, never a password. */
+PGconn *saga_store_connect(const char *dsn, saga_error *err);
+
+/* BEGIN / COMMIT / ROLLBACK with errors reported. */
+int saga_store_begin(PGconn *conn, saga_error *err);
+int saga_store_commit(PGconn *conn, saga_error *err);
+void saga_store_rollback(PGconn *conn);
+
+/* Runs one parameter-less statement (no result wanted). */
+int saga_store_exec(PGconn *conn, const char *sql, saga_error *err);
+
+/*
+ * Locks (FOR UPDATE) and loads the sagas whose ids are given (duplicates
+ * allowed, unknown ids skipped). *rows is a new array (owned: free each with
+ * saga_row_clear, then free()) in ascending id order; *n_rows its length.
+ */
+int saga_store_load(PGconn *conn, const char *const *ids, size_t n,
+                    saga_row **rows, size_t *n_rows, saga_error *err);
+
+/* A new saga to insert. */
+typedef struct saga_new {
+    const char *id;             /* generated UUID */
+    const saga_spec *spec;      /* its definition */
+    const json_t *input;        /* validated input (borrowed) */
+    const char *idempotency_key;/* NULL or "" = none */
+    const char *traceparent;
+    bool wake_now;              /* let a timer apply START (external starts) */
+    int64_t now_ms;
+} saga_new;
+
+/*
+ * Inserts the saga, its steps (PENDING) and a "created" history row. When
+ * the idempotency key already exists nothing is inserted: *existed is set
+ * and existing_id receives the earlier saga's id.
+ */
+int saga_store_create(PGconn *conn, const saga_new *s, bool *existed,
+                      char existing_id[SAGA_ID_LEN + 1], saga_error *err);
+
+/* Accumulates the writes of a batch; see saga_store_write. */
+typedef struct saga_writes {
+    json_t *sagas;    /* arrays of records, owned */
+    json_t *steps;
+    json_t *history;
+    json_t *outbox;
+    size_t n_outbox;
+    bool failed;      /* a record could not be built (memory, bad UTF-8):
+                         saga_store_write refuses rather than drop it */
+} saga_writes;
+
+void saga_writes_init(saga_writes *w);
+void saga_writes_clear(saga_writes *w);
+
+/* Queues the changes of row (state vs loaded, dirty results). */
+void saga_writes_row(saga_writes *w, const saga_row *row);
+
+/* Queues one history row. step/action/outcome/text/actor may be NULL. */
+void saga_writes_history(saga_writes *w, const char *saga_id, int64_t at_ms,
+                         const char *kind, const char *step,
+                         const char *action, int attempt, const char *outcome,
+                         const char *text, const char *actor);
+
+/* Queues one outbox row. relay_now: any relay may publish it at once (the
+ * writer will not publish it itself). */
+void saga_writes_outbox(saga_writes *w, const char *topic, const char *key,
+                        const void *payload, size_t len,
+                        const char *traceparent, bool relay_now);
+
+/*
+ * Writes everything queued in one statement. *outbox_ids (may be NULL)
+ * receives the new outbox row ids (owned array, free()), *n_ids its length.
+ */
+int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
+                     size_t *n_ids, saga_error *err);
+
+/* Deletes published outbox rows. Its own short transaction with
+ * synchronous_commit off: losing this delete in a crash only re-sends
+ * commands that participants deduplicate, so it need not wait for fsync. */
+int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
+                             saga_error *err);
+
+/* Sends NOTIFY on channel (delivered at commit) with an empty payload. */
+int saga_store_notify(PGconn *conn, const char *channel, saga_error *err);
+
+/* Fills a random (version 4) UUID. */
+void saga_uuid_new(char out[SAGA_ID_LEN + 1]);
+
+/* Milliseconds since the Unix epoch (wall clock: deadlines are stored). */
+int64_t saga_now_ms(void);
+
+#endif
