@@ -12,6 +12,7 @@
 #   tests/unit/test_*.c     -> build/tests/test_* (cmocka, pure logic)
 #   tests/integration/it_*.c -> build/tests/it_* (cmocka, real stack)
 #   tests/fuzz/fuzz_*.c     -> build/fuzz/fuzz_* (clang libFuzzer)
+#   tests/{bench,chaos}/*.c -> build/tools/* (load generators and probes)
 # `make asan` builds the same tree with ASan+UBSan into build/asan.
 
 BUILD    ?= build
@@ -35,6 +36,7 @@ COMPONENTS  := $(patsubst schema/%/,%,$(sort $(dir $(wildcard schema/*/*.sql))))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 IT_SRC      := $(wildcard tests/integration/it_*.c)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+TOOLS_SRC   := $(wildcard tests/bench/*.c tests/chaos/*.c)
 
 GEN_PB      := $(BUILD)/gen/saga.pb-c.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -48,6 +50,7 @@ BINS        := $(BUILD)/bin/sagad $(BUILD)/bin/sagactl \
                $(patsubst %,$(BUILD)/bin/%-worker,$(WORKERS))
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 IT_BINS     := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
+TOOL_BINS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLS_SRC)))
 
 .PHONY: all deps asan test unit integration fuzz demo bench chaos \
         stack-up stack-down stack-reset stack-status clean install uninstall
@@ -56,7 +59,7 @@ IT_BINS     := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
 .SECONDARY:
 .SECONDEXPANSION:
 
-all: $(BINS) $(UNIT_BINS) $(IT_BINS)
+all: $(BINS) $(UNIT_BINS) $(IT_BINS) $(TOOL_BINS)
 
 deps:
 	@sh tests/stack/deps.sh
@@ -119,6 +122,10 @@ $(BUILD)/tests/it_%: $(BUILD)/obj/tests/integration/it_%.o $(LIBWORKER) $(LIBSAG
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
+$(BUILD)/tools/%: $$(call obj,$$(filter %/$$*.c,$(TOOLS_SRC))) $(LIBWORKER) $(LIBSAGA)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
 # --- fuzzing (clang libFuzzer + ASan/UBSan) -----------------------------------
 FUZZ_TIME ?= 60
 FUZZ_CC   := clang
@@ -126,9 +133,9 @@ FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
              -Iengine -I$(BUILD)/gen $(PKG_CFLAGS)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(GEN_PB) $(BUILD)/gen/migrations_core.c | deps
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(WORKLIB_SRC) $(GEN_PB) $(BUILD)/gen/migrations_core.c | deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(ENGINE_SRC) $(GEN_PB) \
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Iworkers -o $@ $< $(ENGINE_SRC) $(WORKLIB_SRC) $(GEN_PB) \
 	  $(BUILD)/gen/migrations_core.c $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)

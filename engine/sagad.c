@@ -32,11 +32,11 @@
 #include "dlq.h"
 #include "engine.h"
 #include "http.h"
+#include "inbound.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "outbox.h"
-#include "saga.pb-c.h"
 #include "start.h"
 #include "store.h"
 #include "timers.h"
@@ -44,7 +44,6 @@
 #include "trace.h"
 
 #define TOPIC_START "saga.start"
-#define MAX_MESSAGE_BYTES (1024 * 1024)
 
 static const saga_config_key KEYS[] = {
     {.key = "pg.dsn", .type = SAGA_CONFIG_STRING, .flags = SAGA_CONFIG_REQUIRED,
@@ -238,8 +237,7 @@ typedef struct turn {
     size_t n_msgs;
     saga_engine_event *evs;
     size_t n_evs;
-    Saga__Reply **replies;   /* decoded, owned; indexed like msgs */
-    json_t **payloads;       /* reply payloads / start inputs, owned */
+    saga_inbound_reply *replies; /* decoded, owned; indexed like msgs */
     poison *bad;
     size_t n_bad;
     char (*due)[SAGA_ID_LEN + 1];
@@ -262,71 +260,21 @@ static uint32_t random32(void)
     return r;
 }
 
-static bool is_uuid(const char *s)
-{
-    if (!s || strlen(s) != SAGA_ID_LEN)
-        return false;
-    for (int i = 0; i < SAGA_ID_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        char c = s[i];
-        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                                (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
-}
-
-/* Strings go into JSON and PostgreSQL text, which refuse invalid UTF-8. */
-static bool valid_utf8(const char *s)
-{
-    json_t *t = json_string(s ? s : "");
-    bool ok = t != NULL;
-    json_decref(t);
-    return ok;
-}
-
-/* Decodes a Reply into an event, or explains why it is poison. */
+/* Decodes a Reply into an event, or records why it is poison. */
 static void take_reply(turn *t, size_t i, int64_t now)
 {
     rd_kafka_message_t *m = t->msgs[i];
-    Saga__Reply *r = saga__reply__unpack(NULL, m->len, m->payload);
-    if (!r) {
-        add_poison(t, m, "undecodable Reply protobuf%s", NULL);
+    char why[256];
+    if (!saga_inbound_reply_decode(m->payload, m->len, &t->replies[i], why, sizeof why)) {
+        add_poison(t, m, "%s", why);
         return;
     }
-    t->replies[i] = r;
-    const char *why = NULL;
-    if (!is_uuid(r->saga_id))
-        why = "saga_id is not a UUID";
-    else if (!r->step || !*r->step)
-        why = "step is empty";
-    else if (r->action < SAGA__ACTION__RESERVE || r->action > SAGA__ACTION__COMPENSATE)
-        why = "action is not RESERVE, CONFIRM or COMPENSATE";
-    else if (r->outcome < SAGA__OUTCOME__OK || r->outcome > SAGA__OUTCOME__RETRY)
-        why = "outcome is not OK, REJECTED or RETRY";
-    else if (r->attempt < 1)
-        why = "attempt is not positive";
-    else if (!valid_utf8(r->step) || !valid_utf8(r->reason) || strlen(r->step) > 256)
-        why = "step or reason is not valid UTF-8 text of sane length";
-    if (why) {
-        add_poison(t, m, "invalid Reply: %s", why);
-        return;
-    }
-    json_t *payload = NULL;
-    if (r->payload.len > 0) {
-        payload = json_loadb((const char *)r->payload.data, r->payload.len, 0, NULL);
-        if (!json_is_object(payload)) {
-            json_decref(payload);
-            add_poison(t, m, "invalid Reply: payload is not a JSON object%s", NULL);
-            return;
-        }
-    }
-    t->payloads[i] = payload;
+    const Saga__Reply *r = t->replies[i].pb;
     saga_engine_event *x = &t->evs[t->n_evs++];
     memset(x, 0, sizeof *x);
     x->saga_id = r->saga_id;
     x->step_name = r->step;
-    x->payload = payload;
+    x->payload = t->replies[i].payload;
     x->ev.kind = SAGA_EV_REPLY;
     x->ev.now_ms = now;
     x->ev.random = random32();
@@ -341,42 +289,33 @@ static void take_reply(turn *t, size_t i, int64_t now)
 static int take_start(sagad *d, turn *t, size_t i, int64_t now, saga_error *err)
 {
     rd_kafka_message_t *m = t->msgs[i];
-    Saga__StartSaga *s = saga__start_saga__unpack(NULL, m->len, m->payload);
-    if (!s) {
-        add_poison(t, m, "undecodable StartSaga protobuf%s", NULL);
+    saga_inbound_start in;
+    char why[256];
+    if (!saga_inbound_start_decode(m->payload, m->len, &in, why, sizeof why)) {
+        add_poison(t, m, "%s", why);
         return 0;
     }
-    int rc = 0;
-    json_t *input = s->input.len
-                        ? json_loadb((const char *)s->input.data, s->input.len, 0, NULL)
-                        : NULL;
+    const Saga__StartSaga *s = in.pb;
     const saga_spec *spec = NULL;
     saga_error e;
     saga_error_clear(&e);
-    if (!s->name || !*s->name) {
-        add_poison(t, m, "invalid StartSaga: name is empty%s", NULL);
-    } else if (!json_is_object(input)) {
-        add_poison(t, m, "invalid StartSaga: input is not a JSON object%s", NULL);
-    } else if (s->version < 0) {
-        add_poison(t, m, "invalid StartSaga: negative version%s", NULL);
-    } else if ((rc = saga_engine_def(d->engine, d->conn, s->name, s->version, &spec, &e))) {
-        if (rc == SAGA_ENOTFOUND || rc == SAGA_EINVAL) {
-            add_poison(t, m, "invalid StartSaga: %s", e.msg);
-            rc = 0;
-        } else {
-            *err = e;
-        }
+    int rc = saga_engine_def(d->engine, d->conn, s->name, s->version, &spec, &e);
+    if (rc == SAGA_ENOTFOUND || rc == SAGA_EINVAL) {
+        add_poison(t, m, "invalid StartSaga: %s", e.msg);
+        rc = 0;
+    } else if (rc) {
+        *err = e;
     } else {
         /* Without a key, the message's own coordinates are the key, so a
          * redelivery after a crash cannot start the saga twice. */
-        char key[256];
-        if (s->idempotency_key && *s->idempotency_key)
+        char key[SAGA_INBOUND_MAX_NAME + 64];
+        if (*s->idempotency_key)
             snprintf(key, sizeof key, "%s", s->idempotency_key);
         else
             snprintf(key, sizeof key, "kafka:%s:%d:%lld", rd_kafka_topic_name(m->rkt),
                      m->partition, (long long)m->offset);
         saga_start_result res;
-        rc = saga_start_spec(d->conn, spec, input, key, s->traceparent, false, &res, &e);
+        rc = saga_start_spec(d->conn, spec, in.input, key, s->traceparent, false, &res, &e);
         if (rc == SAGA_EINVAL) {
             add_poison(t, m, "invalid StartSaga: %s", e.msg);
             rc = 0;
@@ -397,8 +336,7 @@ static int take_start(sagad *d, turn *t, size_t i, int64_t now, saga_error *err)
                           "saga started from %s", TOPIC_START);
         }
     }
-    json_decref(input);
-    saga__start_saga__free_unpacked(s, NULL);
+    saga_inbound_start_free(&in);
     return rc;
 }
 
@@ -410,7 +348,6 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
     turn t = {.msgs = msgs, .n_msgs = n_msgs};
     t.evs = calloc(cap ? cap : 1, sizeof *t.evs);
     t.replies = calloc(n_msgs + 1, sizeof *t.replies);
-    t.payloads = calloc(n_msgs + 1, sizeof *t.payloads);
     t.bad = calloc(n_msgs + 1, sizeof *t.bad);
     t.due = calloc(d->batch_max, sizeof *t.due);
     t.new_ids = calloc(n_msgs + 1, sizeof *t.new_ids);
@@ -424,16 +361,14 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
     int rc = 0;
     int64_t now = saga_now_ms();
 
-    if (!t.evs || !t.replies || !t.payloads || !t.bad || !t.due || !t.new_ids)
+    if (!t.evs || !t.replies || !t.bad || !t.due || !t.new_ids)
         rc = saga_error_set(&err, SAGA_ENOMEM, "out of memory");
     if (rc == 0)
         rc = saga_store_begin(d->conn, &err);
     for (size_t i = 0; i < n_msgs && rc == 0; i++) {
         rd_kafka_message_t *m = msgs[i];
         const char *topic = rd_kafka_topic_name(m->rkt);
-        if (m->len > MAX_MESSAGE_BYTES)
-            add_poison(&t, m, "message larger than %s", "1 MiB");
-        else if (strcmp(topic, TOPIC_START) == 0)
+        if (strcmp(topic, TOPIC_START) == 0)
             rc = take_start(d, &t, i, now, &err);
         else
             take_reply(&t, i, now);
@@ -522,18 +457,13 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
         }
     }
 
-    for (size_t i = 0; i < n_msgs; i++) {
-        if (t.replies && t.replies[i])
-            saga__reply__free_unpacked(t.replies[i], NULL);
-        if (t.payloads)
-            json_decref(t.payloads[i]);
-    }
+    for (size_t i = 0; t.replies && i < n_msgs; i++)
+        saga_inbound_reply_free(&t.replies[i]);
     free(ids);
     saga_msgs_clear(&out);
     saga_writes_clear(&w);
     free(t.evs);
     free(t.replies);
-    free(t.payloads);
     free(t.bad);
     free(t.due);
     free(t.new_ids);

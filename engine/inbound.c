@@ -1,0 +1,160 @@
+/*
+ * inbound.c - validation of Reply and StartSaga (see inbound.h).
+ */
+#include "inbound.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool saga_inbound_uuid(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                     (c >= 'A' && c <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool saga_inbound_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        unsigned char c = *p;
+        int n;
+        unsigned min;
+        unsigned cp;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1, min = 0x80, cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2, min = 0x800, cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3, min = 0x10000, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+static bool name_ok(const char *s)
+{
+    return s && *s && strlen(s) <= SAGA_INBOUND_MAX_NAME && saga_inbound_utf8(s);
+}
+
+static bool refuse(char *why, size_t len, const char *what)
+{
+    snprintf(why, len, "%s", what);
+    return false;
+}
+
+bool saga_inbound_reply_decode(const void *buf, size_t len,
+                               saga_inbound_reply *out, char *why,
+                               size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    if (len > SAGA_INBOUND_MAX_BYTES)
+        return refuse(why, why_len, "message larger than 1 MiB");
+    Saga__Reply *r = saga__reply__unpack(NULL, len, buf);
+    if (!r)
+        return refuse(why, why_len, "undecodable Reply protobuf");
+    const char *bad = NULL;
+    if (!saga_inbound_uuid(r->saga_id))
+        bad = "invalid Reply: saga_id is not a UUID";
+    else if (!name_ok(r->step))
+        bad = "invalid Reply: step is empty, too long or not UTF-8";
+    else if (r->action < SAGA__ACTION__RESERVE || r->action > SAGA__ACTION__COMPENSATE)
+        bad = "invalid Reply: action is not RESERVE, CONFIRM or COMPENSATE";
+    else if (r->outcome < SAGA__OUTCOME__OK || r->outcome > SAGA__OUTCOME__RETRY)
+        bad = "invalid Reply: outcome is not OK, REJECTED or RETRY";
+    else if (r->attempt < 1)
+        bad = "invalid Reply: attempt is not positive";
+    else if (!saga_inbound_utf8(r->reason) || strlen(r->reason) > 4096)
+        bad = "invalid Reply: reason is not UTF-8 or longer than 4096 bytes";
+    else if (!saga_inbound_utf8(r->traceparent))
+        bad = "invalid Reply: traceparent is not UTF-8";
+    json_t *payload = NULL;
+    if (!bad && r->payload.len > 0) {
+        payload = json_loadb((const char *)r->payload.data, r->payload.len, 0, NULL);
+        if (!json_is_object(payload))
+            bad = "invalid Reply: payload is not a JSON object";
+    }
+    if (bad) {
+        json_decref(payload);
+        saga__reply__free_unpacked(r, NULL);
+        return refuse(why, why_len, bad);
+    }
+    out->pb = r;
+    out->payload = payload;
+    return true;
+}
+
+void saga_inbound_reply_free(saga_inbound_reply *r)
+{
+    if (r->pb)
+        saga__reply__free_unpacked(r->pb, NULL);
+    json_decref(r->payload);
+    memset(r, 0, sizeof *r);
+}
+
+bool saga_inbound_start_decode(const void *buf, size_t len,
+                               saga_inbound_start *out, char *why,
+                               size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    if (len > SAGA_INBOUND_MAX_BYTES)
+        return refuse(why, why_len, "message larger than 1 MiB");
+    Saga__StartSaga *s = saga__start_saga__unpack(NULL, len, buf);
+    if (!s)
+        return refuse(why, why_len, "undecodable StartSaga protobuf");
+    const char *bad = NULL;
+    json_t *input = NULL;
+    if (!name_ok(s->name))
+        bad = "invalid StartSaga: name is empty, too long or not UTF-8";
+    else if (s->version < 0)
+        bad = "invalid StartSaga: negative version";
+    else if (!saga_inbound_utf8(s->idempotency_key) ||
+             strlen(s->idempotency_key) > SAGA_INBOUND_MAX_NAME)
+        bad = "invalid StartSaga: idempotency_key is not UTF-8 or too long";
+    else if (!saga_inbound_utf8(s->traceparent))
+        bad = "invalid StartSaga: traceparent is not UTF-8";
+    if (!bad) {
+        input = json_loadb((const char *)s->input.data, s->input.len, 0, NULL);
+        if (!json_is_object(input))
+            bad = "invalid StartSaga: input is not a JSON object";
+    }
+    if (bad) {
+        json_decref(input);
+        saga__start_saga__free_unpacked(s, NULL);
+        return refuse(why, why_len, bad);
+    }
+    out->pb = s;
+    out->input = input;
+    return true;
+}
+
+void saga_inbound_start_free(saga_inbound_start *s)
+{
+    if (s->pb)
+        saga__start_saga__free_unpacked(s->pb, NULL);
+    json_decref(s->input);
+    memset(s, 0, sizeof *s);
+}
