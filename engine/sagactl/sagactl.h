@@ -1,0 +1,275 @@
+/*
+ * sagactl.h - what sagactl's command files share: the command table shape,
+ * option parsing, the connection, and output helpers.
+ *
+ * Each command lives in its own file and exports one cli_command; main.c
+ * only dispatches. Commands print results on stdout and problems on stderr
+ * (one line, then "hint: ..."), and return the process exit status, so the
+ * documented exit codes are decided in one place (cli_exit_code).
+ */
+#ifndef SAGACTL_H
+#define SAGACTL_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "duration.h"
+#include "engine.h"
+#include "error.h"
+#include "idprefix.h"
+#include "machine.h"
+#include "table.h"
+
+/* Exit statuses (docs/cli.md). */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAIL = 1,        /* not found, refused, invalid, failed */
+    CLI_EXIT_USAGE = 2,
+    CLI_EXIT_CONNECT = 3,     /* PostgreSQL cannot be reached */
+    CLI_EXIT_COMPENSATED = 4, /* start --wait: the saga compensated */
+    CLI_EXIT_TIMEOUT = 5      /* start --wait: no terminal status in time */
+};
+
+/* --- options ---------------------------------------------------------- */
+
+typedef enum cli_opt_kind {
+    CLI_FLAG = 0, /* --name */
+    CLI_VALUE     /* --name VALUE or --name=VALUE */
+} cli_opt_kind;
+
+typedef struct cli_opt {
+    const char *name;    /* without dashes: "status" */
+    cli_opt_kind kind;
+    const char *metavar; /* "S[,S]" (CLI_VALUE only) */
+    const char *help;
+} cli_opt;
+
+#define CLI_MAX_OPTS 32
+#define CLI_MAX_ARGS 64
+
+/* Options and positional arguments of one command line (all borrowed from
+ * argv). A value option given twice keeps the last value. */
+typedef struct cli_args {
+    const cli_opt *opts[CLI_MAX_OPTS];
+    const char *values[CLI_MAX_OPTS]; /* CLI_VALUE: the value, or NULL */
+    bool set[CLI_MAX_OPTS];
+    size_t n_opts;
+    const char *pos[CLI_MAX_ARGS];
+    size_t n_pos;
+} cli_args;
+
+/* --- the session ------------------------------------------------------- */
+
+typedef struct cli {
+    const char *prog;     /* "sagactl" */
+    const char *dsn;      /* --dsn or SAGA_PG_DSN (borrowed) */
+    bool utc;             /* --utc: absolute times */
+    bool color;           /* stdout is a terminal, NO_COLOR unset, not --color=never */
+    size_t width;         /* terminal width, 0 when stdout is not a terminal */
+    bool stdin_tty;
+    PGconn *conn;         /* opened by main for commands that need it */
+    saga_engine *engine;  /* definition cache and operator actions (owned) */
+    int64_t now_ms;       /* one "now" for a whole command's output */
+} cli;
+
+typedef struct cli_command {
+    const char *name;        /* "list", "def apply" */
+    const char *synopsis;    /* arguments after the name: "ID [--step STEP]" */
+    const char *summary;     /* one line for the command list */
+    const char *description; /* paragraph(s) for CMD --help */
+    const cli_opt *opts;
+    size_t n_opts;
+    int min_pos, max_pos;    /* positional arguments; max -1 = unbounded */
+    bool needs_db;
+    /* Optional: checks the options before any connection is made, so a
+     * usage error is reported as one even when PostgreSQL is down. Returns
+     * an exit status. */
+    int (*check)(cli *c, const cli_args *a);
+    int (*run)(cli *c, const cli_args *a);
+} cli_command;
+
+/* The commands, each defined in its own file. */
+extern const cli_command cli_cmd_migrate, cli_cmd_def_validate,
+    cli_cmd_def_apply, cli_cmd_def_list, cli_cmd_def_show, cli_cmd_start,
+    cli_cmd_list, cli_cmd_show, cli_cmd_stuck, cli_cmd_retry, cli_cmd_abort,
+    cli_cmd_resolve, cli_cmd_stats, cli_cmd_tail, cli_cmd_prune;
+
+/* --- main.c ------------------------------------------------------------ */
+
+/* Connects (--dsn or SAGA_PG_DSN) and creates c->engine, for commands that
+ * need the database only after checking their input. Returns an exit
+ * status: 0, CLI_EXIT_USAGE (no DSN) or CLI_EXIT_CONNECT. */
+int cli_connect(cli *c, const cli_args *a);
+
+/* --- args.c ------------------------------------------------------------ */
+
+/* Options every command accepts (--dsn, --utc, --color, --help). */
+extern const cli_opt cli_global_opts[];
+extern const size_t cli_n_global_opts;
+
+/*
+ * Parses argv[0..argc) against the command's options plus the global ones.
+ * Options and arguments may be mixed; "--" ends the options. Returns 0, or
+ * SAGA_EINVAL with err set (unknown option with a "did you mean" hint,
+ * missing value, value given to a flag).
+ */
+int cli_args_parse(const cli_command *cmd, int argc, char **argv,
+                   cli_args *a, saga_error *err);
+
+bool cli_flag(const cli_args *a, const char *name);
+const char *cli_value(const cli_args *a, const char *name); /* NULL if unset */
+
+/* Levenshtein distance (bounded inputs: names and words). */
+size_t cli_edit_distance(const char *a, const char *b);
+
+/* Typed option values; each returns 0 or SAGA_EINVAL with err naming the
+ * option. Unset options leave *out untouched. */
+int cli_value_duration(const cli_args *a, const char *name, int64_t *out,
+                       saga_error *err);
+int cli_value_int(const cli_args *a, const char *name, long min, long max,
+                  long *out, saga_error *err);
+/* DUR (before now_ms) or TIME, as epoch milliseconds. */
+int cli_value_since(const cli_args *a, const char *name, int64_t now_ms,
+                    int64_t *out, saga_error *err);
+
+/* --- output.c ---------------------------------------------------------- */
+
+/* Prints "sagactl: error: MSG" and "hint: HINT" on stderr and returns the
+ * exit status for err->code (cli_exit_code). */
+int cli_fail(cli *c, const saga_error *err);
+int cli_exit_code(const cli *c, int code);
+
+/* Prints err (a bad option value) like cli_fail but returns CLI_EXIT_USAGE:
+ * a mistake on the command line is a usage error whatever its code. */
+int cli_usage_fail(const saga_error *err);
+
+/* Prints a usage error and returns CLI_EXIT_USAGE. */
+int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints a JSON document (steals the reference) on stdout, pretty unless
+ * compact (JSON lines). Returns 0 or CLI_EXIT_FAIL when out of memory. */
+int cli_json_print(json_t *doc, bool compact);
+
+/* Time cells: relative ("3m ago") or, with --utc, RFC 3339. 0 = "-". */
+void cli_time_text(const cli *c, int64_t ms, char *buf, size_t cap);
+/* JSON time: RFC 3339 UTC string, or null for 0. New reference. */
+json_t *cli_time_json(int64_t ms);
+/* Duration text with two units, "-" for a negative value. */
+void cli_duration_text(int64_t ms, char *buf, size_t cap);
+
+/* SGR colour for a saga / step status, or NULL. */
+const char *cli_status_color(const char *status);
+#define CLI_SGR_RED "31"
+#define CLI_SGR_YELLOW "33"
+#define CLI_SGR_DIM "2"
+#define CLI_SGR_BOLD "1"
+
+/* A table sized to the terminal. Owned: saga_table_free. Exits the process
+ * on out-of-memory (nothing useful can be printed then). */
+saga_table *cli_table(size_t n_cols);
+void cli_table_print(const cli *c, const saga_table *t);
+
+/* Asks "question [y/N] " on a terminal; true without asking when stdin is
+ * not a terminal or yes is set. */
+bool cli_confirm(const cli *c, bool yes, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* --- lookup.c ---------------------------------------------------------- */
+
+/*
+ * Resolves an id or unique prefix typed by the user to a full saga id.
+ * Returns 0, SAGA_EINVAL (not hex), SAGA_ENOTFOUND (the hint lists the
+ * closest ids), SAGA_ECONFLICT (ambiguous prefix; the hint lists matches) or
+ * SAGA_EDB.
+ */
+int cli_resolve_id(cli *c, const char *typed, char id[SAGA_ID_LEN + 1],
+                   saga_error *err);
+
+/* A definition's parsed spec, cached for the whole command (borrowed from
+ * c->engine), or NULL when it cannot be loaded (err set). */
+const saga_spec *cli_spec(cli *c, const char *name, int version,
+                          saga_error *err);
+
+/* Participant of step `step` in name@version, or the step name itself when
+ * the definition cannot be loaded. Borrowed. */
+const char *cli_participant(cli *c, const char *name, int version,
+                            const char *step);
+
+/* Parses "S[,S]" into a list of saga statuses (also accepts "active" for
+ * the three non-terminal ones and "terminal" for the two others); fills
+ * names[] with canonical names (borrowed). Returns 0 or SAGA_EINVAL listing
+ * the valid statuses. */
+int cli_parse_statuses(const char *list, const char *names[5], size_t *n,
+                       saga_error *err);
+
+/* Runs a parameterised query (PQexecParams, text results); NULL on error
+ * with err set (SAGA_EDB). Free with PQclear. */
+PGresult *cli_query(cli *c, const char *sql, int n, const char *const *params,
+                    saga_error *err);
+
+/* Field accessors on a result: text ("" for NULL), NULL-aware int64. */
+const char *cli_get(const PGresult *r, int row, int col);
+bool cli_null(const PGresult *r, int row, int col);
+int64_t cli_get_i64(const PGresult *r, int row, int col);
+
+/* JSON helpers: string or null for "" / SQL NULL. New references. */
+json_t *cli_json_str(const char *s);
+json_t *cli_json_col(const PGresult *r, int row, int col);
+/* A JSON column (jsonb text) parsed, or null. New reference. */
+json_t *cli_json_parse_col(const PGresult *r, int row, int col);
+
+/* SQL for epoch milliseconds of a timestamptz column (0 when NULL). */
+#define CLI_MS(col) "coalesce((extract(epoch FROM " col ") * 1000)::bigint, 0)"
+
+/* --- waiting.c --------------------------------------------------------- */
+
+/* What a non-terminal saga is waiting for, built from its step rows: the
+ * step holding it up (the pending command with most consecutive failures)
+ * and a one-line sentence in the engine's stuck-reason style. */
+typedef struct cli_waiting {
+    bool any;                  /* some command is pending */
+    char step[SAGA_SPEC_MAX_NAME + 1];
+    char participant[SAGA_SPEC_MAX_NAME + 1];
+    char action[16];           /* "COMPENSATE" */
+    int attempt;
+    bool in_flight;            /* false: backing off, will re-send */
+    int64_t due_ms;            /* deadline (in flight) or re-send time */
+    char last_error[SAGA_MACHINE_ERROR_MAX];
+    int64_t error_ms;          /* when last_error was recorded; 0 unknown */
+} cli_waiting;
+
+/* Writes `awaiting payment COMPENSATE reply, attempt 7, last error
+ * "connection refused" 3m ago` (or "waiting to re-send ..."). */
+void cli_waiting_text(const cli *c, const cli_waiting *w, char *buf, size_t cap);
+
+/* SQL: a LATERAL join over the saga_steps of alias s yielding the holding
+ * step (all NULL when no command is pending), and the 7 columns to select
+ * from it for cli_waiting_from. error_ms is the time of the step's latest
+ * timeout or reply, i.e. when its last error was recorded. */
+#define CLI_WAITING_JOIN                                                      \
+    " LEFT JOIN LATERAL ("                                                    \
+    "  SELECT st.name AS step, st.action, st.attempt,"                       \
+    "   st.deadline_at IS NOT NULL AS in_flight,"                            \
+    "   " CLI_MS("coalesce(st.deadline_at, st.retry_at)") " AS due_ms,"      \
+    "   st.last_error,"                                                       \
+    "   (SELECT " CLI_MS("h.at") " FROM saga_history h"                      \
+    "     WHERE h.saga_id = st.saga_id AND h.step = st.name"                 \
+    "       AND h.kind IN ('timeout', 'reply')"                               \
+    "     ORDER BY h.id DESC LIMIT 1) AS error_ms"                           \
+    "  FROM saga_steps st"                                                    \
+    "  WHERE st.saga_id = s.id AND st.action IS NOT NULL"                    \
+    "  ORDER BY st.failures DESC, st.idx LIMIT 1) w ON true"
+#define CLI_WAITING_COLS                                                      \
+    "w.step, w.action, w.attempt, w.in_flight, w.due_ms, w.last_error,"      \
+    " w.error_ms"
+
+/* Fills w from columns col..col+6 of a row selected with CLI_WAITING_SQL. */
+void cli_waiting_from(cli *c, const PGresult *r, int row, int col,
+                      const char *def_name, int def_version, cli_waiting *w);
+
+#endif
