@@ -52,7 +52,7 @@ UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 IT_BINS     := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
 TOOL_BINS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLS_SRC)))
 
-.PHONY: all deps asan test unit integration fuzz demo bench chaos \
+.PHONY: FORCE all deps asan test unit integration fuzz demo bench chaos \
         stack-up stack-down stack-reset stack-status clean install uninstall
 .DEFAULT_GOAL := all
 # Keep objects made by pattern chains (tests), so rebuilds stay incremental.
@@ -183,7 +183,8 @@ $(SO_WORKER): $(WORKLIB_OBJ) $(SO_SAGA)
 	$(CC) -shared -Wl,-soname,libsagaworker.so.0 -o $@ $(WORKLIB_OBJ) \
 	  -L$(BUILD)/lib -lsaga $(LDLIBS)
 
-$(BUILD)/pc/%.pc: tests/stack/pc.sh
+# Regenerated every time: the contents depend on PREFIX, not on a file.
+$(BUILD)/pc/%.pc: tests/stack/pc.sh FORCE
 	@mkdir -p $(dir $@)
 	sh tests/stack/pc.sh $* $(PREFIX) $(VERSION) > $@
 
@@ -203,6 +204,8 @@ install: all $(SO_SAGA) $(SO_WORKER) $(BUILD)/pc/saga.pc $(BUILD)/pc/sagaworker.
 	install -m 644 $(BUILD)/pc/saga.pc $(BUILD)/pc/sagaworker.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 docs/sagactl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	cp -R examples/. $(DESTDIR)$(PREFIX)/share/doc/sagad/examples/
+
+FORCE:
 
 uninstall:
 	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(PREFIX)/bin/%,$(BINS))

@@ -357,6 +357,7 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
         saga_error_clear(&evs[i].err);
         evs[i].applied = false;
         evs[i].def_name[0] = '\0';
+        evs[i].traceparent[0] = '\0';
     }
     saga_row *rows = NULL;
     size_t n_rows = 0;
@@ -379,6 +380,7 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
         if (rc)
             break;
         snprintf(x->def_name, sizeof x->def_name, "%s", row->def_name);
+        snprintf(x->traceparent, sizeof x->traceparent, "%s", row->traceparent);
         rc = apply_one(e, spec, row, x, w, msgs, err);
     }
     if (rc == 0)

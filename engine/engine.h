@@ -40,7 +40,9 @@ typedef struct saga_engine_event {
     const char *saga_id;      /* borrowed */
     saga_event ev;            /* kind, now_ms, random, action, attempt,
                                  outcome, reason, resolve_as, op_reason;
-                                 ev.step is set by the engine from step_name */
+                                 ev.step is set by the engine from step_name;
+                                 a TIMER for a saga never dispatched becomes
+                                 START */
     const char *step_name;    /* REPLY; RETRY of one step; NULL otherwise */
     const json_t *payload;    /* REPLY: the reply's JSON payload, or NULL */
     const char *actor;        /* operator events: who */
@@ -49,6 +51,7 @@ typedef struct saga_engine_event {
     saga_error err;
     saga_status status_before, status_after;
     char def_name[SAGA_SPEC_MAX_NAME + 1];
+    char traceparent[SAGA_TRACEPARENT_SIZE]; /* the saga's, for log lines */
     int64_t created_ms;       /* unused by callers that don't need it */
     bool applied;             /* the event changed the saga */
     double step_seconds;      /* REPLY applied: dispatch-to-reply time of

@@ -43,7 +43,6 @@
 #include "topics.h"
 #include "trace.h"
 
-#define TOPIC_START "saga.start"
 
 static const saga_config_key KEYS[] = {
     {.key = "pg.dsn", .type = SAGA_CONFIG_STRING, .flags = SAGA_CONFIG_REQUIRED,
@@ -60,6 +59,12 @@ static const saga_config_key KEYS[] = {
      .help = "most messages and due sagas handled in one transaction"},
     {.key = "outbox.interval", .type = SAGA_CONFIG_DURATION, .def = "1s",
      .range = "10ms..1h", .help = "how often the outbox relay looks for orphaned rows"},
+    {.key = "topics.replies", .type = SAGA_CONFIG_STRING, .def = "saga.replies",
+     .help = "topic sagad consumes replies from and names in every Command"},
+    {.key = "topics.start", .type = SAGA_CONFIG_STRING, .def = "saga.start",
+     .help = "topic of StartSaga requests"},
+    {.key = "topics.dlq", .type = SAGA_CONFIG_STRING, .def = "saga.dlq",
+     .help = "dead-letter topic for messages sagad cannot use"},
     {.key = "topics.partitions", .type = SAGA_CONFIG_INT, .def = "4", .range = "1..1000",
      .help = "partitions of saga.replies and saga.start when sagad creates them"},
     {.key = "topics.replication", .type = SAGA_CONFIG_INT, .def = "-1", .range = "-1..100",
@@ -88,6 +93,7 @@ typedef struct sagad {
     saga_metrics *metrics;
     saga_http *http;
     size_t batch_max;
+    const char *topic_start, *topic_replies, *topic_dlq; /* borrowed from cfg */
     int64_t next_wake;      /* earliest sagas.wake_at, 0 = none known */
     bool wake_now;          /* a NOTIFY said: look at due sagas */
     bool relay_now;         /* a NOTIFY said: outbox rows are waiting */
@@ -330,10 +336,8 @@ static int take_start(sagad *d, turn *t, size_t i, int64_t now, saga_error *err)
             x->ev.now_ms = now;
             x->ev.random = random32();
             x->created_ms = -1;
-            const char *lv[1] = {spec->name};
-            saga_metrics_inc(d->m.started, lv, 1);
-            saga_log_info(&(saga_log_ctx){.saga_id = res.id, .traceparent = s->traceparent},
-                          "saga started from %s", TOPIC_START);
+            saga_log_debug(&(saga_log_ctx){.saga_id = res.id, .traceparent = s->traceparent},
+                           "saga created from %s", d->topic_start);
         }
     }
     saga_inbound_start_free(&in);
@@ -368,7 +372,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
     for (size_t i = 0; i < n_msgs && rc == 0; i++) {
         rd_kafka_message_t *m = msgs[i];
         const char *topic = rd_kafka_topic_name(m->rkt);
-        if (strcmp(topic, TOPIC_START) == 0)
+        if (strcmp(topic, d->topic_start) == 0)
             rc = take_start(d, &t, i, now, &err);
         else
             take_reply(&t, i, now);
@@ -417,13 +421,20 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
                     saga_metrics_observe(d->m.step_seconds, sv, x->step_seconds);
                 }
             }
+            saga_log_ctx lc = {.saga_id = x->saga_id, .traceparent = x->traceparent};
+            if (x->rc == 0 && x->ev.kind == SAGA_EV_START) {
+                const char *lv[1] = {x->def_name};
+                saga_metrics_inc(d->m.started, lv, 1);
+                saga_log_info(&lc, "saga %s started", x->def_name);
+            }
             if (x->rc == 0 && x->status_after != x->status_before &&
                 saga_status_terminal(x->status_after)) {
                 const char *lv[2] = {x->def_name, saga_status_name(x->status_after)};
                 saga_metrics_inc(d->m.finished, lv, 1);
-                saga_log_info(&(saga_log_ctx){.saga_id = x->saga_id}, "saga %s",
-                              saga_status_name(x->status_after));
+                saga_log_info(&lc, "saga %s %s", x->def_name, saga_status_name(x->status_after));
             }
+            if (x->rc == SAGA_ENOTFOUND || x->rc == SAGA_ECONFLICT)
+                saga_log_warn(&lc, "%s", x->err.msg);
         }
         /* Publish what was just committed; on failure the rows stay and the
          * relay sends them after their grace period. */
@@ -438,7 +449,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
                               (long long)t.bad[i].m->offset, t.bad[i].reason);
                 const char *lv[1] = {t.bad[i].reason};
                 saga_metrics_inc(d->m.dlq, lv, 1);
-                saga_dlq_send(saga_bus_producer(d->bus), SAGA_TOPIC_DLQ, t.bad[i].m,
+                saga_dlq_send(saga_bus_producer(d->bus), d->topic_dlq, t.bad[i].m,
                               t.bad[i].reason, NULL, &err);
             }
             prc = saga_bus_flush(d->bus, 30000, &err);
@@ -556,6 +567,9 @@ static int loop(sagad *d)
             d->relay_now = false;
             relay(d);
             d->next_relay = saga_now_ms() + interval;
+            int64_t lag = saga_bus_lag(d->bus);
+            if (lag >= 0)
+                saga_metrics_set(d->m.lag, NULL, (double)lag);
         }
     }
     free(msgs);
@@ -605,9 +619,9 @@ static int ensure_topics(sagad *d, rd_kafka_conf_t *kc)
 {
     int parts = (int)saga_config_int(d->cfg, "topics.partitions");
     int repl = (int)saga_config_int(d->cfg, "topics.replication");
-    saga_topic_spec topics[] = {{SAGA_TOPIC_REPLIES, parts, repl},
-                                {TOPIC_START, parts, repl},
-                                {SAGA_TOPIC_DLQ, 1, repl}};
+    saga_topic_spec topics[] = {{d->topic_replies, parts, repl},
+                                {d->topic_start, parts, repl},
+                                {d->topic_dlq, 1, repl}};
     int64_t delay = 100, cap = saga_config_ms(d->cfg, "reconnect.max_backoff");
     while (!stopping) {
         char errstr[512];
@@ -667,6 +681,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     d.batch_max = (size_t)saga_config_int(d.cfg, "batch.max");
+    d.topic_replies = saga_config_str(d.cfg, "topics.replies");
+    d.topic_start = saga_config_str(d.cfg, "topics.start");
+    d.topic_dlq = saga_config_str(d.cfg, "topics.dlq");
     d.metrics = saga_metrics_new(0);
     metrics_init(&d);
     /* Healthy while the loop turns: it wakes at least every outbox.interval. */
@@ -683,9 +700,9 @@ int main(int argc, char **argv)
     int code = 1;
     rd_kafka_conf_t *kc = kafka_conf(d.cfg, false);
     rd_kafka_conf_t *cc = kafka_conf(d.cfg, true);
-    d.engine = saga_engine_new(SAGA_TOPIC_REPLIES);
+    d.engine = saga_engine_new(d.topic_replies);
     if (kc && cc && d.engine && pg_connect(&d) == 0 && ensure_topics(&d, kc) == 0) {
-        const char *topics[] = {SAGA_TOPIC_REPLIES, TOPIC_START};
+        const char *topics[] = {d.topic_replies, d.topic_start};
         saga_bus_opts bo = {.producer = kc, .consumer = cc,
                             .group_id = saga_config_str(d.cfg, "sagad.group"),
                             .topics = topics, .n_topics = 2};

@@ -62,7 +62,7 @@ suite_integration() { # bindir
     stack_up
     for t in "$1"/tests/it_*; do
         [ -x "$t" ] || continue
-        run_one "integration/$(basename "$t")${2:-}" "$t"
+        SAGA_BIN="$1/bin" run_one "integration/$(basename "$t")${2:-}" "$t"
     done
     for t in tests/integration/*.sh; do
         [ -f "$t" ] || continue

@@ -18,10 +18,13 @@ sagaworker)
     ;;
 *) echo "pc.sh: unknown library $name" >&2; exit 2 ;;
 esac
+# saga_prefix, not only prefix: --define-variable=prefix would also move
+# the dependencies' (libpq's) include paths.
 cat <<PC
-prefix=$prefix
-libdir=\${prefix}/lib
-includedir=\${prefix}/include
+saga_prefix=$prefix
+prefix=\${saga_prefix}
+libdir=\${saga_prefix}/lib
+includedir=\${saga_prefix}/include
 
 Name: $name
 Description: $desc
