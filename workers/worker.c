@@ -1,0 +1,692 @@
+/*
+ * worker.c - the participant loop: poll a batch, apply it in one
+ * transaction, answer, then acknowledge.
+ *
+ * The order is what makes the worker safe to kill at any instant:
+ *   1. poll whatever is already there (up to batch_max; never wait to fill);
+ *   2. in one transaction: claim every command's barrier row, run the
+ *      handlers the barrier lets through, record every answer; COMMIT once
+ *      (apply.c);
+ *   3. produce every reply and dead-letter copy, wait for their delivery;
+ *   4. commit the Kafka offsets.
+ * A crash before 2 commits loses nothing (Kafka redelivers); after 2 but
+ * before 4, the redelivered commands find their barrier rows and get the
+ * recorded replies again. If PostgreSQL goes away in 2, the same batch is
+ * re-applied after reconnecting (nothing was acknowledged).
+ */
+#include "worker.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "apply.h"
+#include "dlq.h"
+#include "ops.h"
+#include "topics.h"
+
+/* Exit status of an injected crash, distinct from errors (2) and signals. */
+#define CRASH_STATUS 3
+/* How long a stopping worker keeps trying to deliver the batch in hand. */
+#define STOP_GRACE_MS 30000
+#define POLL_MS 200
+
+static volatile sig_atomic_t stop_requested;
+
+void saga_worker_request_stop(void)
+{
+    stop_requested = 1;
+}
+
+static bool stopping(void)
+{
+    return stop_requested != 0;
+}
+
+/* The first signal stops gracefully; a second one stops at once. */
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (stop_requested)
+        _exit(1);
+    stop_requested = 1;
+}
+
+typedef struct worker {
+    const saga_worker_config *cfg;
+    const saga_worker_handlers *h;
+    void *user;
+    saga_worker_stats *stats;
+    saga_worker_stats own_stats;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    PGconn *pg;
+    saga_wpg_stmts *stmts; /* prepared statements of pg */
+    saga_barrier barrier;
+    saga_applier applier;
+    saga_wops ops;
+    struct timespec assignment_checked;
+    char app_name[128];
+    char fatal[512]; /* a fatal Kafka error, "" when none */
+    saga_item *items;
+    int n;
+    int in_flight;
+} worker;
+
+static void count(uint64_t *c, uint64_t n)
+{
+    __atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+/* --- Kafka ------------------------------------------------------------------ */
+
+static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    saga_log_level l = level <= 3 ? SAGA_LOG_ERROR : level <= 5 ? SAGA_LOG_WARN
+                     : level == 6 ? SAGA_LOG_INFO : SAGA_LOG_DEBUG;
+    saga_log(l, NULL, "kafka %s: %s", fac, buf);
+}
+
+/* Served by the loop's polls, on its thread. */
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    worker *w = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, w->fatal, sizeof w->fatal);
+        saga_log_error(NULL, "kafka fatal error: %s; stopping", w->fatal);
+        stop_requested = 1;
+        return;
+    }
+    saga_log_warn(NULL, "kafka: %s", reason);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    worker *w = opaque;
+    saga_item *it = m->_private;
+    if (!it)
+        return;
+    it->dr_err = m->err;
+    it->in_flight = false;
+    w->in_flight--;
+}
+
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    (void)opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        saga_log_warn(NULL, "offset commit failed: %s (the commands will be redelivered "
+                            "and answered from the barrier)", rd_kafka_err2str(err));
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, saga_error *err)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, k, v, errstr, sizeof errstr) == RD_KAFKA_CONF_OK)
+        return 0;
+    return saga_error_set(err, SAGA_EINVAL, "kafka.%s: %s", k, errstr);
+}
+
+/* Role defaults first, then the user's kafka.* settings (so they win), then
+ * what correctness needs: offsets committed only by the loop, after the
+ * replies; an idempotent producer, so a retried reply is not duplicated. */
+static rd_kafka_conf_t *kafka_conf(worker *w, bool consumer, saga_error *err)
+{
+    const saga_worker_config *c = w->cfg;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char client_id[160];
+    snprintf(client_id, sizeof client_id, "%s-worker", c->participant);
+    static const char *const consumer_defaults[][2] = {
+        {"session.timeout.ms", "6000"}, /* a dead worker's partitions move fast */
+        {"heartbeat.interval.ms", "1500"},
+        {"fetch.wait.max.ms", "100"},
+        {"auto.offset.reset", "earliest"}, /* a new group starts at the beginning */
+    };
+    static const char *const producer_defaults[][2] = {
+        {"linger.ms", "1"}, /* replies go out in a burst per batch anyway */
+    };
+    static const char *const consumer_pinned[][2] = {
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+    };
+    static const char *const producer_pinned[][2] = {
+        {"enable.idempotence", "true"},
+    };
+    int rc = conf_set(conf, "client.id", client_id, err);
+    if (rc == 0)
+        rc = conf_set(conf, "socket.nagle.disable", "true", err);
+    size_t nd = consumer ? 4 : 1, np = consumer ? 2 : 1;
+    for (size_t i = 0; rc == 0 && i < nd; i++)
+        rc = consumer ? conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err)
+                      : conf_set(conf, producer_defaults[i][0], producer_defaults[i][1], err);
+    for (int i = 0; rc == 0 && i < c->n_kafka_conf; i++)
+        rc = conf_set(conf, c->kafka_conf[i].key, c->kafka_conf[i].value, err);
+    if (rc == 0 && c->brokers)
+        rc = conf_set(conf, "bootstrap.servers", c->brokers, err);
+    if (rc == 0 && consumer)
+        rc = conf_set(conf, "group.id", c->group, err);
+    for (size_t i = 0; rc == 0 && i < np; i++)
+        rc = consumer ? conf_set(conf, consumer_pinned[i][0], consumer_pinned[i][1], err)
+                      : conf_set(conf, producer_pinned[i][0], producer_pinned[i][1], err);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, w);
+    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    if (consumer)
+        rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    else
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    return conf;
+}
+
+static int kafka_open(worker *w, saga_error *err)
+{
+    char errstr[512];
+    rd_kafka_conf_t *pc = kafka_conf(w, false, err);
+    if (!pc)
+        return SAGA_EINVAL;
+    w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
+    if (!w->producer) {
+        rd_kafka_conf_destroy(pc);
+        return saga_error_set(err, SAGA_EKAFKA, "kafka producer: %s", errstr);
+    }
+    rd_kafka_conf_t *cc = kafka_conf(w, true, err);
+    if (!cc)
+        return SAGA_EINVAL;
+    w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof errstr);
+    if (!w->consumer) {
+        rd_kafka_conf_destroy(cc);
+        return saga_error_set(err, SAGA_EKAFKA, "kafka consumer: %s", errstr);
+    }
+    rd_kafka_poll_set_consumer(w->consumer);
+    return 0;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Creates the command and dead-letter topics, retrying while Kafka is not
+ * reachable. 0, or 1 when asked to stop first. */
+static int ensure_topics(worker *w)
+{
+    const saga_worker_config *c = w->cfg;
+    saga_topic_spec t[2] = {
+        {c->topic, c->partitions, c->replication},
+        {c->dlq_topic ? c->dlq_topic : SAGA_TOPIC_DLQ, c->partitions, c->replication},
+    };
+    for (int backoff = 200; !stopping();) {
+        saga_error err;
+        if (saga_topics_ensure(w->producer, t, 2, 10000, &err) == 0)
+            return 0;
+        saga_log_warn(NULL, "%s (brokers %s); retrying in %d ms", err.msg, c->brokers,
+                      backoff);
+        for (int slept = 0; slept < backoff && !stopping(); slept += 50)
+            pause_ms(50);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return 1;
+}
+
+/* --- one batch ---------------------------------------------------------------- */
+
+/* Applies the batch, reconnecting to PostgreSQL and re-applying as long as
+ * needed. 0, or 1 when asked to stop before it could be applied. */
+static int apply_until_done(worker *w)
+{
+    for (int backoff = 100;;) {
+        w->applier.pg = w->pg;
+        if (w->pg && saga_apply_batch(&w->applier, w->items, w->n) == 0)
+            return 0;
+        if (stopping()) {
+            saga_log_warn(NULL, "stopping with a batch of %d messages not applied; "
+                                "they will be redelivered", w->n);
+            return 1;
+        }
+        count(&w->stats->batch_retries, 1);
+        saga_wops_beat(&w->ops);
+        if (!saga_wpg_alive(w->pg)) {
+            saga_log_warn(NULL, "lost the PostgreSQL connection; reconnecting");
+            saga_wops_ready(&w->ops, false, false);
+            PQfinish(w->pg);
+            saga_wpg_stmts_forget(w->stmts);
+            w->pg = saga_wpg_connect(w->cfg->pg_dsn, w->app_name, stopping);
+            if (!w->pg)
+                continue;
+            count(&w->stats->db_reconnects, 1);
+            saga_wops_reconnect(&w->ops);
+            saga_log_info(NULL, "reconnected to PostgreSQL; applying the batch again");
+            backoff = 100;
+        } else {
+            for (int slept = 0; slept < backoff && !stopping(); slept += 50)
+                pause_ms(50);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        }
+    }
+}
+
+static void crash_if_drawn(worker *w)
+{
+    for (int i = 0; i < w->n; i++) {
+        saga_item *it = &w->items[i];
+        if (it->recorded && it->fault.crash) {
+            saga_log_error(&it->log, "injected fault: crash after commit (exit %d)",
+                           CRASH_STATUS);
+            _exit(CRASH_STATUS);
+        }
+    }
+}
+
+/* Decides what goes out for each message and packs replies. */
+static int prepare_sends(worker *w)
+{
+    for (int i = 0; i < w->n; i++) {
+        saga_item *it = &w->items[i];
+        it->send = false;
+        if (!it->cmd.pb) {
+            it->send = true;
+            continue;
+        }
+        if (it->fault.ignore) {
+            saga_log_info(&it->log, "injected fault: ignored, no answer");
+            count(&w->stats->ignored, 1);
+            it->faulted = true;
+            continue;
+        }
+        count(&w->stats->commands[it->cmd.pb->action][it->outcome], 1);
+        if (it->duplicate)
+            count(&w->stats->duplicates, 1);
+        saga_log_debug(&it->log, "%s%s%s%s", saga_worker_outcome_name(it->outcome),
+                 it->duplicate ? " (duplicate)" : "", *it->reason ? ": " : "", it->reason);
+        if (it->recorded && it->fault.drop_reply) {
+            saga_log_info(&it->log, "injected fault: reply dropped");
+            count(&w->stats->replies_dropped, 1);
+            it->faulted = true;
+            continue;
+        }
+        free(it->reply);
+        if (saga_wire_reply(it->cmd.pb, it->outcome, it->reason, it->result, &it->reply,
+                            &it->reply_len))
+            return SAGA_ENOMEM;
+        it->send = true;
+    }
+    return 0;
+}
+
+/* Enqueues the reply or dead-letter copy of it; a failure is recorded as a
+ * failed delivery, retried with the others. */
+static void produce_one(worker *w, saga_item *it)
+{
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!it->cmd.pb) {
+        saga_error err;
+        if (saga_dlq_send(w->producer, w->cfg->dlq_topic, it->msg, it->poison, it, &err))
+            e = RD_KAFKA_RESP_ERR__FAIL;
+    } else {
+        const Saga__Command *pb = it->cmd.pb;
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
+        if (pb->traceparent && *pb->traceparent)
+            rd_kafka_header_add(hdrs, "traceparent", -1, pb->traceparent, -1);
+        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(it->cmd.reply_topic),
+                              RD_KAFKA_V_KEY(pb->saga_id, strlen(pb->saga_id)),
+                              RD_KAFKA_V_VALUE(it->reply, it->reply_len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(it), RD_KAFKA_V_END);
+        if (e)
+            rd_kafka_headers_destroy(hdrs);
+    }
+    it->dr_err = e;
+    if (!e) {
+        it->in_flight = true;
+        w->in_flight++;
+    }
+}
+
+static long elapsed_ms(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Waits for every delivery report. A stopping worker waits STOP_GRACE_MS at
+ * most, then purges what is left (reported as failed). */
+static void await_deliveries(worker *w, const struct timespec *t0)
+{
+    bool purged = false;
+    while (w->in_flight > 0) {
+        rd_kafka_flush(w->producer, 100);
+        if (!purged && stopping() && elapsed_ms(t0) > STOP_GRACE_MS) {
+            rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            purged = true;
+        }
+    }
+}
+
+/* Produces every pending send and waits for delivery, re-sending failures.
+ * 0 when all are delivered; 1 when stopping made it give up. */
+static int deliver(worker *w)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int backoff = 100;;) {
+        for (int i = 0; i < w->n; i++)
+            if (w->items[i].send)
+                produce_one(w, &w->items[i]);
+        await_deliveries(w, &t0);
+        int failed = 0;
+        for (int i = 0; i < w->n; i++) {
+            saga_item *it = &w->items[i];
+            if (!it->send)
+                continue;
+            if (it->dr_err) {
+                failed++;
+                saga_log_warn(it->cmd.pb ? &it->log : NULL, "delivery to %s failed: %s",
+                              it->cmd.pb ? it->cmd.reply_topic : "the dead-letter topic",
+                              rd_kafka_err2str(it->dr_err));
+            } else {
+                it->send = false;
+            }
+        }
+        if (!failed)
+            return 0;
+        if (stopping() && elapsed_ms(&t0) > STOP_GRACE_MS) {
+            saga_log_warn(NULL, "stopping with %d answers undelivered; the commands will be "
+                                "redelivered and answered from the barrier", failed);
+            return 1;
+        }
+        for (int slept = 0; slept < backoff; slept += 50)
+            pause_ms(50);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+}
+
+static void commit_offsets(worker *w, bool sync)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(w->n);
+    for (int i = 0; i < w->n; i++) {
+        rd_kafka_message_t *m = w->items[i].msg;
+        const char *t = rd_kafka_topic_name(m->rkt);
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, t, m->partition);
+        if (!p)
+            p = rd_kafka_topic_partition_list_add(l, t, m->partition);
+        if (m->offset + 1 > p->offset)
+            p->offset = m->offset + 1;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_commit(w->consumer, l, sync ? 0 : 1);
+    if (e && sync)
+        saga_log_warn(NULL, "offset commit failed: %s (the commands will be redelivered "
+                            "and answered from the barrier)", rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void free_items(worker *w)
+{
+    for (int i = 0; i < w->n; i++) {
+        saga_item *it = &w->items[i];
+        saga_wire_cmd_free(&it->cmd);
+        free(it->result);
+        free(it->reply);
+        rd_kafka_message_destroy(it->msg);
+    }
+    w->n = 0;
+}
+
+static void add_message(worker *w, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            saga_log_warn(NULL, "kafka consume: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    saga_item *it = &w->items[w->n++];
+    memset(it, 0, sizeof *it);
+    it->msg = m;
+    if (saga_wire_decode(m->payload, m->len, w->cfg->max_message_bytes, &it->cmd, it->poison,
+                         sizeof it->poison)) {
+        saga_log_warn(NULL, "dead-lettering %s [%" PRId32 "] @%" PRId64 ": %s",
+                      rd_kafka_topic_name(m->rkt), m->partition, m->offset, it->poison);
+        count(&w->stats->dead_lettered, 1);
+        return;
+    }
+    const Saga__Command *pb = it->cmd.pb;
+    saga_worker_action a = (saga_worker_action)pb->action;
+    it->log = (saga_log_ctx){pb->saga_id, pb->step, saga_worker_action_name(a), pb->attempt,
+                             pb->traceparent};
+    it->fault = saga_faults_draw(&w->cfg->faults, pb->idempotency_key, a, pb->attempt);
+}
+
+/* Polls what is available: waits for the first message only. */
+static void poll_batch(worker *w)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, POLL_MS);
+    while (m) {
+        add_message(w, m);
+        m = w->n < w->cfg->batch_max ? rd_kafka_consumer_poll(w->consumer, 0) : NULL;
+    }
+}
+
+static void delay_if_drawn(worker *w)
+{
+    const saga_worker_faults *f = &w->cfg->faults;
+    for (int i = 0; i < w->n; i++) {
+        saga_item *it = &w->items[i];
+        if (it->cmd.pb && !it->fault.ignore &&
+            saga_faults_delays(f, (saga_worker_action)it->cmd.pb->action)) {
+            count(&w->stats->faults_injected, 1);
+            saga_wops_delay(&w->ops);
+            pause_ms(f->delay_ms);
+            return;
+        }
+    }
+}
+
+/* Handles one batch end to end. 1 when the worker must stop without
+ * acknowledging it. */
+static int handle_batch(worker *w)
+{
+    count(&w->stats->batches, 1);
+    delay_if_drawn(w);
+    if (apply_until_done(w))
+        return 1;
+    crash_if_drawn(w);
+    if (prepare_sends(w)) {
+        saga_log_error(NULL, "out of memory packing replies");
+        return 1;
+    }
+    if (deliver(w))
+        return 1;
+    commit_offsets(w, stopping());
+    saga_wops_batch(&w->ops, w->items, w->n);
+    return 0;
+}
+
+/* Tells the health endpoint whether this worker can serve; the assignment
+ * is looked up at most once a second (it allocates). */
+static void report_readiness(worker *w)
+{
+    saga_wops_beat(&w->ops);
+    if (!w->ops.http)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec == w->assignment_checked.tv_sec)
+        return;
+    w->assignment_checked = now;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    bool assigned = rd_kafka_assignment(w->consumer, &l) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    l && l->cnt > 0;
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    saga_wops_ready(&w->ops, saga_wpg_alive(w->pg), assigned);
+}
+
+/* --- run ------------------------------------------------------------------------ */
+
+static int check_config(const saga_worker_config *c, const saga_worker_handlers *h,
+                        saga_error *err)
+{
+    if (!c->participant || !*c->participant || !c->schema || !*c->schema)
+        return saga_error_set(err, SAGA_EINVAL, "worker: no participant name");
+    if (!c->pg_dsn || !*c->pg_dsn) {
+        saga_error_set(err, SAGA_EINVAL, "no PostgreSQL DSN");
+        saga_error_hint(err, "set SAGA_PG_DSN or pass --pg-dsn");
+        return SAGA_EINVAL;
+    }
+    if (!c->brokers || !*c->brokers) {
+        saga_error_set(err, SAGA_EINVAL, "no Kafka brokers");
+        saga_error_hint(err, "set SAGA_KAFKA_BROKERS or kafka.bootstrap.servers");
+        return SAGA_EINVAL;
+    }
+    if (c->batch_max < 1 || c->partitions < 1)
+        return saga_error_set(err, SAGA_EINVAL, "batch-max and partitions must be >= 1");
+    if (!h || (!h->reserve && !h->confirm && !h->compensate))
+        return saga_error_set(err, SAGA_EINVAL, "worker: no handlers");
+    return 0;
+}
+
+/* Connects, applies the migrations and checks the barrier table, starting
+ * over (with the connection's backoff) when the connection is lost on the
+ * way. 0, 1 when asked to stop first, or a negative SAGA_E* code. */
+static int open_db(worker *w, saga_error *err)
+{
+    w->stmts = saga_wpg_stmts_new();
+    if (!w->stmts)
+        return saga_error_set(err, SAGA_ENOMEM, "worker: out of memory");
+    for (;;) {
+        w->pg = saga_wpg_connect(w->cfg->pg_dsn, w->app_name, stopping);
+        if (!w->pg)
+            return 1;
+        int rc = 0, applied = 0;
+        if (w->cfg->migrations)
+            rc = saga_migrate(w->pg, w->cfg->participant, w->cfg->migrations,
+                              w->cfg->n_migrations, &applied, err);
+        if (rc == 0 && applied > 0)
+            saga_log_info(NULL, "applied %d migrations of %s", applied, w->cfg->participant);
+        if (rc == 0)
+            rc = saga_barrier_open(&w->barrier, w->pg, w->stmts, w->cfg->schema, err);
+        if (rc == 0 || saga_wpg_alive(w->pg)) {
+            w->applier = (saga_applier){w->pg, w->stmts, &w->barrier, w->h, w->user, w->stats};
+            return rc;
+        }
+        saga_log_warn(NULL, "%s; reconnecting", err->msg);
+        PQfinish(w->pg);
+        w->pg = NULL;
+    }
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void log_summary(const saga_worker_stats *s)
+{
+    uint64_t total = 0;
+    for (int a = 0; a < 4; a++)
+        for (int o = 0; o < 4; o++)
+            total += s->commands[a][o];
+    saga_log_info(NULL, "stopped: %" PRIu64 " commands answered (%" PRIu64
+                        " duplicates) in %" PRIu64 " batches, %" PRIu64 " dead-lettered, %" PRIu64
+                        " faults injected, %" PRIu64 " reconnects",
+                  total, s->duplicates, s->batches, s->dead_lettered, s->faults_injected,
+                  s->db_reconnects);
+}
+
+static int consume(worker *w, saga_error *err)
+{
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, w->cfg->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e)
+        return saga_error_set(err, SAGA_EKAFKA, "cannot subscribe to %s: %s", w->cfg->topic,
+                              rd_kafka_err2str(e));
+    saga_log_info(NULL, "consuming %s as group %s (batches of up to %d)", w->cfg->topic,
+                  w->cfg->group, w->cfg->batch_max);
+    w->items = calloc((size_t)w->cfg->batch_max, sizeof *w->items);
+    if (!w->items)
+        return saga_error_set(err, SAGA_ENOMEM, "worker: out of memory");
+    while (!stopping()) {
+        report_readiness(w);
+        poll_batch(w);
+        if (w->n == 0)
+            continue;
+        int give_up = handle_batch(w);
+        free_items(w);
+        if (give_up)
+            break;
+    }
+    return 0;
+}
+
+int saga_worker_run(const saga_worker_config *cfg, const saga_worker_handlers *h,
+                    void *user, saga_worker_stats *stats, saga_error *err)
+{
+    saga_error_clear(err);
+    int rc = check_config(cfg, h, err);
+    if (rc)
+        return rc;
+    worker w;
+    memset(&w, 0, sizeof w);
+    w.cfg = cfg;
+    w.h = h;
+    w.user = user;
+    w.stats = stats ? stats : &w.own_stats;
+    snprintf(w.app_name, sizeof w.app_name, "%s-worker", cfg->participant);
+    rc = saga_wops_start(&w.ops, cfg->http_listen, err);
+    if (rc)
+        return rc;
+    if (cfg->install_signal_handlers)
+        install_signals();
+
+    rc = open_db(&w, err);
+    if (rc == 0)
+        rc = kafka_open(&w, err);
+    if (rc == 0 && ensure_topics(&w) == 0)
+        rc = consume(&w, err);
+    if (rc > 0)
+        rc = 0; /* asked to stop while starting */
+    if (rc == 0 && w.fatal[0])
+        rc = saga_error_set(err, SAGA_EKAFKA, "kafka fatal error: %s", w.fatal);
+
+    if (w.consumer) {
+        rd_kafka_consumer_close(w.consumer);
+        rd_kafka_destroy(w.consumer);
+    }
+    if (w.producer) {
+        rd_kafka_flush(w.producer, 5000);
+        rd_kafka_destroy(w.producer);
+    }
+    saga_barrier_close(&w.barrier);
+    PQfinish(w.pg);
+    saga_wpg_stmts_free(w.stmts);
+    free(w.items);
+    saga_wops_stop(&w.ops);
+    if (rc == 0)
+        log_summary(w.stats);
+    return rc;
+}
