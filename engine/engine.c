@@ -267,6 +267,26 @@ static void record_event(saga_writes *w, const saga_row *row,
     }
 }
 
+/*
+ * Notes the timeline does not need, because another row of the same event
+ * says it: "applied" repeats the reply row just written (a reply that is
+ * not applied gets an "ignored" row instead), and a plain step transition
+ * into a phase ("RESERVED -> CONFIRMING") repeats the command row of that
+ * step. History is the largest write per saga, so this matters for
+ * throughput; transitions with a reason are always kept.
+ */
+static bool redundant(const saga_note *nt, const saga_effects *fx)
+{
+    if (nt->kind == SAGA_NOTE_REPLY_APPLIED)
+        return true;
+    if (nt->kind != SAGA_NOTE_STEP || strchr(nt->text, ':'))
+        return false;
+    for (size_t i = 0; i < fx->n_cmds; i++)
+        if (fx->cmds[i].step == nt->step)
+            return true;
+    return false;
+}
+
 /* Created and never dispatched: RUNNING with every step PENDING. */
 static bool fresh(const saga_state *st)
 {
@@ -322,6 +342,8 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
     }
     for (size_t i = 0; i < fx.n_notes; i++) {
         const saga_note *nt = &fx.notes[i];
+        if (redundant(nt, &fx))
+            continue;
         const char *step = nt->step >= 0 && (size_t)nt->step < spec->n_steps
                                ? spec->steps[nt->step].name
                                : NULL;

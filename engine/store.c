@@ -8,6 +8,8 @@
  */
 #include "store.h"
 
+#include <libpq-events.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +119,62 @@ void saga_store_rollback(PGconn *conn)
         PQclear(PQexec(conn, "ROLLBACK"));
 }
 
+/* --- prepared statements ---------------------------------------------- */
+
+/* Per-connection record of the statements prepared on it. */
+typedef struct prepared {
+    const char *names[32];
+    size_t n;
+} prepared;
+
+static int store_event(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    if (id == PGEVT_CONNRESET) {
+        prepared *p = PQinstanceData(((PGEventConnReset *)info)->conn, store_event);
+        if (p)
+            p->n = 0;
+    } else if (id == PGEVT_CONNDESTROY) {
+        free(PQinstanceData(((PGEventConnDestroy *)info)->conn, store_event));
+    }
+    return 1;
+}
+
+static prepared *prepared_of(PGconn *conn)
+{
+    prepared *p = PQinstanceData(conn, store_event);
+    if (p)
+        return p;
+    if (!PQregisterEventProc(conn, store_event, "saga_store", NULL))
+        return NULL;
+    p = calloc(1, sizeof *p);
+    if (p && !PQsetInstanceData(conn, store_event, p)) {
+        free(p);
+        p = NULL;
+    }
+    return p;
+}
+
+PGresult *saga_store_query(PGconn *conn, const char *name, const char *sql,
+                           int n_params, const char *const *params,
+                           int result_format)
+{
+    prepared *p = prepared_of(conn);
+    bool ready = false;
+    for (size_t i = 0; p && i < p->n && !ready; i++)
+        ready = p->names[i] == name;
+    if (p && !ready && p->n < sizeof p->names / sizeof p->names[0]) {
+        PGresult *r = PQprepare(conn, name, sql, n_params, NULL);
+        ready = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (ready)
+            p->names[p->n++] = name;
+    }
+    if (!ready)
+        return PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, result_format);
+    return PQexecPrepared(conn, name, n_params, params, NULL, NULL, result_format);
+}
+
 /* --- load -------------------------------------------------------------- */
 
 static const char *LOAD_SQL =
@@ -181,7 +239,7 @@ int saga_store_load(PGconn *conn, const char *const *ids, size_t n,
     if (!arr)
         return saga_error_set(err, SAGA_ENOMEM, "out of memory");
     const char *params[1] = {arr};
-    PGresult *r = PQexecParams(conn, LOAD_SQL, 1, NULL, params, NULL, NULL, 0);
+    PGresult *r = saga_store_query(conn, "saga_store_load", LOAD_SQL, 1, params, 0);
     free(arr);
     int rc = result_ok(r, conn, "load sagas", err);
     if (rc) {
@@ -308,7 +366,7 @@ int saga_store_create(PGconn *conn, const saga_new *s, bool *existed,
                               s->idempotency_key ? s->idempotency_key : "",
                               s->traceparent, now, s->wake_now ? "true" : "false",
                               names, text};
-    PGresult *r = PQexecParams(conn, CREATE_SQL, 10, NULL, params, NULL, NULL, 0);
+    PGresult *r = saga_store_query(conn, "saga_store_create", CREATE_SQL, 10, params, 0);
     free(input);
     int rc = result_ok(r, conn, "create saga", err);
     if (rc == 0 && PQntuples(r) == 0) {
@@ -520,7 +578,7 @@ int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
         rc = saga_error_set(err, SAGA_ENOMEM, "out of memory");
     } else {
         const char *params[4] = {p[0], p[1], p[2], p[3]};
-        PGresult *r = PQexecParams(conn, WRITE_SQL, 4, NULL, params, NULL, NULL, 0);
+        PGresult *r = saga_store_query(conn, "saga_store_write", WRITE_SQL, 4, params, 0);
         rc = result_ok(r, conn, "write sagas", err);
         if (rc == 0 && outbox_ids && PQntuples(r) > 0) {
             int n = PQntuples(r);
@@ -559,9 +617,9 @@ int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
         rc = saga_store_exec(conn, "SET LOCAL synchronous_commit = off", err);
     if (rc == 0) {
         const char *params[1] = {arr};
-        PGresult *r = PQexecParams(conn,
-                                   "DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])",
-                                   1, NULL, params, NULL, NULL, 0);
+        PGresult *r = saga_store_query(conn, "saga_store_outbox_delete",
+                                       "DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])",
+                                       1, params, 0);
         rc = result_ok(r, conn, "delete outbox rows", err);
         PQclear(r);
     }

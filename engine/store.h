@@ -120,6 +120,19 @@ int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
 int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
                              saga_error *err);
 
+/*
+ * PQexecParams through a named prepared statement: the first use of `name`
+ * on a connection prepares sql (statements are planned once per session,
+ * not per call); later uses execute it. Which statements a connection has
+ * prepared is kept with the connection itself (libpq instance data, reset
+ * when the connection is reset), so any connection can be passed. name must
+ * be a string literal unique to sql. Falls back to PQexecParams when
+ * preparing is impossible (e.g. inside an aborted transaction).
+ */
+PGresult *saga_store_query(PGconn *conn, const char *name, const char *sql,
+                           int n_params, const char *const *params,
+                           int result_format);
+
 /* Sends NOTIFY on channel (delivered at commit) with an empty payload. */
 int saga_store_notify(PGconn *conn, const char *channel, saga_error *err);
 
