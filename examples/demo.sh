@@ -69,8 +69,8 @@ echo "stock: 1000 x $RUN-widget, 3 x $RUN-gadget; accounts: $RUN-alice 10000.00,
 
 say "2. Starting sagad, inventory-worker and payment-worker (logs in .stack/demo/)"
 start_bg sagad "$BIN/sagad" --http.listen=127.0.0.1:0
-start_bg inventory "$BIN/inventory-worker" --kafka session.timeout.ms=6000
-start_bg payment "$BIN/payment-worker" --kafka session.timeout.ms=6000
+start_bg inventory "$BIN/inventory-worker" --http.listen 127.0.0.1:0
+start_bg payment "$BIN/payment-worker" --http.listen 127.0.0.1:0
 
 say "3. Thirty orders: 22 ordinary, 4 for the scarce gadget (stock 3, 2 each), 4 from bob who cannot pay"
 i=1
@@ -92,14 +92,14 @@ while [ $i -le 4 ]; do order "t$i" "$RUN-widget" 1 "$RUN-alice" 1200; i=$((i + 1
 wait_for "SELECT count(DISTINCT h.saga_id) FROM saga_history h JOIN sagas s ON s.id = h.saga_id
           WHERE s.idempotency_key LIKE '$RUN-t%' AND h.kind = 'timeout'" 4 60
 echo "every one of the 4 orders has timed out waiting for payment; restarting payment-worker"
-start_bg payment "$BIN/payment-worker" --kafka session.timeout.ms=6000
+start_bg payment "$BIN/payment-worker" --http.listen 127.0.0.1:0
 wait_for "SELECT count(*) FROM sagas WHERE idempotency_key LIKE '$RUN-t%' AND status = 'COMPLETED'" 4 60
 echo "all 4 completed after retries, each step applied once (idempotency keys)"
 
 say "5. A stuck compensation: inventory-worker ignores COMPENSATE, bob orders again"
 kill -TERM "$PID_inventory"
 wait "$PID_inventory" 2>/dev/null || true
-start_bg inventory "$BIN/inventory-worker" --kafka session.timeout.ms=6000 --ignore COMPENSATE
+start_bg inventory "$BIN/inventory-worker" --http.listen 127.0.0.1:0 --ignore COMPENSATE
 order stuck "$RUN-widget" 1 "$RUN-bob" 5000
 STUCK=$(id_of stuck)
 wait_for "SELECT count(*) FROM saga_history WHERE saga_id = '$STUCK' AND kind = 'timeout'
@@ -110,7 +110,7 @@ echo "\$ sagactl stuck --threshold 3s"
 echo "fixing the participant (restart without the fault), then:"
 kill -TERM "$PID_inventory"
 wait "$PID_inventory" 2>/dev/null || true
-start_bg inventory "$BIN/inventory-worker" --kafka session.timeout.ms=6000
+start_bg inventory "$BIN/inventory-worker" --http.listen 127.0.0.1:0
 echo "\$ sagactl retry $STUCK"
 "$BIN/sagactl" retry "$STUCK"
 wait_for "SELECT status FROM sagas WHERE id = '$STUCK'" COMPENSATED 60

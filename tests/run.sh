@@ -45,8 +45,8 @@ run_one() { # name, command...
 stack_up() {
     [ -n "${STACK_DONE:-}" ] && return 0
     sh tests/stack/stack.sh up || { echo "FAIL stack-up"; exit 1; }
-    # shellcheck disable=SC1091
-    . ./.stack/env
+    # shellcheck disable=SC1090
+    . "${SAGA_STACK_DIR:-./.stack}/env"
     export SAGA_PG_DSN SAGA_KAFKA_BROKERS
     STACK_DONE=1
 }

@@ -14,6 +14,9 @@ LOGS=$ROOT/build/test-logs/$(basename "$0" .sh)
 mkdir -p "$LOGS"
 PIDS=""
 TEST_NAME=$(basename "$0" .sh)
+# Every binary serves HTTP on a fixed default port; tests start several at
+# once, so HTTP is off unless a test asks for it with --http.listen.
+export SAGA_HTTP_LISTEN=off
 
 # Stops with SIGTERM first, so consumers leave their groups cleanly and the
 # next test's consumers are not kept waiting for a session timeout.
