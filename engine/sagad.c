@@ -322,7 +322,7 @@ static int take_start(sagad *d, turn *t, size_t i, int64_t now, saga_error *err)
                      m->partition, (long long)m->offset);
         saga_start_result res;
         rc = saga_start_spec(d->conn, spec, in.input, key, s->traceparent, false, &res, &e);
-        if (rc == SAGA_EINVAL) {
+        if (rc == SAGA_EINVAL || rc == SAGA_ELIMIT) {
             add_poison(t, m, "invalid StartSaga: %s", e.msg);
             rc = 0;
         } else if (rc) {
@@ -345,8 +345,10 @@ static int take_start(sagad *d, turn *t, size_t i, int64_t now, saga_error *err)
 }
 
 /* Runs one transaction over the messages and due sagas. Returns 0, or -1
- * when PostgreSQL failed (the messages have been rewound). */
-static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers)
+ * when the transaction failed (its error in *fail); nothing of it is then
+ * published or committed, and the caller decides what to consume again. */
+static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers,
+                    saga_error *fail)
 {
     size_t cap = n_msgs + d->batch_max;
     turn t = {.msgs = msgs, .n_msgs = n_msgs};
@@ -403,8 +405,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
 
     if (rc) {
         saga_store_rollback(d->conn);
-        saga_log_warn(NULL, "transaction failed, will retry: %s", err.msg);
-        saga_bus_rewind(d->bus, msgs, n_msgs);
+        *fail = err;
         rc = -1;
     } else {
         saga_metrics_observe(d->m.batch, NULL, (double)(n_msgs + n_due));
@@ -462,7 +463,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
             saga_log_warn(NULL, "publish failed, the outbox relay will resend: %s", err.msg);
             /* The dead letters may not have landed: consume those again. */
             if (t.n_bad)
-                saga_bus_rewind(d->bus, msgs, n_msgs);
+                saga_bus_rewind(d->bus, msgs, n_msgs); /* dead letters may be lost */
             else
                 saga_bus_commit(d->bus, msgs, n_msgs);
         }
@@ -481,6 +482,50 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
     if (rc == 0 && n_due == d->batch_max)
         d->wake_now = true; /* more may be due */
     return rc;
+}
+
+/*
+ * A batch whose transaction failed while the connection is fine may hold
+ * one message the database refuses (a value it cannot store). Left alone,
+ * that message would fail every batch it is in, for ever, and stop its
+ * partition. So the batch is redone one message per transaction; a message
+ * that still fails on its own, three times, is dead-lettered with the
+ * database's reason and its offset committed. Transient failures (a
+ * deadlock) pass on a retry and are not mistaken for poison.
+ */
+static int isolate(sagad *d, rd_kafka_message_t **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        saga_error err;
+        int rc = 0;
+        for (int tries = 0; tries < 3; tries++) {
+            rc = run_turn(d, &msgs[i], 1, false, &err);
+            if (rc == 0 || pg_broken(d))
+                break;
+        }
+        if (rc && pg_broken(d)) {
+            saga_bus_rewind(d->bus, &msgs[i], n - i);
+            return -1;
+        }
+        if (rc) {
+            char reason[SAGA_ERROR_MSG_MAX + 64];
+            snprintf(reason, sizeof reason, "refused by the database: %s", err.msg);
+            saga_log_warn(NULL, "dead-lettering %s [%d] at offset %lld: %s",
+                          rd_kafka_topic_name(msgs[i]->rkt), msgs[i]->partition,
+                          (long long)msgs[i]->offset, reason);
+            const char *lv[1] = {"refused by the database"};
+            saga_metrics_inc(d->m.dlq, lv, 1);
+            if (saga_dlq_send(saga_bus_producer(d->bus), d->topic_dlq, msgs[i], reason,
+                              NULL, &err) ||
+                saga_bus_flush(d->bus, 30000, &err)) {
+                saga_log_warn(NULL, "%s", err.msg);
+                saga_bus_rewind(d->bus, &msgs[i], n - i);
+                return -1;
+            }
+            saga_bus_commit(d->bus, &msgs[i], 1);
+        }
+    }
+    return 0;
 }
 
 /* --- the loop ---------------------------------------------------------- */
@@ -549,17 +594,25 @@ static int loop(sagad *d)
         bool due = d->wake_now || (d->next_wake && d->next_wake <= now);
         size_t n = saga_bus_consume(d->bus, msgs, d->batch_max, 0);
         if (n || due) {
+            saga_log_debug(NULL, "turn: %zu messages%s", n, due ? ", due sagas" : "");
             d->wake_now = false;
-            int rc = run_turn(d, msgs, n, due);
+            saga_error err;
+            int rc = run_turn(d, msgs, n, due, &err);
+            if (rc) {
+                saga_log_warn(NULL, "transaction failed: %s", err.msg);
+                if (pg_broken(d))
+                    saga_bus_rewind(d->bus, msgs, n);
+                else if (n)
+                    rc = isolate(d, msgs, n);
+                else
+                    usleep(100000); /* due sagas alone failed: do not spin */
+            }
             for (size_t i = 0; i < n; i++)
                 rd_kafka_message_destroy(msgs[i]);
             if (rc) {
                 d->wake_now = due;
-                if (!pg_broken(d))
-                    usleep(10000); /* a deadlock victim: let the other side finish */
                 continue;
             }
-            saga_error err;
             if (saga_timers_next(d->conn, &d->next_wake, &err))
                 saga_log_warn(NULL, "%s", err.msg);
         }

@@ -6,7 +6,8 @@
 #   valgrind     the unit tests again under valgrind memcheck
 #   integration  cmocka (build/tests/it_*) and shell (tests/integration/*.sh)
 #                tests against the real stack, which this script starts
-#   asan         unit and integration tests built with ASan + UBSan
+#   asan         unit and integration tests built with ASan + UBSan (not
+#                the chaos, perf, crash and install scripts: time, no checks)
 #   fuzz         every libFuzzer target for FUZZ_BRIEF seconds (default 30)
 # Every test is one program; its exit status decides. A summary line
 # "N passed, N failed" closes the run; the exit code is non-zero on any failure.
@@ -67,6 +68,11 @@ suite_integration() { # bindir
     for t in tests/integration/*.sh; do
         [ -f "$t" ] || continue
         [ "$(basename "$t")" = lib.sh ] && continue
+        # Under the sanitizers, skip what only measures time or kills
+        # processes on purpose: it adds minutes and no memory checking.
+        case "${2:-}:$(basename "$t")" in
+        *asan*:chaos_*|*asan*:*_perf.sh|*asan*:e2e_crash.sh|*asan*:install.sh) continue ;;
+        esac
         SAGA_BIN="$1/bin" run_one "integration/$(basename "$t" .sh)${2:-}" sh "$t"
     done
 }

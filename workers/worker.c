@@ -312,8 +312,10 @@ static int prepare_sends(worker *w)
         count(&w->stats->commands[it->cmd.pb->action][it->outcome], 1);
         if (it->duplicate)
             count(&w->stats->duplicates, 1);
-        saga_log_debug(&it->log, "%s%s%s%s", saga_worker_outcome_name(it->outcome),
-                 it->duplicate ? " (duplicate)" : "", *it->reason ? ": " : "", it->reason);
+        /* One info line per command: with the trace id on it, one order can
+         * be followed across every process by grepping its trace id. */
+        saga_log_info(&it->log, "%s%s%s%s", saga_worker_outcome_name(it->outcome),
+                      it->duplicate ? " (duplicate)" : "", *it->reason ? ": " : "", it->reason);
         if (it->recorded && it->fault.drop_reply) {
             saga_log_info(&it->log, "injected fault: reply dropped");
             count(&w->stats->replies_dropped, 1);

@@ -179,8 +179,12 @@ static int setup_output(cli *c, const cli_args *a)
 
 int cli_connect(cli *c, const cli_args *a)
 {
+    /* Commands queued by operator actions name the reply topic sagad
+     * consumes; SAGA_TOPICS_REPLIES is the variable sagad reads for its
+     * topics.replies key, so one setting serves both. */
+    const char *replies = getenv("SAGA_TOPICS_REPLIES");
     if (!c->engine)
-        c->engine = saga_engine_new(SAGA_TOPIC_REPLIES);
+        c->engine = saga_engine_new(replies && *replies ? replies : SAGA_TOPIC_REPLIES);
     if (!c->engine) {
         fputs("sagactl: error: out of memory\n", stderr);
         return CLI_EXIT_FAIL;

@@ -99,12 +99,15 @@ SKU=sku-$P
 "$BIN/inventory-worker" seed --sku "$SKU" --qty 1000 >/dev/null || fail "seed inventory"
 "$BIN/payment-worker" seed --account "rich-$P" --balance 1000000 --account "poor-$P" --balance 1 >/dev/null ||
     fail "seed payment"
-spawn sagad "$BIN/sagad" --http.listen=off --sagad.group="$T.sagad" --log.format=text
-spawn inv "$BIN/inventory-worker" --topic "$T.inv" --group "$T.inv" --log-format text
-spawn invslow "$BIN/inventory-worker" --topic "$T.invslow" --group "$T.invslow" --ignore RESERVE --log-format text
-spawn pay "$BIN/payment-worker" --topic "$T.pay" --group "$T.pay" --log-format text
+# sagactl's operator actions must name the same reply topic as sagad.
+export SAGA_TOPICS_REPLIES="$T.replies"
+spawn sagad "$BIN/sagad" --http.listen=off --sagad.group="$T.sagad" --log.format=text \
+    --topics.replies="$T.replies" --topics.start="$T.start" --topics.dlq="$T.dlq"
+spawn inv "$BIN/inventory-worker" --topic "$T.inv" --group "$T.inv" --log.format text
+spawn invslow "$BIN/inventory-worker" --topic "$T.invslow" --group "$T.invslow" --ignore RESERVE --log.format text
+spawn pay "$BIN/payment-worker" --topic "$T.pay" --group "$T.pay" --log.format text
 spawn paystuck "$BIN/payment-worker" --topic "$T.paystuck" --group "$T.paystuck" \
-    --ignore COMPENSATE --ignore CONFIRM --log-format text
+    --ignore COMPENSATE,CONFIRM --log.format text
 PAYSTUCK=$SPAWNED
 
 # --- tail, COMPLETED, COMPENSATED ---------------------------------------------------------
@@ -189,7 +192,7 @@ ok "list --stuck shows all three, with the COMPENSATE in flight"
 # --- retry after the participant is fixed ----------------------------------------------------
 kill "$PAYSTUCK"
 wait "$PAYSTUCK" 2>/dev/null
-spawn paystuck2 "$BIN/payment-worker" --topic "$T.paystuck" --group "$T.paystuck" --log-format text
+spawn paystuck2 "$BIN/payment-worker" --topic "$T.paystuck" --group "$T.paystuck" --log.format text
 "$S" retry "$A" --dry-run >"$TMP/out" || fail "retry --dry-run"
 grep -q "would retry" "$TMP/out" || fail "retry --dry-run: $(cat "$TMP/out")"
 "$S" retry "$A" --reason "payment worker restarted" --actor oncall >"$TMP/out" || fail "retry: exit $?"

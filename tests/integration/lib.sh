@@ -10,7 +10,10 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${SAGA_BIN:-$ROOT/build/bin}
 case "$BIN" in /*) ;; *) BIN=$ROOT/$BIN ;; esac
-LOGS=$ROOT/build/test-logs/$(basename "$0" .sh)
+# Logs of this run only (the asan suite keeps its own).
+case "$BIN" in *asan*) LOGS=$ROOT/build/test-logs/$(basename "$0" .sh)-asan ;;
+*) LOGS=$ROOT/build/test-logs/$(basename "$0" .sh) ;; esac
+rm -rf "$LOGS"
 mkdir -p "$LOGS"
 PIDS=""
 TEST_NAME=$(basename "$0" .sh)
