@@ -51,6 +51,15 @@ pg_pid() {
     [ -f "$PGDATA/postmaster.pid" ] && head -n 1 "$PGDATA/postmaster.pid" || true
 }
 
+# Processes still working in the data directory (backends of a dead
+# postmaster have it as their working directory).
+pg_orphans() {
+    for d in /proc/[0-9]*; do
+        [ "$(readlink "$d/cwd" 2>/dev/null)" = "$PGDATA" ] && echo "${d#/proc/}"
+    done
+    return 0
+}
+
 pg_ready() {
     as_pg "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d saga -U saga
 }
@@ -80,11 +89,22 @@ synchronous_commit = on
 log_min_messages = warning
 EOF
     fi
-    # A postmaster killed with -9 leaves its pid file; postgres itself
-    # replaces a stale one, but its orphaned backends must be gone first.
-    if [ -f "$PGDATA/postmaster.pid" ] && ! alive "$(pg_pid)"; then
+    # A postmaster killed with -9 leaves its pid file and, for a moment, its
+    # backends (which exit once they notice). Wait for a dying postmaster
+    # and its orphans to go (a hung one is killed), then remove the file:
+    # postgres refuses to start while any of them holds the data directory.
+    if [ -f "$PGDATA/postmaster.pid" ]; then
+        pid=$(pg_pid)
+        end=$(($(date +%s) + 15))
+        while { alive "$pid" || [ -n "$(pg_orphans)" ]; } && [ "$(date +%s)" -lt "$end" ]; do
+            if pg_ready; then
+                log "postgres already running on 127.0.0.1:$PG_PORT"
+                return 0
+            fi
+            sleep 0.2
+        done
+        for p in $pid $(pg_orphans); do kill -9 "$p" 2>/dev/null || true; done
         log "removing stale postgres pid file"
-        pkill -9 -f -- "-D $PGDATA" 2>/dev/null || true
         rm -f "$PGDATA/postmaster.pid"
     fi
     if port_open "$PG_PORT"; then
