@@ -189,30 +189,32 @@ jq -e ".sagas[] | select(.id == \"$A\") | .current[0] | .step == \"funds\" and .
     "$TMP/out" >/dev/null || fail "list current: $(jq -c '.sagas[].current' "$TMP/out")"
 ok "list --stuck shows all three, with the COMPENSATE in flight"
 
-# --- retry after the participant is fixed ----------------------------------------------------
-kill "$PAYSTUCK"
-wait "$PAYSTUCK" 2>/dev/null
-spawn paystuck2 "$BIN/payment-worker" --topic "$T.paystuck" --group "$T.paystuck" --log.format text
-"$S" retry "$A" --dry-run >"$TMP/out" || fail "retry --dry-run"
-grep -q "would retry" "$TMP/out" || fail "retry --dry-run: $(cat "$TMP/out")"
-"$S" retry "$A" --reason "payment worker restarted" --actor oncall >"$TMP/out" || fail "retry: exit $?"
-grep -q "command    funds COMPENSATE #[0-9]*: sent to $T.paystuck" "$TMP/out" || fail "retry output: $(cat "$TMP/out")"
-wait_for 20 "retry brings the saga to COMPENSATED" status_is "$A" COMPENSATED
-"$S" show "$A" --json >"$TMP/out"
-[ "$(jq -r '.stuck, .operator_actions[0].actor, .operator_actions[0].action' "$TMP/out" | tr '\n' '|')" = \
-    "false|oncall|retry: re-sending 1 command now: payment worker restarted|" ] ||
-    fail "retry audit: $(jq -c '.stuck, .operator_actions' "$TMP/out")"
-"$S" retry "$CONF" --reason "payment worker restarted" >/dev/null || fail "retry of the CONFIRMING saga"
-wait_for 20 "retry brings the CONFIRMING saga to COMPLETED" status_is "$CONF" COMPLETED
-ok "retry after the worker restart: COMPENSATED and COMPLETED, audited"
-
-# --- resolve the other -----------------------------------------------------------------------
+# --- resolve one (before the participant is fixed, so it cannot finish by itself) -----------------------------------------------------------------------
 "$S" resolve "$B" --as compensated --reason "funds released by hand" --actor oncall >"$TMP/out" || fail "resolve"
 grep -q "resolved saga $B (COMPENSATING -> COMPENSATED) as oncall" "$TMP/out" || fail "resolve: $(cat "$TMP/out")"
 status_is "$B" COMPENSATED || fail "resolved saga not COMPENSATED"
 [ "$(psql_q "SELECT resolved FROM sagas WHERE id = '$B'")" = t ] || fail "not marked resolved"
 "$S" resolve "$B" --as completed --reason again >/dev/null 2>&1 && fail "resolving twice was accepted"
 ok "resolve closed the other stuck saga; a second resolve is refused"
+
+# --- retry, then fix the participant ---------------------------------------------------------
+# The operator retries while the participant is down, so the saga cannot
+# finish by a scheduled re-send first; the fixed participant then answers.
+kill "$PAYSTUCK"
+wait "$PAYSTUCK" 2>/dev/null
+"$S" retry "$A" --dry-run >"$TMP/out" || fail "retry --dry-run"
+grep -q "would retry" "$TMP/out" || fail "retry --dry-run: $(cat "$TMP/out")"
+"$S" retry "$A" --reason "payment worker restarted" --actor oncall >"$TMP/out" || fail "retry: exit $?"
+grep -q "command    funds COMPENSATE #[0-9]*: sent to $T.paystuck" "$TMP/out" || fail "retry output: $(cat "$TMP/out")"
+"$S" retry "$CONF" --reason "payment worker restarted" >/dev/null || fail "retry of the CONFIRMING saga"
+spawn paystuck2 "$BIN/payment-worker" --topic "$T.paystuck" --group "$T.paystuck" --log.format text
+wait_for 30 "retry brings the saga to COMPENSATED" status_is "$A" COMPENSATED
+"$S" show "$A" --json >"$TMP/out"
+[ "$(jq -r '.stuck, .operator_actions[0].actor, .operator_actions[0].action' "$TMP/out" | tr '\n' '|')" = \
+    "false|oncall|retry: re-sending 1 command now: payment worker restarted|" ] ||
+    fail "retry audit: $(jq -c '.stuck, .operator_actions' "$TMP/out")"
+wait_for 30 "retry brings the CONFIRMING saga to COMPLETED" status_is "$CONF" COMPLETED
+ok "retry, then the worker restart: COMPENSATED and COMPLETED, audited"
 
 # --- abort a RUNNING saga ----------------------------------------------------------------------
 "$S" start slow --input "{\"sku\": \"$SKU\", \"qty\": 1, \"account\": \"rich-$P\", \"amount\": 10}" >"$TMP/out" ||
