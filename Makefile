@@ -122,7 +122,9 @@ $(BUILD)/tests/it_%: $(BUILD)/obj/tests/integration/it_%.o $(LIBWORKER) $(LIBSAG
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
-$(BUILD)/tools/%: $$(call obj,$$(filter %/$$*.c,$(TOOLS_SRC))) $(LIBWORKER) $(LIBSAGA)
+# In a pattern rule a literal % would be taken for the stem; spell it.
+PERCENT := %
+$(BUILD)/tools/%: $$(call obj,$$(filter $$(PERCENT)/$$*.c,$(TOOLS_SRC))) $(LIBWORKER) $(LIBSAGA)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 

@@ -251,6 +251,22 @@ typedef struct turn {
     size_t n_new;
 } turn;
 
+/* The saga_dlq_total label: the kind of reason, never the ids in it, so
+ * the series stay few ("invalid Reply", "unknown saga", ...). */
+static void dlq_reason_class(const char *reason, char *out, size_t len)
+{
+    if (strncmp(reason, "no saga ", 8) == 0) {
+        snprintf(out, len, "unknown saga");
+    } else if (strstr(reason, "has no step")) {
+        snprintf(out, len, "unknown step");
+    } else {
+        size_t n = strcspn(reason, ":\"");
+        snprintf(out, len, "%.*s", (int)(n < 40 ? n : 40), reason);
+        while (*out && out[strlen(out) - 1] == ' ')
+            out[strlen(out) - 1] = '\0';
+    }
+}
+
 static void add_poison(turn *t, rd_kafka_message_t *m, const char *fmt, const char *detail)
 {
     poison *p = &t->bad[t->n_bad++];
@@ -448,7 +464,9 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
                 saga_log_warn(NULL, "dead-lettering %s [%d] at offset %lld: %s",
                               rd_kafka_topic_name(t.bad[i].m->rkt), t.bad[i].m->partition,
                               (long long)t.bad[i].m->offset, t.bad[i].reason);
-                const char *lv[1] = {t.bad[i].reason};
+                char cls[64];
+                dlq_reason_class(t.bad[i].reason, cls, sizeof cls);
+                const char *lv[1] = {cls};
                 saga_metrics_inc(d->m.dlq, lv, 1);
                 saga_dlq_send(saga_bus_producer(d->bus), d->topic_dlq, t.bad[i].m,
                               t.bad[i].reason, NULL, &err);

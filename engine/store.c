@@ -64,6 +64,9 @@ PGconn *saga_store_connect(const char *dsn, saga_error *err)
         size_t len = strlen(msg);
         while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
             msg[--len] = '\0';
+        for (char *p = msg; *p; p++)
+            if (*p == '\n' || *p == '\t')
+                *p = ' '; /* libpq's message spans lines; ours is one */
         saga_error_set(err, SAGA_EDB, "cannot connect to PostgreSQL (%s): %s",
                        masked, msg);
         saga_error_hint(err, "check pg.dsn / SAGA_PG_DSN and that the server is up");
@@ -192,8 +195,13 @@ static const char *LOAD_SQL =
     " st.result::text"
     " FROM sagas s JOIN saga_steps st ON st.saga_id = s.id"
     " WHERE s.id = ANY($1::uuid[])"
-    " ORDER BY s.id, st.idx"
-    " FOR UPDATE OF s";
+    " ORDER BY s.id, st.idx";
+
+/* Locks first, then reads: a join read FOR UPDATE that has to wait for a
+ * lock re-reads the locked saga row but not the joined step rows, and would
+ * pair another transaction's new status with old steps. */
+static const char *LOCK_SQL =
+    "SELECT 1 FROM sagas WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE";
 
 static void copy_str(char *dst, size_t cap, const char *src)
 {
@@ -239,9 +247,16 @@ int saga_store_load(PGconn *conn, const char *const *ids, size_t n,
     if (!arr)
         return saga_error_set(err, SAGA_ENOMEM, "out of memory");
     const char *params[1] = {arr};
-    PGresult *r = saga_store_query(conn, "saga_store_load", LOAD_SQL, 1, params, 0);
+    PGresult *r = saga_store_query(conn, "saga_store_lock", LOCK_SQL, 1, params, 0);
+    int rc = result_ok(r, conn, "lock sagas", err);
+    PQclear(r);
+    if (rc) {
+        free(arr);
+        return rc;
+    }
+    r = saga_store_query(conn, "saga_store_load", LOAD_SQL, 1, params, 0);
     free(arr);
-    int rc = result_ok(r, conn, "load sagas", err);
+    rc = result_ok(r, conn, "load sagas", err);
     if (rc) {
         PQclear(r);
         return rc;

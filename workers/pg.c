@@ -41,6 +41,11 @@ PGconn *saga_wpg_connect_once(const char *dsn, const char *application_name,
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
+    /* libpq's message spans lines ("...failed: ...\n\tIs the server
+     * running..."); an error is one line. */
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
     saga_error_set(err, SAGA_EDB, "cannot connect to PostgreSQL at %s: %s", where, msg);
     saga_error_hint(err, "check SAGA_PG_DSN / --pg-dsn and that the server is up");
     PQfinish(c);
