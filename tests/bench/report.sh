@@ -60,7 +60,11 @@ S2=$(config_json s2)
 SOAK=null
 if [ -f "$P/soak.json" ]; then
     SOAK=$(jq -c '.send_s as $stop | [.series[] | select(.t <= $stop)] as $w |
-        {rate, completed, compensated, unfinished, latency_ms, procs, send_s,
+        {rate, count, completed, compensated, unfinished, latency_ms, procs, send_s,
+         backlog_at_send_end,
+         sustained: (.unfinished == 0 and .compensated == 0 and
+                     .latency_q4_p50_ms <= 2 * .latency_q1_p50_ms + 100 and
+                     .latency_ms.p99 <= 1000),
          rss_series: [$w[] | {t, rss_kb: .sagad1_rss_kb}],
          rss_first_minute_kb: ([$w[] | select(.t >= 30 and .t < 90) | .sagad1_rss_kb] | max),
          rss_last_minute_kb: ([$w[] | .sagad1_rss_kb] | .[-60:] | max)}' "$P/soak.json")
@@ -135,7 +139,7 @@ def yn: if . then "yes" else "**no**" end;
 "| CPU s per 1,000 sagas: sagad / inventory / payment | \(.one_sagad.per_process.sagad.cpu_s_per_1000 | f1 ) / \(.one_sagad.per_process.inventory.cpu_s_per_1000 | f1) / \(.one_sagad.per_process.payment.cpu_s_per_1000 | f1) | \(.two_sagad.per_process.sagad.cpu_s_per_1000 | f1) / \(.two_sagad.per_process.inventory.cpu_s_per_1000 | f1) / \(.two_sagad.per_process.payment.cpu_s_per_1000 | f1) | |",
 "| peak RSS: sagad / inventory / payment | \(.one_sagad.per_process.sagad.rss_peak_kb | mb) / \(.one_sagad.per_process.inventory.rss_peak_kb | mb) / \(.one_sagad.per_process.payment.rss_peak_kb | mb) | \(.two_sagad.per_process.sagad.rss_peak_kb | mb) (each) / \(.two_sagad.per_process.inventory.rss_peak_kb | mb) / \(.two_sagad.per_process.payment.rss_peak_kb | mb) | flat |",
 "| Kafka produce->consume floor p50 / p99 (ms) | \(.kafka_floor.sagad_client_settings.rtt_ms.p50 | f1) / \(.kafka_floor.sagad_client_settings.rtt_ms.p99 | f1) | | |",
-(if .soak then "| soak: \(.soak.rate)/s for \(.soak.send_s | f0) s, sagad RSS first / last minute | \(.soak.rss_first_minute_kb | mb) / \(.soak.rss_last_minute_kb | mb) | | flat |" else empty end),
+(if .soak then "| soak: \(.soak.rate)/s for \(.soak.send_s | f0) s, sagad RSS first / last minute of sending | \(.soak.rss_first_minute_kb | mb) / \(.soak.rss_last_minute_kb | mb); \(if .soak.sustained then "sustained, p99 \(.soak.latency_ms.p99 | f0) ms" else "**not sustained**: backlog \(.soak.backlog_at_send_end) at the end of sending, \(.soak.compensated) of \(.soak.count) timed out and were compensated" end) | | flat |" else empty end),
 "",
 "Ceiling detail: \(.ceiling.batched.orders_per_s | f0) orders/s with 2 connections and 128 commands per transaction (the workers shape); \(.ceiling.unbatched_2_conns.orders_per_s | f0) with one transaction per command on 2 connections, \(.ceiling.unbatched_8_conns.orders_per_s | f0) on 8. Kafka floor with the workers client settings (linger 1 ms, Nagle on): p50 \(.kafka_floor.worker_client_settings.rtt_ms.p50 | f1) ms.",
 "",
