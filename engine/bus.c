@@ -2,8 +2,9 @@
  * bus.c - librdkafka clients for sagad (see bus.h).
  *
  * Producer: idempotent (no duplicates or reordering from its own retries),
- * acks=all, linger 0 so a lone command leaves at once - under load messages
- * still batch while a request is in flight. Delivery failures are counted
+ * acks=all. Every turn ends in saga_bus_flush, which sends at once
+ * whatever linger.ms says, so a lone command never waits and a turn's
+ * commands share one produce request. Delivery failures are counted
  * and reported by the next flush; the outbox rows of a failed batch stay in
  * PostgreSQL and the relay sends them again.
  */
@@ -85,7 +86,7 @@ saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err)
 
     rd_kafka_conf_t *cc = rd_kafka_conf_dup(o->consumer);
     if (set(cc, "group.id", o->group_id, err) ||
-        set(cc, "enable.auto.commit", "false", err) ||
+        set(cc, "enable.auto.commit", "true", err) ||
         set(cc, "enable.auto.offset.store", "false", err) ||
         set(cc, "auto.offset.reset", "earliest", err)) {
         rd_kafka_conf_destroy(cc);
@@ -236,14 +237,16 @@ static rd_kafka_topic_partition_list_t *span(rd_kafka_message_t *const *msgs,
     return l;
 }
 
-void saga_bus_commit(saga_bus *b, rd_kafka_message_t *const *msgs, size_t n)
+void saga_bus_done(saga_bus *b, rd_kafka_message_t *const *msgs, size_t n)
 {
     if (!b->consumer || n == 0)
         return;
     rd_kafka_topic_partition_list_t *l = span(msgs, n, false);
-    rd_kafka_resp_err_t e = rd_kafka_commit(b->consumer, l, 1);
-    if (e)
-        saga_log_warn(NULL, "kafka commit: %s", rd_kafka_err2str(e));
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(b->consumer, l);
+    /* A partition revoked meanwhile refuses the store; its new owner
+     * consumes those messages again, which is harmless. */
+    if (e && e != RD_KAFKA_RESP_ERR__STATE)
+        saga_log_warn(NULL, "kafka offsets store: %s", rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
 }
 

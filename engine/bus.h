@@ -2,9 +2,13 @@
  * bus.h - sagad's Kafka: one producer for commands and dead letters, one
  * consumer (in a group) for replies and start requests.
  *
- * The consumer never commits on its own: sagad commits offsets only after
- * the PostgreSQL transaction that applied the messages, and rewinds to them
- * when that transaction fails. The consumer queue raises a file descriptor,
+ * An offset becomes committable only when sagad marks it done, after the
+ * PostgreSQL transaction that applied its message (librdkafka then commits
+ * the marked offsets every auto.commit.interval.ms and on close, instead of
+ * one commit request per turn: the broker's CPU is paid per request), and
+ * sagad rewinds to the messages when that transaction fails. A crash
+ * replays at most one interval of messages, which the decision core
+ * recognises as duplicates. The consumer queue raises a file descriptor,
  * so sagad's loop can sleep in poll() on Kafka and PostgreSQL at once and
  * wake for whichever speaks first - no fixed-interval polling.
  */
@@ -53,8 +57,9 @@ int saga_bus_flush(saga_bus *b, int timeout_ms, saga_error *err);
 /* Serves delivery reports without blocking. */
 void saga_bus_serve(saga_bus *b);
 
-/* Commits, per partition, the offset after the last of msgs (async). */
-void saga_bus_commit(saga_bus *b, rd_kafka_message_t *const *msgs, size_t n);
+/* Marks msgs done: per partition, the offset after the last of them is
+ * committed by the next periodic commit (or on close). */
+void saga_bus_done(saga_bus *b, rd_kafka_message_t *const *msgs, size_t n);
 
 /* Seeks each partition of msgs back to its first offset in msgs, so they
  * are consumed again (after a failed transaction). */

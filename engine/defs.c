@@ -208,8 +208,7 @@ void saga_def_row_free(saga_def_row *row)
     memset(row, 0, sizeof *row);
 }
 
-/* Explains why name@version was not found. */
-static int not_found(PGconn *conn, const char *name, int version,
+int saga_defs_latest(PGconn *conn, const char *name, int *version,
                      saga_error *err)
 {
     const char *params[1] = {name};
@@ -220,18 +219,27 @@ static int not_found(PGconn *conn, const char *name, int version,
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return db_error(conn, r, err, "could not look up definitions");
     bool any = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
-    int latest = any ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    *version = any ? atoi(PQgetvalue(r, 0, 0)) : 0;
     PQclear(r);
     if (!any) {
-        saga_error_set(err, SAGA_ENOTFOUND, "no definition named \"%s\"",
-                       name);
+        saga_error_set(err, SAGA_ENOTFOUND, "no definition named \"%s\"", name);
         saga_error_hint(err, "`sagactl def apply FILE` stores one; "
                              "`sagactl def list` shows what is stored");
-    } else {
-        saga_error_set(err, SAGA_ENOTFOUND,
-                       "definition \"%s\" has no version %d", name, version);
-        saga_error_hint(err, "the latest version is %d", latest);
+        return SAGA_ENOTFOUND;
     }
+    return 0;
+}
+
+/* Explains why name@version was not found. */
+static int not_found(PGconn *conn, const char *name, int version,
+                     saga_error *err)
+{
+    int latest = 0;
+    int rc = saga_defs_latest(conn, name, &latest, err);
+    if (rc)
+        return rc;
+    saga_error_set(err, SAGA_ENOTFOUND, "definition \"%s\" has no version %d", name, version);
+    saga_error_hint(err, "the latest version is %d", latest);
     return SAGA_ENOTFOUND;
 }
 

@@ -66,6 +66,12 @@ int saga_defs_fetch(PGconn *conn, const char *name, int version,
 
 void saga_def_row_free(saga_def_row *row);
 
+/* The highest stored version of name in *version: one indexed probe, for
+ * callers that cache parsed specs by name@version. 0, SAGA_ENOTFOUND (no
+ * such definition) or SAGA_EDB. */
+int saga_defs_latest(PGconn *conn, const char *name, int *version,
+                     saga_error *err);
+
 /*
  * Loads and parses name@version (version 0 = the highest). *out is owned by
  * the caller (saga_spec_free). Returns 0, SAGA_ENOTFOUND, SAGA_EDB (also when

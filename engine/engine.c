@@ -11,6 +11,7 @@
  */
 #include "engine.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 typedef struct def_entry {
     char name[SAGA_SPEC_MAX_NAME + 1];
     int version;
+    unsigned latest_turn; /* the turn that found this the latest; 0 = none */
     saga_spec *spec;
     struct def_entry *next;
 } def_entry;
@@ -30,6 +32,7 @@ typedef struct def_entry {
 struct saga_engine {
     char *reply_topic;
     def_entry *defs;
+    unsigned turn;
 };
 
 saga_engine *saga_engine_new(const char *reply_topic)
@@ -37,6 +40,7 @@ saga_engine *saga_engine_new(const char *reply_topic)
     saga_engine *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
+    e->turn = 1;
     e->reply_topic = strdup(reply_topic);
     if (!e->reply_topic) {
         free(e);
@@ -60,39 +64,61 @@ void saga_engine_free(saga_engine *e)
     free(e);
 }
 
+void saga_engine_turn(saga_engine *e)
+{
+    if (++e->turn == 0)
+        e->turn = 1;
+    for (def_entry *d = e->defs; d; d = d->next)
+        d->latest_turn = 0;
+}
+
+static def_entry *cached(saga_engine *e, const char *name, int version)
+{
+    for (def_entry *d = e->defs; d; d = d->next)
+        if ((version ? d->version == version : d->latest_turn == e->turn) &&
+            strcmp(d->name, name) == 0)
+            return d;
+    return NULL;
+}
+
 int saga_engine_def(saga_engine *e, PGconn *conn, const char *name,
                     int version, const saga_spec **out, saga_error *err)
 {
-    /* Versions are immutable, so a cached name@version never goes stale;
-     * "latest" is looked up each time because a new version may appear. */
-    if (version > 0) {
-        for (def_entry *d = e->defs; d; d = d->next)
-            if (d->version == version && strcmp(d->name, name) == 0) {
-                *out = d->spec;
-                return 0;
-            }
+    /* Versions are immutable, so a cached name@version never goes stale.
+     * "Latest" is asked of PostgreSQL once per turn (a new version may have
+     * been applied), but only the number: parsing and hashing a spec for
+     * every start was a sixth of sagad's CPU. */
+    def_entry *d = cached(e, name, version);
+    if (d) {
+        *out = d->spec;
+        return 0;
     }
-    saga_spec *spec = NULL;
-    int rc = saga_defs_load(conn, name, version, &spec, err);
-    if (rc)
-        return rc;
-    for (def_entry *d = e->defs; d; d = d->next)
-        if (d->version == spec->version && strcmp(d->name, name) == 0) {
-            saga_spec_free(spec);
-            *out = d->spec;
-            return 0;
-        }
-    def_entry *d = calloc(1, sizeof *d);
+    int want = version;
+    if (want == 0) {
+        int rc = saga_defs_latest(conn, name, &want, err);
+        if (rc)
+            return rc;
+    }
+    d = cached(e, name, want);
     if (!d) {
-        saga_spec_free(spec);
-        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+        saga_spec *spec = NULL;
+        int rc = saga_defs_load(conn, name, want, &spec, err);
+        if (rc)
+            return rc;
+        d = calloc(1, sizeof *d);
+        if (!d) {
+            saga_spec_free(spec);
+            return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+        }
+        snprintf(d->name, sizeof d->name, "%s", name);
+        d->version = spec->version;
+        d->spec = spec;
+        d->next = e->defs;
+        e->defs = d;
     }
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->version = spec->version;
-    d->spec = spec;
-    d->next = e->defs;
-    e->defs = d;
-    *out = spec;
+    if (version == 0)
+        d->latest_turn = e->turn;
+    *out = d->spec;
     return 0;
 }
 
@@ -364,6 +390,16 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
     return 0;
 }
 
+static int row_cmp(const void *a, const void *b)
+{
+    return strcmp((*(saga_row *const *)a)->id, (*(saga_row *const *)b)->id);
+}
+
+static int id_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, (*(saga_row *const *)elem)->id);
+}
+
 int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
                       size_t n, saga_writes *w, saga_msgs *msgs,
                       saga_error *err)
@@ -387,12 +423,27 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
     free(ids);
     if (rc)
         return rc;
+    /* A full turn matches hundreds of events to hundreds of rows: sort
+     * pointers once (rows are large), then binary search; ids compare as
+     * lower-case text, as stored. */
+    saga_row **by_id = malloc((n_rows ? n_rows : 1) * sizeof *by_id);
+    if (!by_id)
+        rc = saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    for (size_t j = 0; by_id && j < n_rows; j++)
+        by_id[j] = &rows[j];
+    if (by_id)
+        qsort(by_id, n_rows, sizeof *by_id, row_cmp);
     for (size_t i = 0; i < n && rc == 0; i++) {
         saga_engine_event *x = &evs[i];
-        saga_row *row = NULL;
-        for (size_t j = 0; j < n_rows && !row; j++)
-            if (strcasecmp(rows[j].id, x->saga_id) == 0)
-                row = &rows[j];
+        char key[SAGA_ID_LEN + 1];
+        saga_row **hit = NULL;
+        size_t k = 0;
+        for (; x->saga_id[k] && k < SAGA_ID_LEN; k++)
+            key[k] = (char)tolower((unsigned char)x->saga_id[k]);
+        key[k] = '\0';
+        if (!x->saga_id[k])
+            hit = bsearch(key, by_id, n_rows, sizeof *by_id, id_cmp);
+        saga_row *row = hit ? *hit : NULL;
         if (!row) {
             x->rc = saga_error_set(&x->err, SAGA_ENOTFOUND, "no saga %s", x->saga_id);
             continue;
@@ -411,5 +462,6 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
     for (size_t j = 0; j < n_rows; j++)
         saga_row_clear(&rows[j]);
     free(rows);
+    free(by_id);
     return rc;
 }

@@ -28,10 +28,14 @@ void saga_engine_free(saga_engine *e);
 
 /*
  * The definition name@version (version 0 = the latest applied), parsed and
- * cached. *out is borrowed from the engine and lives as long as it.
+ * cached. *out is borrowed from the engine and lives as long as it. Which
+ * version is the latest is remembered until the next saga_engine_turn.
  */
 int saga_engine_def(saga_engine *e, PGconn *conn, const char *name,
                     int version, const saga_spec **out, saga_error *err);
+
+/* Starts a new turn: the next "latest" lookup asks PostgreSQL again. */
+void saga_engine_turn(saga_engine *e);
 
 /* One event for one saga. The caller fills the inputs; the engine fills
  * rc/err (0, or SAGA_ENOTFOUND for an unknown saga or step, SAGA_ECONFLICT

@@ -953,12 +953,22 @@ void saga_machine_init(const saga_spec *spec, saga_state *st, int64_t now_ms)
         st->wake_ms = now_ms + spec->stuck_after_ms;
 }
 
+static void clear_effects(saga_effects *out)
+{
+    out->n_cmds = 0;
+    out->n_notes = 0;
+    out->changed = false;
+    out->reply_applied = false;
+}
+
 int saga_machine_apply(const saga_spec *spec, saga_state *st,
                        const saga_event *ev, saga_effects *out,
                        saga_error *err)
 {
     assert(st->n_steps == spec->n_steps);
-    memset(out, 0, sizeof *out);
+    /* Only the counts and flags: the arrays are written before they are
+     * read, and clearing all 74 KB per event was a sixth of sagad's CPU. */
+    clear_effects(out);
     saga_error_clear(err);
 
     saga_state before;
@@ -981,7 +991,7 @@ int saga_machine_apply(const saga_spec *spec, saga_state *st,
     if (rc != 0) {
         /* Refusals are decided before anything is touched. */
         assert(memcmp(&before, st, sizeof before) == 0);
-        memset(out, 0, sizeof *out);
+        clear_effects(out);
         return rc;
     }
     finish(&c);

@@ -176,7 +176,8 @@ typedef struct saga_effects {
 void saga_machine_init(const saga_spec *spec, saga_state *st, int64_t now_ms);
 
 /*
- * Applies one event. Fills *out (cleared first). Returns 0, or, for events
+ * Applies one event. Fills *out (counts and flags reset first; only
+ * the first n_cmds commands and n_notes notes are written). Returns 0, or, for events
  * refused in the current state, an error with err set (err may be NULL), the
  * state unchanged and *out empty:
  *   SAGA_ECONFLICT  START of a saga already started; RETRY of a terminal saga

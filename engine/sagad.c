@@ -8,9 +8,10 @@
  * a NOTIFY, and wakes exactly when a deadline is due. Each turn is one
  * transaction covering every waiting message and every due saga:
  *
- *   BEGIN; lock + decide + write state, history, outbox; COMMIT;
- *   publish the commands; wait for Kafka's acks; delete their outbox rows;
- *   dead-letter the poison messages; commit the consumed offsets.
+ *   BEGIN; delete the outbox rows the previous turn published;
+ *   lock + decide + write state, history, outbox; COMMIT;
+ *   publish the commands; wait for Kafka's acks;
+ *   dead-letter the poison messages; mark the consumed offsets done.
  *
  * Any crash between those steps re-does work (messages are consumed again,
  * outbox rows re-sent) and never loses it; replies applied twice are
@@ -98,6 +99,11 @@ typedef struct sagad {
     bool wake_now;          /* a NOTIFY said: look at due sagas */
     bool relay_now;         /* a NOTIFY said: outbox rows are waiting */
     int64_t next_relay;
+    /* Outbox rows already published, deleted by the next turn's transaction
+     * (or on their own when none comes soon): a turn then ends at its
+     * flush, not at a transaction of its own. */
+    int64_t *sent_ids;
+    size_t n_sent, cap_sent;
     volatile bool pg_ok;
     struct {
         saga_metrics_family *started, *finished, *replies, *dlq, *batch,
@@ -360,6 +366,33 @@ static int take_start(sagad *d, turn *t, size_t i, int64_t now, saga_error *err)
     return rc;
 }
 
+/* Keeps published outbox ids for the next turn to delete; if memory runs
+ * out they are simply not deleted here and the relay re-sends them later
+ * (participants deduplicate). */
+static void remember_sent(sagad *d, const int64_t *ids, size_t n)
+{
+    if (d->n_sent + n > d->cap_sent) {
+        size_t cap = (d->n_sent + n) * 2;
+        int64_t *v = realloc(d->sent_ids, cap * sizeof *v);
+        if (!v)
+            return;
+        d->sent_ids = v;
+        d->cap_sent = cap;
+    }
+    memcpy(d->sent_ids + d->n_sent, ids, n * sizeof *ids);
+    d->n_sent += n;
+}
+
+/* Deletes the published outbox rows on their own (no turn came soon). */
+static void forget_sent(sagad *d)
+{
+    saga_error err;
+    if (saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err) == 0)
+        d->n_sent = 0;
+    else
+        saga_log_warn(NULL, "%s", err.msg);
+}
+
 /* Runs one transaction over the messages and due sagas. Returns 0, or -1
  * when the transaction failed (its error in *fail); nothing of it is then
  * published or committed, and the caller decides what to consume again. */
@@ -387,6 +420,8 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
         rc = saga_error_set(&err, SAGA_ENOMEM, "out of memory");
     if (rc == 0)
         rc = saga_store_begin(d->conn, &err);
+    if (rc == 0)
+        rc = saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err);
     for (size_t i = 0; i < n_msgs && rc == 0; i++) {
         rd_kafka_message_t *m = msgs[i];
         const char *topic = rd_kafka_topic_name(m->rkt);
@@ -424,6 +459,11 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
         *fail = err;
         rc = -1;
     } else {
+        d->n_sent = 0;
+        /* The turn's own wake-ups; the exact earliest of all sagas is asked
+         * after turns that claimed due sagas and on every relay tick. */
+        if (w.earliest_wake_ms && (!d->next_wake || w.earliest_wake_ms < d->next_wake))
+            d->next_wake = w.earliest_wake_ms;
         saga_metrics_observe(d->m.batch, NULL, (double)(n_msgs + n_due));
         for (size_t i = 0; i < t.n_evs; i++) {
             saga_engine_event *x = &t.evs[i];
@@ -474,16 +514,15 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
             prc = saga_bus_flush(d->bus, 30000, &err);
         }
         if (prc == 0) {
-            if (n_ids && saga_store_outbox_delete(d->conn, ids, n_ids, &err))
-                saga_log_warn(NULL, "%s", err.msg);
-            saga_bus_commit(d->bus, msgs, n_msgs);
+            remember_sent(d, ids, n_ids);
+            saga_bus_done(d->bus, msgs, n_msgs);
         } else {
             saga_log_warn(NULL, "publish failed, the outbox relay will resend: %s", err.msg);
             /* The dead letters may not have landed: consume those again. */
             if (t.n_bad)
                 saga_bus_rewind(d->bus, msgs, n_msgs); /* dead letters may be lost */
             else
-                saga_bus_commit(d->bus, msgs, n_msgs);
+                saga_bus_done(d->bus, msgs, n_msgs);
         }
     }
 
@@ -540,7 +579,7 @@ static int isolate(sagad *d, rd_kafka_message_t **msgs, size_t n)
                 saga_bus_rewind(d->bus, &msgs[i], n - i);
                 return -1;
             }
-            saga_bus_commit(d->bus, &msgs[i], 1);
+            saga_bus_done(d->bus, &msgs[i], 1);
         }
     }
     return 0;
@@ -575,6 +614,9 @@ static void relay(sagad *d)
     } while (sent == d->batch_max && !stopping);
 }
 
+/* How long published outbox rows wait for a turn to delete them in. */
+#define SENT_LINGER_MS 5
+
 static int loop(sagad *d)
 {
     rd_kafka_message_t **msgs = calloc(d->batch_max, sizeof *msgs);
@@ -597,6 +639,8 @@ static int loop(sagad *d)
         }
         if (d->next_relay && d->next_relay - now < timeout)
             timeout = d->next_relay - now < 0 ? 0 : (int)(d->next_relay - now);
+        if (d->n_sent && timeout > SENT_LINGER_MS)
+            timeout = SENT_LINGER_MS;
         if (d->wake_now || d->relay_now)
             timeout = 0;
         struct pollfd fds[2] = {{.fd = saga_bus_fd(d->bus), .events = POLLIN},
@@ -631,18 +675,27 @@ static int loop(sagad *d)
                 d->wake_now = due;
                 continue;
             }
-            if (saga_timers_next(d->conn, &d->next_wake, &err))
+            if (due && saga_timers_next(d->conn, &d->next_wake, &err))
                 saga_log_warn(NULL, "%s", err.msg);
+        } else if (d->n_sent) {
+            forget_sent(d);
         }
         if (d->relay_now || saga_now_ms() >= d->next_relay) {
             d->relay_now = false;
             relay(d);
+            /* Also catches wake-ups written by other processes (a sagad that
+             * died, sagactl) that no turn of this one has seen. */
+            saga_error err;
+            if (saga_timers_next(d->conn, &d->next_wake, &err))
+                saga_log_warn(NULL, "%s", err.msg);
             d->next_relay = saga_now_ms() + interval;
             int64_t lag = saga_bus_lag(d->bus);
             if (lag >= 0)
                 saga_metrics_set(d->m.lag, NULL, (double)lag);
         }
     }
+    if (d->n_sent && d->conn && !pg_broken(d))
+        forget_sent(d);
     free(msgs);
     return 0;
 }
@@ -664,12 +717,16 @@ static rd_kafka_conf_t *kafka_conf(const saga_config *cfg, bool consumer)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     static const char *producer_defaults[][2] = {
-        {"linger.ms", "0"}, /* a lone command must not wait for company */
+        /* Each turn ends in a flush, which sends at once whatever linger
+         * says; the linger only keeps a turn's commands together in one
+         * produce request instead of one request per command. */
+        {"linger.ms", "5"},
     };
     static const char *consumer_defaults[][2] = {
         {"session.timeout.ms", "6000"}, /* a dead sagad's partitions move fast */
         {"heartbeat.interval.ms", "1500"},
         {"fetch.wait.max.ms", "100"},
+        {"auto.commit.interval.ms", "250"}, /* of offsets marked done; see bus.h */
     };
     set_kafka("client.id", "sagad", c);
     set_kafka("socket.nagle.disable", "true", c);
@@ -799,6 +856,7 @@ int main(int argc, char **argv)
         rd_kafka_conf_destroy(cc);
     saga_engine_free(d.engine);
     PQfinish(d.conn);
+    free(d.sent_ids);
     saga_metrics_free(d.metrics);
     saga_config_free(d.cfg);
     return code;

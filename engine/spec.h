@@ -142,9 +142,10 @@ int saga_spec_step_index(const saga_spec *spec, const char *name);
 
 /*
  * Checks a start request's input (borrowed) against the spec: missing
- * required fields, wrong types, unknown fields, size limit. Returns 0 or
+ * required fields, wrong types, unknown fields, size limit. Returns 0,
  * SAGA_EINVAL with a message naming the field, e.g.
- * `input.qty: expected integer, got string`.
+ * `input.qty: expected integer, got string`, or SAGA_ELIMIT when the input
+ * is larger than SAGA_INPUT_MAX_BYTES (the message gives both sizes).
  */
 int saga_spec_check_input(const saga_spec *spec, const json_t *input,
                           saga_error *err);

@@ -413,6 +413,7 @@ void saga_writes_init(saga_writes *w)
     w->history = json_array();
     w->outbox = json_array();
     w->n_outbox = 0;
+    w->earliest_wake_ms = 0;
     w->failed = !w->sagas || !w->steps || !w->history || !w->outbox;
 }
 
@@ -453,6 +454,8 @@ static bool saga_level_changed(const saga_state *a, const saga_state *b)
 void saga_writes_row(saga_writes *w, const saga_row *row)
 {
     const saga_state *st = &row->st;
+    if (st->wake_ms > 0 && (w->earliest_wake_ms == 0 || st->wake_ms < w->earliest_wake_ms))
+        w->earliest_wake_ms = st->wake_ms;
     if (saga_level_changed(st, &row->loaded)) {
         append(w, w->sagas,
             json_pack("{s:s, s:s, s:I, s:I, s:b, s:o, s:b, s:b}", "id", row->id,
@@ -627,21 +630,12 @@ int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
                               (long long)ids[i]);
     arr[k++] = '}';
     arr[k] = '\0';
-    int rc = saga_store_begin(conn, err);
-    if (rc == 0)
-        rc = saga_store_exec(conn, "SET LOCAL synchronous_commit = off", err);
-    if (rc == 0) {
-        const char *params[1] = {arr};
-        PGresult *r = saga_store_query(conn, "saga_store_outbox_delete",
-                                       "DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])",
-                                       1, params, 0);
-        rc = result_ok(r, conn, "delete outbox rows", err);
-        PQclear(r);
-    }
-    if (rc == 0)
-        rc = saga_store_commit(conn, err);
-    else
-        saga_store_rollback(conn);
+    const char *params[1] = {arr};
+    PGresult *r = saga_store_query(conn, "saga_store_outbox_delete",
+                                   "DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])",
+                                   1, params, 0);
+    int rc = result_ok(r, conn, "delete outbox rows", err);
+    PQclear(r);
     free(arr);
     return rc;
 }

@@ -85,6 +85,7 @@ typedef struct saga_writes {
     json_t *history;
     json_t *outbox;
     size_t n_outbox;
+    int64_t earliest_wake_ms; /* least wake_ms of the rows added, 0 = none */
     bool failed;      /* a record could not be built (memory, bad UTF-8):
                          saga_store_write refuses rather than drop it */
 } saga_writes;
@@ -114,9 +115,10 @@ void saga_writes_outbox(saga_writes *w, const char *topic, const char *key,
 int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
                      size_t *n_ids, saga_error *err);
 
-/* Deletes published outbox rows. Its own short transaction with
- * synchronous_commit off: losing this delete in a crash only re-sends
- * commands that participants deduplicate, so it need not wait for fsync. */
+/* Deletes published outbox rows: one statement, in the caller's
+ * transaction if one is open (sagad folds it into its next turn), else on
+ * its own. Losing it in a crash only re-sends commands that participants
+ * deduplicate. */
 int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
                              saga_error *err);
 

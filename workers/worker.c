@@ -8,10 +8,12 @@
  *      handlers the barrier lets through, record every answer; COMMIT once
  *      (apply.c);
  *   3. produce every reply and dead-letter copy, wait for their delivery;
- *   4. commit the Kafka offsets.
+ *   4. mark the Kafka offsets done; librdkafka commits marked offsets every
+ *      auto.commit.interval.ms and on close (one commit request per batch
+ *      was a large part of the broker's work).
  * A crash before 2 commits loses nothing (Kafka redelivers); after 2 but
- * before 4, the redelivered commands find their barrier rows and get the
- * recorded replies again. If PostgreSQL goes away in 2, the same batch is
+ * before the offsets are committed, the redelivered commands find their
+ * barrier rows and get the recorded replies again. If PostgreSQL goes away in 2, the same batch is
  * re-applied after reconnecting (nothing was acknowledged).
  */
 #include "worker.h"
@@ -152,12 +154,15 @@ static rd_kafka_conf_t *kafka_conf(worker *w, bool consumer, saga_error *err)
         {"heartbeat.interval.ms", "1500"},
         {"fetch.wait.max.ms", "100"},
         {"auto.offset.reset", "earliest"}, /* a new group starts at the beginning */
+        {"auto.commit.interval.ms", "250"}, /* of offsets marked done (step 4) */
     };
     static const char *const producer_defaults[][2] = {
-        {"linger.ms", "1"}, /* replies go out in a burst per batch anyway */
+        /* deliver() flushes, which sends at once whatever linger says; the
+         * linger keeps a batch's replies in one produce request. */
+        {"linger.ms", "5"},
     };
     static const char *const consumer_pinned[][2] = {
-        {"enable.auto.commit", "false"},
+        {"enable.auto.commit", "true"}, /* only offsets marked done */
         {"enable.auto.offset.store", "false"},
     };
     static const char *const producer_pinned[][2] = {
@@ -166,7 +171,10 @@ static rd_kafka_conf_t *kafka_conf(worker *w, bool consumer, saga_error *err)
     int rc = conf_set(conf, "client.id", client_id, err);
     if (rc == 0)
         rc = conf_set(conf, "socket.nagle.disable", "true", err);
-    size_t nd = consumer ? 4 : 1, np = consumer ? 2 : 1;
+#define N_OF(a) (sizeof a / sizeof *a)
+    size_t nd = consumer ? N_OF(consumer_defaults) : N_OF(producer_defaults);
+    size_t np = consumer ? N_OF(consumer_pinned) : N_OF(producer_pinned);
+#undef N_OF
     for (size_t i = 0; rc == 0 && i < nd; i++)
         rc = consumer ? conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err)
                       : conf_set(conf, producer_defaults[i][0], producer_defaults[i][1], err);
@@ -419,7 +427,7 @@ static int deliver(worker *w)
     }
 }
 
-static void commit_offsets(worker *w, bool sync)
+static void mark_done(worker *w)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(w->n);
     for (int i = 0; i < w->n; i++) {
@@ -431,9 +439,11 @@ static void commit_offsets(worker *w, bool sync)
         if (m->offset + 1 > p->offset)
             p->offset = m->offset + 1;
     }
-    rd_kafka_resp_err_t e = rd_kafka_commit(w->consumer, l, sync ? 0 : 1);
-    if (e && sync)
-        saga_log_warn(NULL, "offset commit failed: %s (the commands will be redelivered "
+    /* A partition revoked meanwhile refuses the store: its new owner gets
+     * those commands again and answers them from the barrier. */
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(w->consumer, l);
+    if (e && e != RD_KAFKA_RESP_ERR__STATE)
+        saga_log_warn(NULL, "offsets store: %s (the commands will be redelivered "
                             "and answered from the barrier)", rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -515,7 +525,7 @@ static int handle_batch(worker *w)
     }
     if (deliver(w))
         return 1;
-    commit_offsets(w, stopping());
+    mark_done(w);
     saga_wops_batch(&w->ops, w->items, w->n);
     return 0;
 }

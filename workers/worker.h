@@ -6,7 +6,7 @@
  * change its own PostgreSQL tables. The library consumes the participant's
  * command topic, enforces the idempotency barrier (docs/participants.md) in
  * the same transaction as the handler's change, answers on the command's
- * reply topic and only then commits the Kafka offset. It also owns
+ * reply topic and only then marks the Kafka offset for commit. It also owns
  * reconnects, dead-lettering of undecodable commands, fault injection and a
  * graceful stop, so every participant gets them right the same way.
  *
