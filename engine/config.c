@@ -934,8 +934,9 @@ static int scan_args(saga_config *c, int argc, char **argv, int *argi,
             c->print = true;
             continue;
         }
+        /* Only the flag itself is echoed: "-pSECRET" must not print SECRET. */
         if (a[1] != '-')
-            return unknown_option(c, a, strlen(a), err);
+            return unknown_option(c, a, 2, err);
         const char *eq = strchr(a, '=');
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
         const char *val = eq ? eq + 1 : NULL;

@@ -244,6 +244,13 @@ typedef struct poison {
     char reason[SAGA_ERROR_MSG_MAX + 64];
 } poison;
 
+typedef struct start_req {
+    rd_kafka_message_t *m;    /* borrowed from the batch */
+    saga_inbound_start in;    /* decoded, owned */
+    char key[SAGA_INBOUND_MAX_NAME + 64];
+    saga_start_item item;     /* borrows in and key */
+} start_req;
+
 typedef struct turn {
     rd_kafka_message_t **msgs;
     size_t n_msgs;
@@ -253,8 +260,8 @@ typedef struct turn {
     poison *bad;
     size_t n_bad;
     char (*due)[SAGA_ID_LEN + 1];
-    char (*new_ids)[SAGA_ID_LEN + 1];
-    size_t n_new;
+    start_req *starts; /* valid StartSaga messages, created together */
+    size_t n_starts;
 } turn;
 
 /* The saga_dlq_total label: the kind of reason, never the ids in it, so
@@ -313,56 +320,71 @@ static void take_reply(turn *t, size_t i, int64_t now)
     x->created_ms = (int64_t)i; /* remembers which message it came from */
 }
 
-/* Creates the saga of a StartSaga message (in the turn's transaction). */
-static int take_start(sagad *d, turn *t, size_t i, int64_t now, saga_error *err)
+/* Checks a StartSaga message against its definition and queues it for
+ * create_started, or records why it is poison. */
+static int take_start(sagad *d, turn *t, size_t i, saga_error *err)
 {
     rd_kafka_message_t *m = t->msgs[i];
-    saga_inbound_start in;
+    start_req *q = &t->starts[t->n_starts];
     char why[256];
-    if (!saga_inbound_start_decode(m->payload, m->len, &in, why, sizeof why)) {
+    if (!saga_inbound_start_decode(m->payload, m->len, &q->in, why, sizeof why)) {
         add_poison(t, m, "%s", why);
         return 0;
     }
-    const Saga__StartSaga *s = in.pb;
+    const Saga__StartSaga *s = q->in.pb;
     const saga_spec *spec = NULL;
     saga_error e;
     saga_error_clear(&e);
     int rc = saga_engine_def(d->engine, d->conn, s->name, s->version, &spec, &e);
-    if (rc == SAGA_ENOTFOUND || rc == SAGA_EINVAL) {
-        add_poison(t, m, "invalid StartSaga: %s", e.msg);
-        rc = 0;
-    } else if (rc) {
-        *err = e;
-    } else {
+    if (rc == 0) {
         /* Without a key, the message's own coordinates are the key, so a
          * redelivery after a crash cannot start the saga twice. */
-        char key[SAGA_INBOUND_MAX_NAME + 64];
         if (*s->idempotency_key)
-            snprintf(key, sizeof key, "%s", s->idempotency_key);
+            snprintf(q->key, sizeof q->key, "%s", s->idempotency_key);
         else
-            snprintf(key, sizeof key, "kafka:%s:%d:%lld", rd_kafka_topic_name(m->rkt),
+            snprintf(q->key, sizeof q->key, "kafka:%s:%d:%lld", rd_kafka_topic_name(m->rkt),
                      m->partition, (long long)m->offset);
-        saga_start_result res;
-        rc = saga_start_spec(d->conn, spec, in.input, key, s->traceparent, false, &res, &e);
-        if (rc == SAGA_EINVAL || rc == SAGA_ELIMIT) {
-            add_poison(t, m, "invalid StartSaga: %s", e.msg);
-            rc = 0;
-        } else if (rc) {
-            *err = e;
-        } else if (!res.existed) {
-            memcpy(t->new_ids[t->n_new], res.id, sizeof res.id);
-            saga_engine_event *x = &t->evs[t->n_evs++];
-            memset(x, 0, sizeof *x);
-            x->saga_id = t->new_ids[t->n_new++];
-            x->ev.kind = SAGA_EV_START;
-            x->ev.now_ms = now;
-            x->ev.random = random32();
-            x->created_ms = -1;
-            saga_log_debug(&(saga_log_ctx){.saga_id = res.id, .traceparent = s->traceparent},
-                           "saga created from %s", d->topic_start);
-        }
+        rc = saga_start_prepare(spec, q->in.input, q->key, s->traceparent, false, &q->item,
+                                &e);
     }
-    saga_inbound_start_free(&in);
+    if (rc == 0) {
+        q->m = m;
+        t->n_starts++;
+        return 0;
+    }
+    saga_inbound_start_free(&q->in);
+    if (rc == SAGA_ENOTFOUND || rc == SAGA_EINVAL || rc == SAGA_ELIMIT) {
+        add_poison(t, m, "invalid StartSaga: %s", e.msg);
+        return 0;
+    }
+    *err = e;
+    return rc;
+}
+
+/* Creates the sagas of the turn's StartSaga messages in one statement and
+ * queues START for each one created (a known key starts nothing). */
+static int create_started(turn *t, int64_t now, PGconn *conn, saga_error *err)
+{
+    const saga_new **rows = malloc(t->n_starts * sizeof *rows);
+    bool *created = malloc(t->n_starts * sizeof *created);
+    int rc = rows && created ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < t->n_starts; i++)
+        rows[i] = &t->starts[i].item.row;
+    if (rc == 0)
+        rc = saga_store_create_many(conn, rows, t->n_starts, created, err);
+    for (size_t i = 0; rc == 0 && i < t->n_starts; i++) {
+        if (!created[i])
+            continue;
+        saga_engine_event *x = &t->evs[t->n_evs++];
+        memset(x, 0, sizeof *x);
+        x->saga_id = t->starts[i].item.id;
+        x->ev.kind = SAGA_EV_START;
+        x->ev.now_ms = now;
+        x->ev.random = random32();
+        x->created_ms = -1;
+    }
+    free(rows);
+    free(created);
     return rc;
 }
 
@@ -405,7 +427,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
     t.replies = calloc(n_msgs + 1, sizeof *t.replies);
     t.bad = calloc(n_msgs + 1, sizeof *t.bad);
     t.due = calloc(d->batch_max, sizeof *t.due);
-    t.new_ids = calloc(n_msgs + 1, sizeof *t.new_ids);
+    t.starts = calloc(n_msgs + 1, sizeof *t.starts);
     saga_writes w;
     saga_writes_init(&w);
     saga_msgs out = {0};
@@ -416,8 +438,9 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
     int rc = 0;
     int64_t now = saga_now_ms();
 
-    if (!t.evs || !t.replies || !t.bad || !t.due || !t.new_ids)
+    if (!t.evs || !t.replies || !t.bad || !t.due || !t.starts)
         rc = saga_error_set(&err, SAGA_ENOMEM, "out of memory");
+    saga_engine_turn(d->engine); /* a new "latest" definition may exist */
     if (rc == 0)
         rc = saga_store_begin(d->conn, &err);
     if (rc == 0)
@@ -426,10 +449,12 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
         rd_kafka_message_t *m = msgs[i];
         const char *topic = rd_kafka_topic_name(m->rkt);
         if (strcmp(topic, d->topic_start) == 0)
-            rc = take_start(d, &t, i, now, &err);
+            rc = take_start(d, &t, i, &err);
         else
             take_reply(&t, i, now);
     }
+    if (rc == 0 && t.n_starts)
+        rc = create_started(&t, now, d->conn, &err);
     if (rc == 0 && timers) {
         rc = saga_timers_claim(d->conn, now, d->batch_max, t.due, &n_due, &err);
         for (size_t i = 0; i < n_due && rc == 0; i++) {
@@ -535,7 +560,9 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
     free(t.replies);
     free(t.bad);
     free(t.due);
-    free(t.new_ids);
+    for (size_t i = 0; i < t.n_starts; i++)
+        saga_inbound_start_free(&t.starts[i].in);
+    free(t.starts);
     if (rc == 0 && n_due == d->batch_max)
         d->wake_now = true; /* more may be due */
     return rc;

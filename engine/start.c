@@ -1,5 +1,5 @@
 /*
- * start.c - saga_start and saga_start_spec (see start.h).
+ * start.c - saga_start and saga_start_prepare (see start.h).
  */
 #include "start.h"
 
@@ -8,9 +8,9 @@
 #include "defs.h"
 #include "trace.h"
 
-int saga_start_spec(PGconn *conn, const saga_spec *spec, const json_t *input,
-                    const char *idempotency_key, const char *traceparent,
-                    bool wake_now, saga_start_result *res, saga_error *err)
+int saga_start_prepare(const saga_spec *spec, const json_t *input,
+                       const char *idempotency_key, const char *traceparent,
+                       bool wake_now, saga_start_item *it, saga_error *err)
 {
     int rc = saga_spec_check_input(spec, input, err);
     if (rc)
@@ -18,23 +18,16 @@ int saga_start_spec(PGconn *conn, const saga_spec *spec, const json_t *input,
     if (idempotency_key && strlen(idempotency_key) > 200)
         return saga_error_set(err, SAGA_EINVAL,
                               "idempotency key: longer than 200 bytes");
-    char tp[SAGA_TRACEPARENT_SIZE];
     saga_trace tr;
     if (traceparent && saga_trace_parse(traceparent, &tr) == 0)
-        saga_trace_format(&tr, tp);
+        saga_trace_format(&tr, it->traceparent);
     else
-        saga_trace_new(tp);
-    saga_uuid_new(res->id);
-    res->version = spec->version;
-    saga_new s = {.id = res->id, .spec = spec, .input = input,
-                  .idempotency_key = idempotency_key, .traceparent = tp,
-                  .wake_now = wake_now, .now_ms = saga_now_ms()};
-    char existing[SAGA_ID_LEN + 1];
-    rc = saga_store_create(conn, &s, &res->existed, existing, err);
-    if (rc)
-        return rc;
-    if (res->existed)
-        memcpy(res->id, existing, sizeof existing);
+        saga_trace_new(it->traceparent);
+    saga_uuid_new(it->id);
+    it->row = (saga_new){.id = it->id, .spec = spec, .input = input,
+                         .idempotency_key = idempotency_key,
+                         .traceparent = it->traceparent, .wake_now = wake_now,
+                         .now_ms = saga_now_ms()};
     return 0;
 }
 
@@ -57,8 +50,14 @@ int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
     if (rc == 0 && own)
         rc = saga_store_begin(conn, err);
     if (rc == 0) {
-        rc = saga_start_spec(conn, spec, input, req->idempotency_key,
-                             req->traceparent, true, res, err);
+        saga_start_item it;
+        rc = saga_start_prepare(spec, input, req->idempotency_key, req->traceparent,
+                                true, &it, err);
+        if (rc == 0) {
+            res->version = spec->version;
+            memcpy(res->id, it.id, sizeof it.id);
+            rc = saga_store_create(conn, &it.row, &res->existed, res->id, err);
+        }
         if (rc == 0 && !res->existed)
             rc = saga_store_notify(conn, SAGA_CHANNEL_WAKE, err);
         if (own) {

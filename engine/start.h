@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "store.h"
+#include "trace.h"
 
 /* NOTIFY channel sagad listens on for sagas to wake now. */
 #define SAGA_CHANNEL_WAKE "saga_wake"
@@ -46,13 +47,27 @@ int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
                saga_error *err);
 
 /*
- * The same for callers that already hold the parsed definition and input
- * (sagad's saga.start consumer). wake_now: leave the first dispatch to a
- * timer (true) or to the caller, who applies SAGA_EV_START in the same
- * transaction (false). Never begins or commits.
+ * A start request checked against its definition, ready for
+ * saga_store_create / saga_store_create_many. row borrows spec, input and
+ * key from the caller and id and traceparent from this struct, so the item
+ * must stay where it is until inserted.
  */
-int saga_start_spec(PGconn *conn, const saga_spec *spec, const json_t *input,
-                    const char *idempotency_key, const char *traceparent,
-                    bool wake_now, saga_start_result *res, saga_error *err);
+typedef struct saga_start_item {
+    char id[SAGA_ID_LEN + 1];               /* a new UUID */
+    char traceparent[SAGA_TRACEPARENT_SIZE]; /* the caller's, or a new trace */
+    saga_new row;
+} saga_start_item;
+
+/*
+ * Validates a start for callers that already hold the parsed definition and
+ * input (sagad's saga.start consumer batches them into one insert) and
+ * fills *it; no I/O. wake_now: leave the first dispatch to a timer (true)
+ * or to the caller, who applies SAGA_EV_START in the same transaction
+ * (false). Returns 0, SAGA_EINVAL (bad input or key, message names the
+ * field) or SAGA_ELIMIT (input too large).
+ */
+int saga_start_prepare(const saga_spec *spec, const json_t *input,
+                       const char *idempotency_key, const char *traceparent,
+                       bool wake_now, saga_start_item *it, saga_error *err);
 
 #endif

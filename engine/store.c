@@ -322,83 +322,98 @@ int saga_store_load(PGconn *conn, const char *const *ids, size_t n,
 
 /* --- create ------------------------------------------------------------ */
 
+/* Many sagas in one statement: a turn of sagad creates every saga its
+ * StartSaga messages ask for at once. An idempotency key that exists (or
+ * repeats within the batch) inserts nothing; the positions of the created
+ * ones come back. */
 static const char *CREATE_SQL =
-    "WITH s AS ("
+    "WITH u AS ("
+    "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS u(seq integer, id uuid,"
+    "    def_name text, def_version integer, input jsonb, key text, tp text,"
+    "    now_ms bigint, wake boolean, steps jsonb, text text)),"
+    " s AS ("
     "  INSERT INTO sagas (id, def_name, def_version, status, input, idempotency_key,"
     "                     traceparent, created_at, updated_at, progress_at, wake_at)"
-    "  VALUES ($1, $2, $3, 'RUNNING', $4::jsonb, nullif($5, ''), $6,"
-    "          now(), now(), to_timestamp($7::bigint / 1000.0),"
-    "          CASE WHEN $8 THEN now() END)"
+    "  SELECT id, def_name, def_version, 'RUNNING', input, nullif(key, ''), tp,"
+    "         now(), now(), to_timestamp(now_ms / 1000.0), CASE WHEN wake THEN now() END"
+    "  FROM u ORDER BY seq"
     "  ON CONFLICT (idempotency_key) DO NOTHING"
     "  RETURNING id),"
     " st AS ("
     "  INSERT INTO saga_steps (saga_id, idx, name, status)"
-    "  SELECT s.id, u.ord - 1, u.name, 'PENDING'"
-    "  FROM s, unnest($9::text[]) WITH ORDINALITY AS u(name, ord)),"
+    "  SELECT u.id, e.ord - 1, e.name, 'PENDING'"
+    "  FROM u JOIN s ON s.id = u.id,"
+    "       jsonb_array_elements_text(u.steps) WITH ORDINALITY AS e(name, ord)),"
     " h AS ("
     "  INSERT INTO saga_history (saga_id, at, kind, text)"
-    "  SELECT s.id, to_timestamp($7::bigint / 1000.0), 'created', $10 FROM s)"
-    "SELECT id FROM s";
+    "  SELECT u.id, to_timestamp(u.now_ms / 1000.0), 'created', u.text"
+    "  FROM u JOIN s ON s.id = u.id)"
+    "SELECT u.seq FROM u JOIN s ON s.id = u.id";
 
-/* Appends a quoted element to a PostgreSQL array literal. */
-static void array_elem(char *dst, size_t cap, size_t *k, const char *v)
+static json_t *new_record(const saga_new *s, size_t seq)
 {
-    if (*k + 2 >= cap)
-        return;
-    if (dst[*k - 1] != '{')
-        dst[(*k)++] = ',';
-    dst[(*k)++] = '"';
-    for (; *v && *k + 3 < cap; v++) {
-        if (*v == '"' || *v == '\\')
-            dst[(*k)++] = '\\';
-        dst[(*k)++] = *v;
+    json_t *steps = json_array();
+    for (size_t i = 0; steps && i < s->spec->n_steps; i++)
+        json_array_append_new(steps, json_string(s->spec->steps[i].name));
+    char text[128];
+    snprintf(text, sizeof text, "saga created from %s@%d", s->spec->name, s->spec->version);
+    return json_pack("{s:I, s:s, s:s, s:i, s:O, s:s, s:s, s:I, s:b, s:o, s:s}",
+                     "seq", (json_int_t)seq, "id", s->id, "def_name", s->spec->name,
+                     "def_version", s->spec->version, "input", s->input, "key",
+                     s->idempotency_key ? s->idempotency_key : "", "tp", s->traceparent,
+                     "now_ms", (json_int_t)s->now_ms, "wake", s->wake_now, "steps", steps,
+                     "text", text);
+}
+
+int saga_store_create_many(PGconn *conn, const saga_new *const *s, size_t n, bool *created,
+                           saga_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        created[i] = false;
+    if (n == 0)
+        return 0;
+    json_t *recs = json_array();
+    for (size_t i = 0; recs && i < n; i++)
+        if (json_array_append_new(recs, new_record(s[i], i))) {
+            json_decref(recs);
+            recs = NULL;
+        }
+    char *text = recs ? json_dumps(recs, JSON_COMPACT) : NULL;
+    json_decref(recs);
+    if (!text)
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory (or input not UTF-8)");
+    const char *params[1] = {text};
+    PGresult *r = saga_store_query(conn, "saga_store_create", CREATE_SQL, 1, params, 0);
+    free(text);
+    int rc = result_ok(r, conn, "create sagas", err);
+    for (int j = 0; rc == 0 && j < PQntuples(r); j++) {
+        long seq = atol(PQgetvalue(r, j, 0));
+        if (seq >= 0 && (size_t)seq < n)
+            created[seq] = true;
     }
-    dst[(*k)++] = '"';
-    dst[*k] = '\0';
+    PQclear(r);
+    return rc;
 }
 
 int saga_store_create(PGconn *conn, const saga_new *s, bool *existed,
                       char existing_id[SAGA_ID_LEN + 1], saga_error *err)
 {
+    bool created = false;
     *existed = false;
-    char *input = json_dumps(s->input, JSON_COMPACT);
-    if (!input)
-        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
-    char names[SAGA_SPEC_MAX_STEPS * (SAGA_SPEC_MAX_NAME * 2 + 4) + 4];
-    size_t k = 0;
-    names[k++] = '{';
-    names[k] = '\0';
-    for (size_t i = 0; i < s->spec->n_steps; i++)
-        array_elem(names, sizeof names, &k, s->spec->steps[i].name);
-    names[k++] = '}';
-    names[k] = '\0';
-    char ver[16], now[24], text[128];
-    snprintf(ver, sizeof ver, "%d", s->spec->version);
-    snprintf(now, sizeof now, "%lld", (long long)s->now_ms);
-    snprintf(text, sizeof text, "saga created from %s@%d", s->spec->name,
-             s->spec->version);
-    const char *params[10] = {s->id, s->spec->name, ver, input,
-                              s->idempotency_key ? s->idempotency_key : "",
-                              s->traceparent, now, s->wake_now ? "true" : "false",
-                              names, text};
-    PGresult *r = saga_store_query(conn, "saga_store_create", CREATE_SQL, 10, params, 0);
-    free(input);
-    int rc = result_ok(r, conn, "create saga", err);
-    if (rc == 0 && PQntuples(r) == 0) {
-        /* The key exists: a row locked by a concurrent creator is waited
-         * for by the INSERT above, so this SELECT sees the committed one. */
-        PQclear(r);
-        const char *p[1] = {s->idempotency_key};
-        r = PQexecParams(conn, "SELECT id FROM sagas WHERE idempotency_key = $1",
-                         1, NULL, p, NULL, NULL, 0);
-        rc = result_ok(r, conn, "find saga by idempotency key", err);
-        if (rc == 0 && PQntuples(r) == 1) {
-            *existed = true;
-            copy_str(existing_id, SAGA_ID_LEN + 1, PQgetvalue(r, 0, 0));
-        } else if (rc == 0) {
-            rc = saga_error_set(err, SAGA_EDB,
-                                "idempotency key conflict but no saga found");
-        }
+    int rc = saga_store_create_many(conn, &s, 1, &created, err);
+    if (rc || created)
+        return rc;
+    /* The key exists: a row locked by a concurrent creator is waited for by
+     * the INSERT above, so this SELECT sees the committed one. */
+    const char *p[1] = {s->idempotency_key ? s->idempotency_key : ""};
+    PGresult *r = PQexecParams(conn, "SELECT id FROM sagas WHERE idempotency_key = $1",
+                               1, NULL, p, NULL, NULL, 0);
+    rc = result_ok(r, conn, "find saga by idempotency key", err);
+    if (rc == 0 && PQntuples(r) == 1) {
+        *existed = true;
+        copy_str(existing_id, SAGA_ID_LEN + 1, PQgetvalue(r, 0, 0));
+    } else if (rc == 0) {
+        rc = saga_error_set(err, SAGA_EDB, "idempotency key conflict but no saga found");
     }
     PQclear(r);
     return rc;

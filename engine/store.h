@@ -78,6 +78,12 @@ typedef struct saga_new {
 int saga_store_create(PGconn *conn, const saga_new *s, bool *existed,
                       char existing_id[SAGA_ID_LEN + 1], saga_error *err);
 
+/* Inserts n sagas (s borrowed) in one statement, each as saga_store_create
+ * would; created[i] (caller's array of n) tells which were inserted: false
+ * means its idempotency key exists already or repeats an earlier one of s. */
+int saga_store_create_many(PGconn *conn, const saga_new *const *s, size_t n, bool *created,
+                           saga_error *err);
+
 /* Accumulates the writes of a batch; see saga_store_write. */
 typedef struct saga_writes {
     json_t *sagas;    /* arrays of records, owned */

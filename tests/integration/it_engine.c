@@ -203,7 +203,7 @@ static void wait_status(const char *id, const char *status)
 }
 
 static const char *SPEC_FMT =
-    "{\"name\": \"%s\", \"version\": 1,"
+    "{\"name\": \"%s\", \"version\": %d,"
     " \"input\": {\"n\": {\"type\": \"integer\"}},"
     " \"defaults\": {\"timeout_ms\": %d, \"stuck_after_ms\": 600000,"
     "   \"retry\": {\"max_attempts\": %d, \"initial_backoff_ms\": 20, \"max_backoff_ms\": 100,"
@@ -222,14 +222,15 @@ static const char *SPEC_FMT =
     "   \"compensate\": {\"command\": \"xc\", \"payload\": {}}}"
     " ]}";
 
-/* Applies a 3-step spec a -> b -> c (or a, b parallel -> c) and returns its name. */
-static void apply_spec(char *name, size_t cap, const char *kind, int timeout_ms,
-                       int attempts, bool parallel)
+/* Applies version of a 3-step spec a -> b -> c (or a, b parallel -> c) and
+ * returns its name. */
+static void apply_spec_version(char *name, size_t cap, const char *kind, int timeout_ms,
+                               int attempts, bool parallel, int version)
 {
     snprintf(name, cap, "it_%s_%d", kind, run_id);
     char text[4096];
     const char *root = parallel ? "\"after\": []," : "";
-    snprintf(text, sizeof text, SPEC_FMT, name, timeout_ms, attempts, PA.name, root,
+    snprintf(text, sizeof text, SPEC_FMT, name, version, timeout_ms, attempts, PA.name, root,
              PB.name, root, PC.name);
     saga_spec *spec = NULL;
     saga_diag diag;
@@ -245,6 +246,12 @@ static void apply_spec(char *name, size_t cap, const char *kind, int timeout_ms,
     saga_defs_apply_result_free(&res);
     saga_spec_free(spec);
     assert_int_equal(rc, 0);
+}
+
+static void apply_spec(char *name, size_t cap, const char *kind, int timeout_ms,
+                       int attempts, bool parallel)
+{
+    apply_spec_version(name, cap, kind, timeout_ms, attempts, parallel, 1);
 }
 
 static void start(const char *name, const char *input, const char *key, char id[37])
@@ -523,42 +530,74 @@ static void test_same_idempotency_key_starts_one_saga(void **state)
     assert_int_equal(q_long("SELECT count(*) FROM sagas WHERE def_name = $1", name), 1);
 }
 
-static void test_start_through_kafka_runs_the_saga(void **state)
+/* Sends a StartSaga for name@version (0 = latest) with key. */
+static void send_start(const char *name, int version, const char *key, const char *tp)
 {
-    (void)state;
-    char name[64], key[64];
-    apply_spec(name, sizeof name, "kstart", 10000, 3, false);
-    snprintf(key, sizeof key, "kafka-%d", run_id);
     Saga__StartSaga s = SAGA__START_SAGA__INIT;
-    s.name = name;
+    s.name = (char *)name;
+    s.version = version;
     s.input.data = (uint8_t *)"{\"n\": 9}";
     s.input.len = strlen((char *)s.input.data);
-    s.idempotency_key = key;
-    s.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    s.idempotency_key = (char *)key;
+    s.traceparent = (char *)tp;
     uint8_t buf[512];
     size_t len = saga__start_saga__pack(&s, buf);
     send_raw("saga.start", key, buf, len);
-    char id[64] = "";
+}
+
+/* Waits for the saga started with key; its id, definition version and
+ * traceparent. */
+static void started(const char *key, char id[64], int *version, char tp[64])
+{
+    *id = '\0';
     int64_t end = itest_now_ms() + 15000;
     while (!*id && itest_now_ms() < end) {
         const char *p[1] = {key};
-        PGresult *r = PQexecParams(db, "SELECT id, traceparent FROM sagas WHERE idempotency_key = $1",
+        PGresult *r = PQexecParams(db, "SELECT id, def_version, traceparent FROM sagas"
+                                       " WHERE idempotency_key = $1",
                                    1, NULL, p, NULL, NULL, 0);
         if (PQntuples(r) == 1) {
-            snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
-            assert_string_equal(PQgetvalue(r, 0, 1), s.traceparent);
+            snprintf(id, 64, "%s", PQgetvalue(r, 0, 0));
+            *version = atoi(PQgetvalue(r, 0, 1));
+            snprintf(tp, 64, "%s", PQgetvalue(r, 0, 2));
         }
         PQclear(r);
         if (!*id)
             usleep(20000);
     }
     assert_true(*id);
+}
+
+static void test_start_through_kafka_runs_the_saga(void **state)
+{
+    (void)state;
+    char name[64], key[64], id[64], tp[64];
+    int version = 0;
+    const char *trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    apply_spec(name, sizeof name, "kstart", 10000, 3, false);
+    snprintf(key, sizeof key, "kafka-%d", run_id);
+    send_start(name, 0, key, trace);
+    started(key, id, &version, tp);
+    assert_string_equal(tp, trace);
+    assert_int_equal(version, 1);
     Saga__Command *c = expect(&PA, id, "a", SAGA__ACTION__RESERVE);
     /* Same trace, new span. */
-    assert_memory_equal(c->traceparent, s.traceparent, 36);
+    assert_memory_equal(c->traceparent, trace, 36);
     reply(c, SAGA__OUTCOME__REJECTED, NULL);
     saga__command__free_unpacked(c, NULL);
     wait_status(id, "COMPENSATED");
+
+    /* sagad caches parsed definitions; a version applied meanwhile is still
+     * what the next start without a version gets, and a pinned one stays. */
+    apply_spec_version(name, sizeof name, "kstart", 10000, 3, false, 2);
+    snprintf(key, sizeof key, "kafka-%d-latest", run_id);
+    send_start(name, 0, key, trace);
+    started(key, id, &version, tp);
+    assert_int_equal(version, 2);
+    snprintf(key, sizeof key, "kafka-%d-pinned", run_id);
+    send_start(name, 1, key, trace);
+    started(key, id, &version, tp);
+    assert_int_equal(version, 1);
 }
 
 static bool dlq_has(void *arg)

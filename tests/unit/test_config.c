@@ -335,6 +335,8 @@ static void test_error_messages(void **state)
          .msg = "unknown option \"--batch.mx\"",
          .hint = "did you mean \"--batch.max\"? (--help lists every key)"},
         {.args = {"-x"}, .code = SAGA_EINVAL, .msg = "unknown option \"-x\""},
+        /* a value glued to a short flag (a typed password) is not echoed */
+        {.args = {"-pSECRET"}, .code = SAGA_EINVAL, .msg = "unknown option \"-p\""},
         {.args = {"--logformat", "json"}, .code = SAGA_EINVAL,
          .msg = "unknown option \"--logformat\"",
          .hint = "did you mean \"--log.format\"? (--help lists every key)"},
