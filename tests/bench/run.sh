@@ -223,7 +223,7 @@ log "machine: $(jq -c . "$PARTS/machine.json")"
 log "floor: $RTT_N Kafka produce->consume round trips with sagad's client settings"
 "$TOOLS/kafka_rtt" --count "$RTT_N" >"$PARTS/floor.json" 2>>"$LOGS/kafka_rtt.err" ||
     die "kafka_rtt failed"
-"$TOOLS/kafka_rtt" --count "$RTT_N" --set linger.ms=1 --set socket.nagle.disable=false \
+"$TOOLS/kafka_rtt" --count "$RTT_N" --set linger.ms=5 --flush \
     >"$PARTS/floor_worker_conf.json" 2>>"$LOGS/kafka_rtt.err" || die "kafka_rtt failed"
 log "floor: $(jq -c .rtt_ms "$PARTS/floor.json")"
 
