@@ -393,6 +393,8 @@ static int create_started(turn *t, int64_t now, PGconn *conn, saga_error *err)
  * (participants deduplicate). */
 static void remember_sent(sagad *d, const int64_t *ids, size_t n)
 {
+    if (n == 0)
+        return;
     if (d->n_sent + n > d->cap_sent) {
         size_t cap = (d->n_sent + n) * 2;
         int64_t *v = realloc(d->sent_ids, cap * sizeof *v);
