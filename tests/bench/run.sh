@@ -22,6 +22,8 @@
 # Knobs: BENCH_QUICK=1 (a ~3-4 minute smoke run), BENCH_SOAK=1,
 # BENCH_SOAK_S, BENCH_SOAK_RATE, BENCH_TRIALS, BENCH_STEP_S, BENCH_DRAIN_N,
 # BENCH_RATES (ladder), BENCH_FIXED, BENCH_KEEP_STACK=1 (leave the stack up),
+# BENCH_CONFIGS (default "s1 s2"; empty with BENCH_SOAK=1 and BENCH_SOAK_RATE
+# runs the soak alone, without a report),
 # BENCH_DOC=0 (do not touch docs/benchmarks.md), SAGA_BENCH_PG_PORT,
 # SAGA_BENCH_KAFKA_PORT.
 #
@@ -378,14 +380,22 @@ config() { # TAG N
     stop_all
 }
 
-log "config s1: one sagad, inventory-worker, payment-worker (shipped defaults)"
-config s1 1
-log "config s2: two sagad processes in one consumer group"
-config s2 2
+CONFIGS=${BENCH_CONFIGS-s1 s2}
+for c in $CONFIGS; do
+    case $c in
+    s1) log "config s1: one sagad, inventory-worker, payment-worker (shipped defaults)"
+        config s1 1 ;;
+    s2) log "config s2: two sagad processes in one consumer group"
+        config s2 2 ;;
+    *) die "BENCH_CONFIGS: unknown config $c (s1, s2)" ;;
+    esac
+done
 
 if [ "$SOAK" = 1 ]; then
     start_all 1
     warm_up soak
+    [ -n "${BENCH_SOAK_RATE:-}" ] || [ -f "$PARTS/s1-max-rate.txt" ] ||
+        die "the soak needs BENCH_SOAK_RATE when config s1 is not run"
     rate=${BENCH_SOAK_RATE:-$(awk -v m="$(cat "$PARTS/s1-max-rate.txt")" 'BEGIN { r = int(m * 0.7); print r < 50 ? 50 : r }')}
     log "soak: ${SOAK_S}s at $rate/s, sampling sagad's RSS every second"
     open_run soak "$rate" "$SOAK_S"
@@ -394,6 +404,11 @@ if [ "$SOAK" = 1 ]; then
 fi
 
 # --- results ---------------------------------------------------------------------------------------
+
+if [ -z "$CONFIGS" ]; then
+    log "BENCH_CONFIGS is empty: no report; the soak's figures are in $PARTS/soak.json"
+    exit 0
+fi
 
 log "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 jq -n --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '{load_at_end: $load}' >"$PARTS/end.json"
