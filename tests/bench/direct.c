@@ -6,10 +6,9 @@
  * (inventory RESERVE, payment RESERVE, inventory CONFIRM, payment CONFIRM)
  * through the worker library's own batch path, saga_apply_batch: the same
  * barrier claim, the same handler calls under the same savepoint rules, the
- * same barrier record and commit. Only the handlers are copies, of
- * workers/inventory/stock.c and workers/payment/funds.c (they are linked
- * into the worker programs, not the library): keep them in step. What is
- * left out is exactly what a saga adds: sagad, its tables and Kafka.
+ * same barrier record and commit, and the same handlers
+ * (workers/inventory/stock.c and workers/payment/funds.c). What is left out
+ * is exactly what a saga adds: sagad, its tables and Kafka.
  *
  * Concurrency and batching are the workers': --conns connections (2 = one
  * inventory-worker and one payment-worker connection), each applying
@@ -32,137 +31,18 @@
 
 #include "apply.h"
 #include "bench.h"
+#include "inventory/inventory.h"
+#include "payment/payment.h"
 #include "store.h"
 
 #define MAX_CONNS 64
-#define MAX_QTY 1000000000000LL
-#define MAX_AMOUNT 1000000000000000LL
-
-/* --- the handlers: copies of stock.c and funds.c (refusal details left out) */
-
-static saga_worker_outcome nothing(const char *what, char *reason, size_t reason_len)
-{
-    snprintf(reason, reason_len, "%s", what);
-    return SAGA_WORKER_REJECTED;
-}
-
-static saga_worker_outcome inv_reserve(const saga_worker_cmd *cmd, json_t **result,
-                                       char *reason, size_t reason_len, void *user)
-{
-    (void)user;
-    const char *sku;
-    int64_t qty;
-    if (saga_worker_payload_string(cmd, "sku", &sku, reason, reason_len) ||
-        saga_worker_payload_int(cmd, "qty", 1, MAX_QTY, &qty, reason, reason_len))
-        return SAGA_WORKER_REJECTED;
-    char qtys[24];
-    snprintf(qtys, sizeof qtys, "%lld", (long long)qty);
-    const char *p[5] = {sku, qtys, cmd->idempotency_key, cmd->saga_id, cmd->step};
-    PGresult *r = saga_worker_sql(
-        cmd,
-        "WITH s AS (UPDATE inventory.stock"
-        "  SET available = available - $2::bigint, reserved = reserved + $2::bigint,"
-        "      updated_at = now()"
-        "  WHERE sku = $1 AND available >= $2::bigint RETURNING sku)"
-        " INSERT INTO inventory.reservations (idempotency_key, saga_id, step, sku, qty)"
-        " SELECT $3, $4, $5, sku, $2::bigint FROM s RETURNING id",
-        5, p);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return saga_worker_sql_failed(r, reason, reason_len);
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return nothing("insufficient stock", reason, reason_len);
-    }
-    *result = json_pack("{s:s, s:s, s:I}", "reservation_id", PQgetvalue(r, 0, 0), "sku", sku,
-                        "qty", (json_int_t)qty);
-    PQclear(r);
-    return SAGA_WORKER_OK;
-}
-
-static saga_worker_outcome pay_reserve(const saga_worker_cmd *cmd, json_t **result,
-                                       char *reason, size_t reason_len, void *user)
-{
-    (void)user;
-    const char *account;
-    int64_t amount;
-    if (saga_worker_payload_string(cmd, "account", &account, reason, reason_len) ||
-        saga_worker_payload_int(cmd, "amount", 1, MAX_AMOUNT, &amount, reason, reason_len))
-        return SAGA_WORKER_REJECTED;
-    char amounts[24];
-    snprintf(amounts, sizeof amounts, "%lld", (long long)amount);
-    const char *p[5] = {account, amounts, cmd->idempotency_key, cmd->saga_id, cmd->step};
-    PGresult *r = saga_worker_sql(
-        cmd,
-        "WITH a AS (UPDATE payment.accounts"
-        "  SET balance = balance - $2::bigint, held = held + $2::bigint, updated_at = now()"
-        "  WHERE id = $1 AND NOT blocked AND balance >= $2::bigint RETURNING id)"
-        " INSERT INTO payment.holds (idempotency_key, saga_id, step, account_id, amount)"
-        " SELECT $3, $4, $5, id, $2::bigint FROM a RETURNING id",
-        5, p);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return saga_worker_sql_failed(r, reason, reason_len);
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return nothing("insufficient funds", reason, reason_len);
-    }
-    *result = json_pack("{s:s, s:s, s:I}", "hold_id", PQgetvalue(r, 0, 0), "account", account,
-                        "amount", (json_int_t)amount);
-    PQclear(r);
-    return SAGA_WORKER_OK;
-}
-
-/* Settles the step's open reservation or hold; sql returns (id, item, n). */
-static saga_worker_outcome settle(const saga_worker_cmd *cmd, const char *sql,
-                                  const char *id_key, const char *item_key,
-                                  const char *n_key, json_t **result, char *reason,
-                                  size_t reason_len)
-{
-    const char *p[1] = {cmd->idempotency_key};
-    PGresult *r = saga_worker_sql(cmd, sql, 1, p);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return saga_worker_sql_failed(r, reason, reason_len);
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return nothing("nothing open for this step", reason, reason_len);
-    }
-    *result = json_pack("{s:s, s:s, s:I}", id_key, PQgetvalue(r, 0, 0), item_key,
-                        PQgetvalue(r, 0, 1), n_key,
-                        (json_int_t)strtoll(PQgetvalue(r, 0, 2), NULL, 10));
-    PQclear(r);
-    return SAGA_WORKER_OK;
-}
-
-static saga_worker_outcome inv_confirm(const saga_worker_cmd *cmd, json_t **result,
-                                       char *reason, size_t reason_len, void *user)
-{
-    (void)user;
-    return settle(cmd,
-                  "WITH r AS (UPDATE inventory.reservations"
-                  "  SET status = 'confirmed', confirmed_at = now()"
-                  "  WHERE idempotency_key = $1 AND status = 'reserved'"
-                  "  RETURNING id, sku, qty)"
-                  " UPDATE inventory.stock s SET reserved = s.reserved - r.qty,"
-                  "  sold = s.sold + r.qty, updated_at = now()"
-                  " FROM r WHERE s.sku = r.sku RETURNING r.id, r.sku, r.qty",
-                  "reservation_id", "sku", "qty", result, reason, reason_len);
-}
-
-static saga_worker_outcome pay_confirm(const saga_worker_cmd *cmd, json_t **result,
-                                       char *reason, size_t reason_len, void *user)
-{
-    (void)user;
-    return settle(cmd,
-                  "WITH h AS (UPDATE payment.holds SET status = 'captured', captured_at = now()"
-                  "  WHERE idempotency_key = $1 AND status = 'held'"
-                  "  RETURNING id, account_id, amount)"
-                  " UPDATE payment.accounts a SET held = a.held - h.amount,"
-                  "  captured = a.captured + h.amount, updated_at = now()"
-                  " FROM h WHERE a.id = h.account_id RETURNING h.id, h.account_id, h.amount",
-                  "hold_id", "account", "amount", result, reason, reason_len);
-}
-
-static const saga_worker_handlers INVENTORY = {inv_reserve, inv_confirm, NULL};
-static const saga_worker_handlers PAYMENT = {pay_reserve, pay_confirm, NULL};
+/* The workers' own handlers (workers/inventory/stock.c and
+ * workers/payment/funds.c, linked in by the Makefile), so the ceiling runs
+ * exactly the SQL a saga's commands run. */
+static const saga_worker_handlers INVENTORY = {inventory_reserve, inventory_confirm,
+                                               inventory_compensate};
+static const saga_worker_handlers PAYMENT = {payment_reserve, payment_confirm,
+                                             payment_compensate};
 
 /* --- the load ---------------------------------------------------------------- */
 
