@@ -411,7 +411,8 @@ static void remember_sent(sagad *d, const int64_t *ids, size_t n)
 static void forget_sent(sagad *d)
 {
     saga_error err;
-    if (saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err) == 0)
+    if (saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err) == 0 &&
+        saga_store_settle(d->conn, &err) == 0)
         d->n_sent = 0;
     else
         saga_log_warn(NULL, "%s", err.msg);
@@ -443,10 +444,10 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
     if (!t.evs || !t.replies || !t.bad || !t.due || !t.starts)
         rc = saga_error_set(&err, SAGA_ENOMEM, "out of memory");
     saga_engine_turn(d->engine); /* a new "latest" definition may exist */
-    if (rc == 0)
-        rc = saga_store_begin(d->conn, &err);
-    if (rc == 0)
-        rc = saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err);
+    /* Definitions are resolved before the transaction, so that BEGIN, the
+     * outbox delete and the first statement that is waited for (create,
+     * claim or load) travel together; the write and COMMIT go in a second
+     * round trip. */
     for (size_t i = 0; i < n_msgs && rc == 0; i++) {
         rd_kafka_message_t *m = msgs[i];
         const char *topic = rd_kafka_topic_name(m->rkt);
@@ -455,6 +456,10 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
         else
             take_reply(&t, i, now);
     }
+    if (rc == 0)
+        rc = saga_store_defer(d->conn, NULL, "BEGIN", 0, NULL, NULL, &err);
+    if (rc == 0)
+        rc = saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err);
     if (rc == 0 && t.n_starts)
         rc = create_started(&t, now, d->conn, &err);
     if (rc == 0 && timers) {
@@ -477,9 +482,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
             add_poison(&t, msgs[x->created_ms], "%s", x->err.msg);
     }
     if (rc == 0)
-        rc = saga_store_write(d->conn, &w, &ids, &n_ids, &err);
-    if (rc == 0)
-        rc = saga_store_commit(d->conn, &err);
+        rc = saga_store_write_commit(d->conn, &w, &ids, &n_ids, &err);
 
     if (rc) {
         saga_store_rollback(d->conn);

@@ -76,6 +76,8 @@ PGconn *saga_store_connect(const char *dsn, saga_error *err)
     return c;
 }
 
+static int settle(PGconn *conn, PGresult **failed, saga_error *err);
+
 static int result_ok(PGresult *r, PGconn *conn, const char *what, saga_error *err)
 {
     ExecStatusType s = PQresultStatus(r);
@@ -94,6 +96,8 @@ static int result_ok(PGresult *r, PGconn *conn, const char *what, saga_error *er
 
 int saga_store_exec(PGconn *conn, const char *sql, saga_error *err)
 {
+    if (settle(conn, NULL, err))
+        return SAGA_EDB;
     PGresult *r = PQexec(conn, sql);
     int rc = result_ok(r, conn, sql, err);
     PQclear(r);
@@ -107,7 +111,18 @@ int saga_store_begin(PGconn *conn, saga_error *err)
 
 int saga_store_commit(PGconn *conn, saga_error *err)
 {
-    PGresult *r = PQexec(conn, "COMMIT");
+    PGresult *r = NULL;
+    if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
+        /* The deferred statements and COMMIT: one round trip. */
+        saga_error late;
+        int rc = saga_store_defer(conn, NULL, "COMMIT", 0, NULL, &r, err);
+        if (settle(conn, NULL, rc ? &late : err) || rc) {
+            PQclear(r);
+            return SAGA_EDB;
+        }
+    } else {
+        r = PQexec(conn, "COMMIT");
+    }
     int rc = result_ok(r, conn, "commit", err);
     /* COMMIT of an aborted transaction "succeeds" as ROLLBACK. */
     if (rc == 0 && strcmp(PQcmdStatus(r), "ROLLBACK") == 0)
@@ -118,16 +133,32 @@ int saga_store_commit(PGconn *conn, saga_error *err)
 
 void saga_store_rollback(PGconn *conn)
 {
+    saga_error ignored;
+    settle(conn, NULL, &ignored);
     if (PQtransactionStatus(conn) != PQTRANS_IDLE)
         PQclear(PQexec(conn, "ROLLBACK"));
 }
 
-/* --- prepared statements ---------------------------------------------- */
+/* --- prepared statements and deferred ones --------------------------- */
 
-/* Per-connection record of the statements prepared on it. */
+/* A deferred statement whose result is still on its way: a prepare (prep
+ * names the statement it creates) or an execution. */
+typedef struct pending {
+    const char *prep;
+    const char *what; /* for messages */
+    PGresult **keep;  /* where its result goes, or NULL to drop it */
+} pending;
+
+#define MAX_PREPARED 32
+#define MAX_PENDING 16
+
+/* Per-connection record of the statements prepared on it, and of the
+ * statements sent in pipeline mode whose results are not read yet. */
 typedef struct prepared {
-    const char *names[32];
+    const char *names[MAX_PREPARED];
     size_t n;
+    pending q[MAX_PENDING];
+    size_t nq;
 } prepared;
 
 static int store_event(PGEventId id, void *info, void *pass)
@@ -136,7 +167,7 @@ static int store_event(PGEventId id, void *info, void *pass)
     if (id == PGEVT_CONNRESET) {
         prepared *p = PQinstanceData(((PGEventConnReset *)info)->conn, store_event);
         if (p)
-            p->n = 0;
+            p->n = p->nq = 0;
     } else if (id == PGEVT_CONNDESTROY) {
         free(PQinstanceData(((PGEventConnDestroy *)info)->conn, store_event));
     }
@@ -158,15 +189,158 @@ static prepared *prepared_of(PGconn *conn)
     return p;
 }
 
+static bool is_prepared(const prepared *p, const char *name)
+{
+    for (size_t i = 0; p && i < p->n; i++)
+        if (p->names[i] == name)
+            return true;
+    return false;
+}
+
+static void forget_prepared(prepared *p, const char *name)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->names[i] == name) {
+            p->names[i] = p->names[--p->n];
+            return;
+        }
+}
+
+static void trim(char *msg)
+{
+    size_t len = strlen(msg);
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+        msg[--len] = '\0';
+}
+
+int saga_store_defer(PGconn *conn, const char *name, const char *sql, int n_params,
+                     const char *const *params, PGresult **keep, saga_error *err)
+{
+    if (keep)
+        *keep = NULL;
+    prepared *p = prepared_of(conn);
+    if (!p)
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    if (p->nq + 2 > MAX_PENDING)
+        return saga_error_set(err, SAGA_EINVAL, "more than %d deferred statements",
+                              MAX_PENDING / 2);
+    if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(conn))
+        goto broken;
+    /* Marked prepared when sent, so a second use before the results are read
+     * does not prepare it twice; settle() forgets it if the prepare failed. */
+    bool named = name && (is_prepared(p, name) || p->n < MAX_PREPARED);
+    if (named && !is_prepared(p, name)) {
+        if (!PQsendPrepare(conn, name, sql, n_params, NULL))
+            goto broken;
+        p->names[p->n++] = name;
+        p->q[p->nq++] = (pending){.prep = name, .what = name};
+    }
+    int sent = named ? PQsendQueryPrepared(conn, name, n_params, params, NULL, NULL, 0)
+                     : PQsendQueryParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    if (!sent)
+        goto broken;
+    p->q[p->nq++] = (pending){.what = name ? name : sql, .keep = keep};
+    return 0;
+broken:;
+    char msg[SAGA_ERROR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", PQerrorMessage(conn));
+    trim(msg);
+    return saga_error_set(err, SAGA_EDB, "send %.60s: %s", sql, msg);
+}
+
+/* Reads the result of every deferred statement and leaves pipeline mode.
+ * The first failure is reported in *err and, if failed is not NULL, its
+ * result is handed over there (owned). */
+static int settle(PGconn *conn, PGresult **failed, saga_error *err)
+{
+    if (failed)
+        *failed = NULL;
+    if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF)
+        return 0;
+    prepared *p = prepared_of(conn);
+    size_t nq = p ? p->nq : 0;
+    if (p)
+        p->nq = 0;
+    int rc = 0;
+    bool broken = !PQpipelineSync(conn);
+    for (size_t i = 0; i < nq; i++) {
+        const pending *q = &p->q[i];
+        PGresult *r = broken ? NULL : PQgetResult(conn);
+        if (!r) {
+            broken = true;
+            if (q->prep)
+                forget_prepared(p, q->prep);
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+        if (!ok && q->prep)
+            forget_prepared(p, q->prep);
+        if (!ok && rc == 0 && st != PGRES_PIPELINE_ABORTED) {
+            char msg[SAGA_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+            trim(msg);
+            rc = saga_error_set(err, SAGA_EDB, "%s: %s", q->what, msg);
+            if (failed && !q->keep) {
+                *failed = r;
+                r = NULL;
+            }
+        }
+        if (q->keep)
+            *q->keep = r;
+        else
+            PQclear(r);
+        PGresult *end;
+        while (!broken && (end = PQgetResult(conn)) != NULL)
+            PQclear(end);
+    }
+    PGresult *r;
+    while (!broken && (r = PQgetResult(conn)) != NULL) {
+        bool done = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (done)
+            break;
+    }
+    if (!PQexitPipelineMode(conn) && rc == 0)
+        broken = true;
+    if (broken && rc == 0) {
+        char msg[SAGA_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(conn));
+        trim(msg);
+        rc = saga_error_set(err, SAGA_EDB, "pipeline: %s", msg);
+    }
+    return rc;
+}
+
+int saga_store_settle(PGconn *conn, saga_error *err)
+{
+    return settle(conn, NULL, err);
+}
+
 PGresult *saga_store_query(PGconn *conn, const char *name, const char *sql,
                            int n_params, const char *const *params,
                            int result_format)
 {
+    if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
+        /* Deferred statements are waiting: this one travels with them (in
+         * text format; binary results are asked after them). */
+        PGresult *res = NULL, *failed = NULL;
+        saga_error err;
+        bool along = result_format == 0 &&
+                     saga_store_defer(conn, name, sql, n_params, params, &res, &err) == 0;
+        settle(conn, &failed, &err);
+        if (failed) {
+            PQclear(res); /* not run: the earlier failure is the one to show */
+            return failed;
+        }
+        if (along)
+            return res ? res : PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+        if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF)
+            return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+    }
     prepared *p = prepared_of(conn);
-    bool ready = false;
-    for (size_t i = 0; p && i < p->n && !ready; i++)
-        ready = p->names[i] == name;
-    if (p && !ready && p->n < sizeof p->names / sizeof p->names[0]) {
+    bool ready = is_prepared(p, name);
+    if (p && !ready && p->n < MAX_PREPARED) {
         PGresult *r = PQprepare(conn, name, sql, n_params, NULL);
         ready = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
@@ -247,14 +421,15 @@ int saga_store_load(PGconn *conn, const char *const *ids, size_t n,
     if (!arr)
         return saga_error_set(err, SAGA_ENOMEM, "out of memory");
     const char *params[1] = {arr};
-    PGresult *r = saga_store_query(conn, "saga_store_lock", LOCK_SQL, 1, params, 0);
-    int rc = result_ok(r, conn, "lock sagas", err);
-    PQclear(r);
+    /* The lock travels with the load (and whatever else was deferred). */
+    int rc = saga_store_defer(conn, "saga_store_lock", LOCK_SQL, 1, params, NULL, err);
     if (rc) {
+        saga_error late;
+        settle(conn, NULL, &late);
         free(arr);
         return rc;
     }
-    r = saga_store_query(conn, "saga_store_load", LOAD_SQL, 1, params, 0);
+    PGresult *r = saga_store_query(conn, "saga_store_load", LOAD_SQL, 1, params, 0);
     free(arr);
     rc = result_ok(r, conn, "load sagas", err);
     if (rc) {
@@ -588,8 +763,10 @@ static const char *WRITE_SQL =
     "  RETURNING id)"
     "SELECT id FROM o ORDER BY id";
 
-int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
-                     size_t *n_ids, saga_error *err)
+/* Writes w, then commits if commit is set: the write is deferred, so it
+ * and COMMIT cost one round trip. */
+static int write_batch(PGconn *conn, const saga_writes *w, bool commit, int64_t **outbox_ids,
+                       size_t *n_ids, saga_error *err)
 {
     if (outbox_ids) {
         *outbox_ids = NULL;
@@ -600,19 +777,26 @@ int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
                               "write sagas: a record could not be built (out of memory or invalid UTF-8)");
     if (!json_array_size(w->sagas) && !json_array_size(w->steps) &&
         !json_array_size(w->history) && !json_array_size(w->outbox))
-        return 0;
+        return commit ? saga_store_commit(conn, err) : 0;
     char *p[4];
     p[0] = json_dumps(w->sagas, JSON_COMPACT);
     p[1] = json_dumps(w->steps, JSON_COMPACT);
     p[2] = json_dumps(w->history, JSON_COMPACT);
     p[3] = json_dumps(w->outbox, JSON_COMPACT);
     int rc = 0;
+    PGresult *r = NULL;
     if (!p[0] || !p[1] || !p[2] || !p[3]) {
         rc = saga_error_set(err, SAGA_ENOMEM, "out of memory");
     } else {
         const char *params[4] = {p[0], p[1], p[2], p[3]};
-        PGresult *r = saga_store_query(conn, "saga_store_write", WRITE_SQL, 4, params, 0);
-        rc = result_ok(r, conn, "write sagas", err);
+        if (commit) {
+            rc = saga_store_defer(conn, "saga_store_write", WRITE_SQL, 4, params, &r, err);
+            if (rc == 0)
+                rc = saga_store_commit(conn, err);
+        } else {
+            r = saga_store_query(conn, "saga_store_write", WRITE_SQL, 4, params, 0);
+            rc = result_ok(r, conn, "write sagas", err);
+        }
         if (rc == 0 && outbox_ids && PQntuples(r) > 0) {
             int n = PQntuples(r);
             *outbox_ids = malloc(sizeof(int64_t) * (size_t)n);
@@ -627,6 +811,18 @@ int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
     for (int i = 0; i < 4; i++)
         free(p[i]);
     return rc;
+}
+
+int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
+                     size_t *n_ids, saga_error *err)
+{
+    return write_batch(conn, w, false, outbox_ids, n_ids, err);
+}
+
+int saga_store_write_commit(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
+                            size_t *n_ids, saga_error *err)
+{
+    return write_batch(conn, w, true, outbox_ids, n_ids, err);
 }
 
 int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
@@ -646,11 +842,9 @@ int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
     arr[k++] = '}';
     arr[k] = '\0';
     const char *params[1] = {arr};
-    PGresult *r = saga_store_query(conn, "saga_store_outbox_delete",
-                                   "DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])",
-                                   1, params, 0);
-    int rc = result_ok(r, conn, "delete outbox rows", err);
-    PQclear(r);
+    int rc = saga_store_defer(conn, "saga_store_outbox_delete",
+                              "DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])", 1,
+                              params, NULL, err);
     free(arr);
     return rc;
 }

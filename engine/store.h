@@ -121,10 +121,16 @@ void saga_writes_outbox(saga_writes *w, const char *topic, const char *key,
 int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
                      size_t *n_ids, saga_error *err);
 
-/* Deletes published outbox rows: one statement, in the caller's
- * transaction if one is open (sagad folds it into its next turn), else on
- * its own. Losing it in a crash only re-sends commands that participants
- * deduplicate. */
+/* saga_store_write, then COMMIT, in one round trip (with anything deferred
+ * before them). On failure the caller rolls back. */
+int saga_store_write_commit(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
+                            size_t *n_ids, saga_error *err);
+
+/* Deletes published outbox rows: one statement, deferred (see
+ * saga_store_defer), so it travels with the caller's next statement, in the
+ * caller's transaction if one is open (sagad folds it into its next turn);
+ * on its own, saga_store_settle sends it. Losing it in a crash only
+ * re-sends commands that participants deduplicate. */
 int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
                              saga_error *err);
 
@@ -140,6 +146,23 @@ int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
 PGresult *saga_store_query(PGconn *conn, const char *name, const char *sql,
                            int n_params, const char *const *params,
                            int result_format);
+
+/*
+ * Deferred statements (libpq pipeline mode). saga_store_defer sends a
+ * statement without waiting for its result: it travels with the next
+ * statement that is waited for (saga_store_query, saga_store_commit and
+ * everything built on them), so a transaction's BEGIN, its result-less
+ * statements and its first query cost one round trip, and its write and
+ * COMMIT another. A deferred statement's error is reported by the statement
+ * that waits (the later ones are not run). keep (may be NULL) receives the
+ * statement's result (owned: PQclear) once it is read. While statements are
+ * deferred, only this module's functions may use the connection;
+ * saga_store_settle reads every result (errors in *err) and ends the
+ * pipeline. name as for saga_store_query, or NULL for an unprepared sql.
+ */
+int saga_store_defer(PGconn *conn, const char *name, const char *sql, int n_params,
+                     const char *const *params, PGresult **keep, saga_error *err);
+int saga_store_settle(PGconn *conn, saga_error *err);
 
 /* Sends NOTIFY on channel (delivered at commit) with an empty payload. */
 int saga_store_notify(PGconn *conn, const char *channel, saga_error *err);

@@ -120,6 +120,7 @@ def f1: if . == null then "-" else (. * 10 | round / 10 | tostring) end;
 def f0: if . == null then "-" else (. | round | tostring) end;
 def mb: if . == null then "-" else (. / 1024 | round | tostring) + " MB" end;
 def yn: if . then "yes" else "**no**" end;
+def share($c): if . == null then null else . / $c * 100 end;
 . as $r |
 "Run `\(.run)`, \(.machine.date), \(.machine.command), commit \(.machine.commit).",
 "",
@@ -129,7 +130,7 @@ def yn: if . then "yes" else "**no**" end;
 "|---|---|---|---|",
 "| max sustained throughput (completed sagas/s) | \(.one_sagad.max_sustained_throughput | f0) (offered \(.one_sagad.max_sustained_rate)/s) | \(.two_sagad.max_sustained_throughput | f0) (offered \(.two_sagad.max_sustained_rate)/s) | >= 2000 |",
 "| throughput at saturation (completed/s, highest seen) | \(.one_sagad.saturation_throughput | f0) | \(.two_sagad.saturation_throughput | f0) | |",
-"| ratio to the direct-work ceiling (\(.ceiling.batched.orders_per_s | f0) orders/s) | \(.one_sagad.ratio_to_ceiling * 100 | f0) % of ceiling (at saturation \(.one_sagad.saturation_throughput / .ceiling.batched.orders_per_s * 100 | f0) %) | \(.two_sagad.ratio_to_ceiling * 100 | f0) % (at saturation \(.two_sagad.saturation_throughput / .ceiling.batched.orders_per_s * 100 | f0) %) | >= 50 % |",
+"| ratio to the direct-work ceiling (\(.ceiling.batched.orders_per_s | f0) orders/s) | \(.one_sagad.ratio_to_ceiling * 100 | f0) % of ceiling (at saturation \(.one_sagad.saturation_throughput | share($r.ceiling.batched.orders_per_s) | f0) %) | \(.two_sagad.ratio_to_ceiling * 100 | f0) % (at saturation \(.two_sagad.saturation_throughput | share($r.ceiling.batched.orders_per_s) | f0) %) | >= 50 % |",
 ( .one_sagad.fixed as $a | .two_sagad.fixed as $b |
   ($a | map(.rate)) as $rates | $rates[] as $rate |
   ($a[] | select(.rate == $rate)) as $x | ([$b[] | select(.rate == $rate)][0]) as $y |
