@@ -354,6 +354,8 @@ PGresult *saga_store_query(PGconn *conn, const char *name, const char *sql,
 
 /* --- load -------------------------------------------------------------- */
 
+/* st.saga_id is bound too, so that the steps are found by index even when
+ * the planner would rather scan a small table (see WRITE_SQL). */
 static const char *LOAD_SQL =
     "SELECT s.id, s.def_name, s.def_version, s.traceparent, s.input::text,"
     " s.status, s.stuck, s.resolved, s.aborted,"
@@ -368,7 +370,7 @@ static const char *LOAD_SQL =
     " coalesce(st.compensate_outcome, ''), coalesce(st.last_error, ''),"
     " st.result::text"
     " FROM sagas s JOIN saga_steps st ON st.saga_id = s.id"
-    " WHERE s.id = ANY($1::uuid[])"
+    " WHERE s.id = ANY($1::uuid[]) AND st.saga_id = ANY($1::uuid[])"
     " ORDER BY s.id, st.idx";
 
 /* Locks first, then reads: a join read FOR UPDATE that has to wait for a
@@ -719,6 +721,11 @@ void saga_writes_outbox(saga_writes *w, const char *topic, const char *key,
  * to publish itself; long enough for a normal Kafka acknowledgement. */
 #define OUTBOX_GRACE "interval '5 seconds'"
 
+/* The join to each record set also names the ids as an array: the planner
+ * guesses 100 rows for jsonb_to_recordset and, on tables of a few thousand
+ * rows (a pruned production table, a benchmark's first minute), would hash
+ * them against a sequential scan of the whole table; the array makes it an
+ * index scan at every size (1.1 -> 0.35 ms for one saga's write). */
 static const char *WRITE_SQL =
     "WITH s AS ("
     "  UPDATE sagas x SET status = u.status, updated_at = now(),"
@@ -731,7 +738,8 @@ static const char *WRITE_SQL =
     "  FROM jsonb_to_recordset($1::jsonb) AS u(id uuid, status text,"
     "    progress_ms bigint, wake_ms bigint, stuck boolean, stuck_reason text,"
     "    aborted boolean, resolved boolean)"
-    "  WHERE x.id = u.id),"
+    "  WHERE x.id = u.id"
+    "    AND x.id = ANY(ARRAY(SELECT (e->>'id')::uuid FROM jsonb_array_elements($1) e))),"
     " st AS ("
     "  UPDATE saga_steps x SET status = u.status, action = u.action,"
     "    attempt = u.attempt, failures = u.failures,"
@@ -744,7 +752,9 @@ static const char *WRITE_SQL =
     "    status text, action text, attempt integer, failures integer,"
     "    deadline_ms bigint, retry_ms bigint, ra integer, ca integer, xa integer,"
     "    ro text, co text, xo text, err text, result jsonb)"
-    "  WHERE x.saga_id = u.saga_id AND x.idx = u.idx),"
+    "  WHERE x.saga_id = u.saga_id AND x.idx = u.idx"
+    "    AND x.saga_id = ANY(ARRAY(SELECT (e->>'saga_id')::uuid"
+    "                              FROM jsonb_array_elements($2) e))),"
     " h AS ("
     "  INSERT INTO saga_history (saga_id, at, kind, step, action, attempt, outcome, text, actor)"
     "  SELECT u.saga_id, to_timestamp(u.at_ms / 1000.0), u.kind, u.step, u.action,"

@@ -97,7 +97,11 @@ int saga_barrier_open(saga_barrier *b, PGconn *c, saga_wpg_stmts *stmts, const c
     if (!ident)
         return saga_error_set(err, SAGA_EDB, "barrier: %s", PQerrorMessage(c));
     /* Inserting in key order keeps two overlapping batches (a rebalance)
-     * from deadlocking on each other's rows. */
+     * from deadlocking on each other's rows. Keys are matched as an array
+     * (= ANY(ARRAY(...))), not only by joining the record set: the planner
+     * guesses 100 rows for jsonb_to_recordset and would otherwise hash them
+     * against a sequential scan of a barrier table of a few thousand rows
+     * (0.8 -> 0.3 ms for a batch of one). */
     b->claim_sql = format_sql(
         "WITH input AS (SELECT * FROM jsonb_to_recordset($1::jsonb)"
         "  AS t(k text, a text, s text, st text, n integer)),"
@@ -105,7 +109,7 @@ int saga_barrier_open(saga_barrier *b, PGconn *c, saga_wpg_stmts *stmts, const c
         "  SELECT k, a, s, st, n FROM input ORDER BY k, a"
         "  ON CONFLICT DO NOTHING RETURNING idempotency_key, action)"
         " SELECT idempotency_key, action, outcome, reason, result::text, false"
-        "  FROM %1$s.barrier WHERE idempotency_key IN (SELECT k FROM input)"
+        "  FROM %1$s.barrier WHERE idempotency_key = ANY(ARRAY(SELECT k FROM input))"
         " UNION ALL SELECT idempotency_key, action, NULL, NULL, NULL, true FROM ins",
         ident);
     b->reread_sql = format_sql(
@@ -120,6 +124,7 @@ int saga_barrier_open(saga_barrier *b, PGconn *c, saga_wpg_stmts *stmts, const c
         "  WHERE i.o IS NULL AND b.idempotency_key = i.k AND b.action = i.a)"
         " UPDATE %1$s.barrier b SET outcome = i.o, reason = i.r, result = i.res"
         " FROM input i WHERE i.o IS NOT NULL AND b.idempotency_key = i.k AND b.action = i.a"
+        "  AND b.idempotency_key = ANY(ARRAY(SELECT k FROM input))"
         " RETURNING b.idempotency_key, b.action, b.outcome, b.reason, b.result::text, true",
         ident);
     int rc = 0;
