@@ -16,7 +16,10 @@
  * waits, so the case happens every time.
  *
  * Also: a start refused for its input leaves the caller's transaction
- * usable and stores nothing (start.h), whatever the refusal.
+ * usable and stores nothing (start.h), whatever the refusal; and deferred
+ * statements (saga_store_defer, the pipelined turn of sagad) report their
+ * errors through the statement that waits, commit only what the caller
+ * commits, and leave the connection usable whatever failed.
  *
  * Runs in a database of its own, dropped at the end.
  */
@@ -267,12 +270,75 @@ static void refused_start_leaves_transaction_usable(void **state)
     PQfinish(c);
 }
 
+/* --- deferred statements --------------------------------------------------------- */
+
+static void deferred(PGconn *c, const char *sql, PGresult **keep)
+{
+    saga_error err;
+    if (saga_store_defer(c, NULL, sql, 0, NULL, keep, &err))
+        fail_msg("defer %s: %s", sql, err.msg);
+}
+
+static void deferred_statements_fail_and_commit_as_one(void **state)
+{
+    (void)state;
+    PGconn *c = connect_test_db();
+    PGconn *observer = connect_test_db();
+    exec_ok(c, "CREATE TABLE IF NOT EXISTS deferred_rows (id text PRIMARY KEY)");
+    saga_error err;
+
+    /* A failed deferred statement is what the waiting query reports; the
+     * transaction is aborted, the pipeline over, the connection usable. */
+    deferred(c, "BEGIN", NULL);
+    deferred(c, "INSERT INTO deferred_rows VALUES ('lost')", NULL);
+    deferred(c, "SELECT 1 / 0", NULL);
+    PGresult *r = saga_store_query(c, "it_hostile_one", "SELECT 1", 0, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    assert_non_null(strstr(PQresultErrorMessage(r), "division by zero"));
+    PQclear(r);
+    assert_int_equal(PQpipelineStatus(c), PQ_PIPELINE_OFF);
+    assert_int_equal(PQtransactionStatus(c), PQTRANS_INERROR);
+    saga_store_rollback(c);
+    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+
+    /* Statements and COMMIT together: all of it or, when one fails at
+     * commit time, none of it, with the failure's own message. */
+    PGresult *kept = NULL;
+    deferred(c, "BEGIN", NULL);
+    deferred(c, "INSERT INTO deferred_rows VALUES ('a') RETURNING id", &kept);
+    deferred(c, "INSERT INTO deferred_rows VALUES ('b')", NULL);
+    assert_int_equal(saga_store_commit(c, &err), 0);
+    assert_int_equal(PQresultStatus(kept), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(kept, 0, 0), "a");
+    PQclear(kept);
+    assert_int_equal(itest_pg_long(observer, "SELECT count(*) FROM deferred_rows"), 2);
+
+    deferred(c, "BEGIN", NULL);
+    deferred(c, "INSERT INTO deferred_rows VALUES ('c')", NULL);
+    deferred(c, "INSERT INTO deferred_rows VALUES ('a')", NULL);
+    saga_error_clear(&err);
+    assert_int_not_equal(saga_store_commit(c, &err), 0);
+    assert_non_null(strstr(err.msg, "duplicate key"));
+    saga_store_rollback(c);
+    assert_int_equal(itest_pg_long(observer, "SELECT count(*) FROM deferred_rows"), 2);
+
+    /* Alone, outside a transaction, settled: committed on its own. */
+    deferred(c, "INSERT INTO deferred_rows VALUES ('d')", NULL);
+    assert_int_equal(saga_store_settle(c, &err), 0);
+    assert_int_equal(itest_pg_long(observer, "SELECT count(*) FROM deferred_rows"), 3);
+    assert_int_equal(itest_pg_long(c, "SELECT count(*) FROM deferred_rows"), 3);
+
+    PQfinish(observer);
+    PQfinish(c);
+}
+
 int main(void)
 {
     itest_env("SAGA_PG_DSN");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(load_after_concurrent_commit_is_consistent),
         cmocka_unit_test(refused_start_leaves_transaction_usable),
+        cmocka_unit_test(deferred_statements_fail_and_commit_as_one),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
