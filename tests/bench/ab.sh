@@ -1,0 +1,109 @@
+#!/bin/sh
+# ab.sh OLD_DIR NEW_DIR [ROUNDS] - two builds of sagad and the workers,
+# measured interleaved on one stack. Between two `make bench` runs the box
+# itself moves the figures more than a change often does; running the old
+# and the new build in turn, round after round, on the same stack and the
+# same data puts both under the same weather.
+#
+# OLD_DIR and NEW_DIR are built checkouts (build/bin of each is used), e.g.
+#   git worktree add /tmp/old db60eb5 && make -C /tmp/old all
+#   sh tests/bench/ab.sh /tmp/old . 4
+# Each round starts sagad and both workers of one build, warms them up, then
+# measures 30 single sagas 50 ms apart and 15 s at each of AB_RATES (default
+# "300 500") sagas/s, and stops them. The stack is private (AB_STACK_DIR,
+# default build/bench/abstack; PostgreSQL :55462, Kafka :59122), durable
+# (fsync and synchronous_commit on), wiped at the start and stopped at the
+# end. The load generator is this checkout's. Output: one line per build
+# and round, then the median of the rounds per build.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+[ $# -ge 2 ] || { echo "usage: ab.sh OLD_DIR NEW_DIR [ROUNDS]" >&2; exit 2; }
+OLD=$(cd "$1" && pwd) || exit 2
+NEW=$(cd "$2" && pwd) || exit 2
+ROUNDS=${3:-4}
+RATES=${AB_RATES:-300 500}
+LG=$ROOT/build/tools/loadgen
+OUT=$ROOT/build/bench/ab
+for d in "$OLD" "$NEW"; do
+    for b in sagad inventory-worker payment-worker; do
+        [ -x "$d/build/bin/$b" ] || { echo "ab.sh: $d/build/bin/$b missing: run make there" >&2; exit 1; }
+    done
+done
+[ -x "$LG" ] || { echo "ab.sh: $LG missing: run make build/tools/loadgen" >&2; exit 1; }
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+
+export SAGA_STACK_DIR=${AB_STACK_DIR:-$ROOT/build/bench/abstack}
+export SAGA_PG_PORT=${AB_PG_PORT:-55462} SAGA_KAFKA_PORT=${AB_KAFKA_PORT:-59122}
+export SAGA_KAFKA_CONTROLLER_PORT=$((SAGA_KAFKA_PORT + 1))
+stack() { sh "$ROOT/tests/stack/stack.sh" "$@"; }
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+    for p in $PIDS; do wait "$p" 2>/dev/null; done
+    stack down >/dev/null 2>&1
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stack reset >"$OUT/stack.log" 2>&1
+stack up >>"$OUT/stack.log" 2>&1 || { cat "$OUT/stack.log" >&2; exit 1; }
+. "$SAGA_STACK_DIR/env"
+export SAGA_PG_DSN SAGA_KAFKA_BROKERS
+B=$NEW/build/bin
+"$B/sagactl" migrate >/dev/null && "$B/sagactl" def apply "$ROOT/sagas/order_checkout.json" >/dev/null &&
+    "$B/inventory-worker" migrate >/dev/null && "$B/payment-worker" migrate >/dev/null || exit 1
+set --
+i=0
+while [ $i -lt 100 ]; do set -- "$@" --sku "ab-$i" --qty 1000000000000; i=$((i + 1)); done
+"$B/inventory-worker" seed "$@" >/dev/null || exit 1
+set --
+i=0
+while [ $i -lt 100 ]; do set -- "$@" --account "ab-$i" --balance 1000000000000000; i=$((i + 1)); done
+"$B/payment-worker" seed "$@" >/dev/null || exit 1
+
+load() { # PREFIX ARGS...
+    p=$1
+    shift
+    "$LG" --prefix "$p" --sku-prefix ab --account-prefix ab --skus 100 "$@" 2>>"$OUT/loadgen.err"
+}
+
+round() { # TAG DIR N
+    d=$2
+    "$d/build/bin/sagad" --http.listen=127.0.0.1:$((SAGA_KAFKA_PORT + 20)) >>"$OUT/sagad.log" 2>&1 &
+    s=$!
+    "$d/build/bin/inventory-worker" >>"$OUT/inventory.log" 2>&1 &
+    i=$!
+    "$d/build/bin/payment-worker" >>"$OUT/payment.log" 2>&1 &
+    p=$!
+    PIDS="$s $i $p"
+    load "w$1$3" --single 5 --gap-ms 50 >/dev/null
+    load "x$1$3" --rate 100 --duration 3 >/dev/null
+    load "s$1$3" --single 30 --gap-ms 50 >"$OUT/$1-$3-single.json"
+    line="$1 round $3: single p50 $(jq .latency_ms.p50 "$OUT/$1-$3-single.json") ms"
+    for r in $RATES; do
+        load "r$r$1$3" --rate "$r" --duration 15 >"$OUT/$1-$3-$r.json"
+        line="$line; $r/s: $(jq '"\(.throughput_in_window) done/s, p50 \(.latency_ms.p50) ms"' -r "$OUT/$1-$3-$r.json")"
+    done
+    kill -TERM $PIDS 2>/dev/null
+    for x in $PIDS; do wait "$x" 2>/dev/null; done
+    PIDS=""
+    echo "$line"
+}
+
+n=1
+while [ $n -le "$ROUNDS" ]; do
+    round old "$OLD" $n
+    round new "$NEW" $n
+    n=$((n + 1))
+done
+
+median() { jq -s 'sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+                  else (.[length / 2 - 1] + .[length / 2]) / 2 end'; }
+for tag in old new; do
+    line="$tag, median of $ROUNDS rounds: single p50 $(cat "$OUT"/$tag-*-single.json | jq .latency_ms.p50 | median) ms"
+    for r in $RATES; do
+        line="$line; $r/s: $(cat "$OUT"/$tag-*-"$r".json | jq .throughput_in_window | median) done/s, p50 $(cat "$OUT"/$tag-*-"$r".json | jq .latency_ms.p50 | median) ms"
+    done
+    echo "$line"
+done
