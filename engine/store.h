@@ -7,8 +7,11 @@
  * statement writes every change of the batch - saga rows, step rows, history
  * and outbox - as data-modifying CTEs over JSON record sets. Every function
  * runs on a connection the caller has put inside a transaction; the store
- * never commits, so a caller (sagad, saga_start, sagactl) decides what is
- * atomic with what.
+ * commits only when told to (saga_store_commit, saga_store_write_commit), so
+ * a caller (sagad, saga_start, sagactl) decides what is atomic with what.
+ * Statements whose results can wait are deferred (libpq pipeline mode) and
+ * travel with the next one that is waited for, so a turn of sagad costs two
+ * round trips however many statements it has.
  */
 #ifndef SAGA_STORE_H
 #define SAGA_STORE_H
