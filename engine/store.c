@@ -78,20 +78,24 @@ PGconn *saga_store_connect(const char *dsn, saga_error *err)
 
 static int settle(PGconn *conn, PGresult **failed, saga_error *err);
 
+/* "what: libpq's message", without the message's trailing newline. */
+static int db_error(saga_error *err, const char *what, const char *pq_msg)
+{
+    char msg[SAGA_ERROR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", pq_msg ? pq_msg : "");
+    size_t len = strlen(msg);
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+        msg[--len] = '\0';
+    return saga_error_set(err, SAGA_EDB, "%s: %s", what, msg);
+}
+
 static int result_ok(PGresult *r, PGconn *conn, const char *what, saga_error *err)
 {
     ExecStatusType s = PQresultStatus(r);
     if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
         return 0;
     const char *m = PQresultErrorMessage(r);
-    if (!m || !*m)
-        m = PQerrorMessage(conn);
-    char msg[SAGA_ERROR_MSG_MAX];
-    snprintf(msg, sizeof msg, "%s", m);
-    size_t len = strlen(msg);
-    while (len && msg[len - 1] == '\n')
-        msg[--len] = '\0';
-    return saga_error_set(err, SAGA_EDB, "%s: %s", what, msg);
+    return db_error(err, what, m && *m ? m : PQerrorMessage(conn));
 }
 
 int saga_store_exec(PGconn *conn, const char *sql, saga_error *err)
@@ -206,13 +210,6 @@ static void forget_prepared(prepared *p, const char *name)
         }
 }
 
-static void trim(char *msg)
-{
-    size_t len = strlen(msg);
-    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-        msg[--len] = '\0';
-}
-
 int saga_store_defer(PGconn *conn, const char *name, const char *sql, int n_params,
                      const char *const *params, PGresult **keep, saga_error *err)
 {
@@ -241,11 +238,8 @@ int saga_store_defer(PGconn *conn, const char *name, const char *sql, int n_para
         goto broken;
     p->q[p->nq++] = (pending){.what = name ? name : sql, .keep = keep};
     return 0;
-broken:;
-    char msg[SAGA_ERROR_MSG_MAX];
-    snprintf(msg, sizeof msg, "%s", PQerrorMessage(conn));
-    trim(msg);
-    return saga_error_set(err, SAGA_EDB, "send %.60s: %s", sql, msg);
+broken:
+    return db_error(err, name ? name : sql, PQerrorMessage(conn));
 }
 
 /* Reads the result of every deferred statement and leaves pipeline mode.
@@ -277,10 +271,7 @@ static int settle(PGconn *conn, PGresult **failed, saga_error *err)
         if (!ok && q->prep)
             forget_prepared(p, q->prep);
         if (!ok && rc == 0 && st != PGRES_PIPELINE_ABORTED) {
-            char msg[SAGA_ERROR_MSG_MAX];
-            snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
-            trim(msg);
-            rc = saga_error_set(err, SAGA_EDB, "%s: %s", q->what, msg);
+            rc = db_error(err, q->what, PQresultErrorMessage(r));
             if (failed && !q->keep) {
                 *failed = r;
                 r = NULL;
@@ -303,12 +294,8 @@ static int settle(PGconn *conn, PGresult **failed, saga_error *err)
     }
     if (!PQexitPipelineMode(conn) && rc == 0)
         broken = true;
-    if (broken && rc == 0) {
-        char msg[SAGA_ERROR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s", PQerrorMessage(conn));
-        trim(msg);
-        rc = saga_error_set(err, SAGA_EDB, "pipeline: %s", msg);
-    }
+    if (broken && rc == 0)
+        rc = db_error(err, "pipeline", PQerrorMessage(conn));
     return rc;
 }
 
