@@ -1,11 +1,15 @@
 # sagad - build, test and local stack.
 #
-# Sources are found by directory, so adding a file needs no edit here:
-#   engine/*.c              -> build/lib/libsaga.a (engine library)
-#   engine/sagad.c          -> build/bin/sagad
+# Sources are found by directory, so adding a file needs no edit here. The
+# folders are layers; each compiles with only its own and lower layers'
+# headers on the include path, so an upward include does not build:
+#   engine/core/*.c         -> build/lib/libsagacommon.a (pure: specs, machine)
+#   engine/common/*.c       -> build/lib/libsagacommon.a (log, config, http, ...)
+#   engine/*.c              -> build/lib/libsaga.a (the coordinator's I/O shell)
+#   engine/sagad/*.c        -> build/bin/sagad
 #   engine/sagactl/*.c      -> build/bin/sagactl
 #   workers/*.c             -> build/lib/libsagaworker.a (worker library)
-#   workers/<name>/*.c      -> build/bin/<name>-worker
+#   workers/<name>/*.c      -> build/bin/<name>-worker (common + worker library)
 #   schema/saga.proto       -> build/gen/saga.pb-c.[ch] (protoc-c)
 #   schema/NNN_*.sql        -> build/gen/migrations_core.c (in libsaga)
 #   schema/<name>/NNN_*.sql -> build/gen/migrations_<name>.c (in <name>-worker)
@@ -23,12 +27,21 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT      ?= -O2
 SAN      ?=
 CFLAGS   ?= $(OPT) -g
+# Include paths by layer (see the top of this file); the widest is the default.
+INC_CORE   = -Iengine/core
+INC_COMMON = $(INC_CORE) -Iengine/common -I$(BUILD)/gen
+INC_WORKER = $(INC_COMMON) -Iworkers
+INC_ALL    = $(INC_COMMON) -Iengine -Iengine/sagactl -Iworkers
+INC        = $(INC_ALL)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CFLAGS) $(SAN) \
-             -fPIC -MMD -MP -Iengine -Iworkers -I$(BUILD)/gen $(PKG_CFLAGS)
+             -fPIC -MMD -MP $(INC) $(PKG_CFLAGS)
 LDLIBS   = $(PKG_LIBS) -lm -lpthread
 TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
-ENGINE_SRC  := $(filter-out engine/sagad.c,$(wildcard engine/*.c))
+CORE_SRC    := $(wildcard engine/core/*.c)
+COMMON_SRC  := $(wildcard engine/common/*.c)
+ENGINE_SRC  := $(wildcard engine/*.c)
+SAGAD_SRC   := $(wildcard engine/sagad/*.c)
 SAGACTL_SRC := $(wildcard engine/sagactl/*.c)
 WORKLIB_SRC := $(wildcard workers/*.c)
 WORKERS     := $(patsubst workers/%/,%,$(sort $(dir $(wildcard workers/*/*.c))))
@@ -41,10 +54,11 @@ TOOLS_SRC   := $(wildcard tests/bench/*.c tests/chaos/*.c)
 GEN_PB      := $(BUILD)/gen/saga.pb-c.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+LIBCOMMON   := $(BUILD)/lib/libsagacommon.a
 LIBSAGA     := $(BUILD)/lib/libsaga.a
 LIBWORKER   := $(BUILD)/lib/libsagaworker.a
-ENGINE_OBJ  := $(call obj,$(ENGINE_SRC)) $(BUILD)/obj/gen/saga.pb-c.o \
-               $(BUILD)/obj/gen/migrations_core.o
+COMMON_OBJ  := $(call obj,$(CORE_SRC) $(COMMON_SRC)) $(BUILD)/obj/gen/saga.pb-c.o
+ENGINE_OBJ  := $(call obj,$(ENGINE_SRC)) $(BUILD)/obj/gen/migrations_core.o
 WORKLIB_OBJ := $(call obj,$(WORKLIB_SRC))
 BINS        := $(BUILD)/bin/sagad $(BUILD)/bin/sagactl \
                $(patsubst %,$(BUILD)/bin/%-worker,$(WORKERS))
@@ -81,6 +95,11 @@ $(BUILD)/gen/migrations_%.c: tests/stack/embed-sql.sh $$(wildcard schema/$$*/*.s
 	@mkdir -p $(BUILD)/gen
 	sh tests/stack/embed-sql.sh $* schema/$* > $@.tmp && mv $@.tmp $@
 
+# Narrower include paths for the lower layers (pattern-specific values).
+$(BUILD)/obj/engine/core/%.o: INC = $(INC_CORE)
+$(BUILD)/obj/engine/common/%.o: INC = $(INC_COMMON)
+$(BUILD)/obj/workers/%.o: INC = $(INC_WORKER)
+
 # Every object waits for the protobuf header: any file may include it.
 $(BUILD)/obj/%.o: %.c | $(BUILD)/gen/saga.pb-c.h deps
 	@mkdir -p $(dir $@)
@@ -91,6 +110,10 @@ $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c | $(BUILD)/gen/saga.pb-c.h
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # --- libraries and programs -------------------------------------------------
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 $(LIBSAGA): $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -99,32 +122,32 @@ $(LIBWORKER): $(WORKLIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/sagad: $(BUILD)/obj/engine/sagad.o $(LIBSAGA)
+$(BUILD)/bin/sagad: $(call obj,$(SAGAD_SRC)) $(LIBSAGA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/sagactl: $(call obj,$(SAGACTL_SRC)) $(LIBSAGA)
+$(BUILD)/bin/sagactl: $(call obj,$(SAGACTL_SRC)) $(LIBSAGA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/%-worker: $$(call obj,$$(wildcard workers/$$*/*.c)) \
                        $$(if $$(wildcard schema/$$*/*.sql),$(BUILD)/obj/gen/migrations_$$*.o) \
-                       $(LIBWORKER) $(LIBSAGA)
+                       $(LIBWORKER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 # Unit and integration tests link everything; each is one cmocka binary.
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBWORKER) $(LIBSAGA)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBWORKER) $(LIBSAGA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/it_%: $(BUILD)/obj/tests/integration/it_%.o $(LIBWORKER) $(LIBSAGA)
+$(BUILD)/tests/it_%: $(BUILD)/obj/tests/integration/it_%.o $(LIBWORKER) $(LIBSAGA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
 # In a pattern rule a literal % would be taken for the stem; spell it.
 PERCENT := %
-$(BUILD)/tools/%: $$(call obj,$$(filter $$(PERCENT)/$$*.c,$(TOOLS_SRC))) $(LIBWORKER) $(LIBSAGA)
+$(BUILD)/tools/%: $$(call obj,$$(filter $$(PERCENT)/$$*.c,$(TOOLS_SRC))) $(LIBWORKER) $(LIBSAGA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
 # The ceiling runs the workers' own handlers, not copies of them.
@@ -134,12 +157,13 @@ $(BUILD)/tools/direct: $(call obj,workers/inventory/stock.c workers/payment/fund
 FUZZ_TIME ?= 60
 FUZZ_CC   := clang
 FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-             -Iengine -I$(BUILD)/gen $(PKG_CFLAGS)
+             $(INC_ALL) $(PKG_CFLAGS)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIB_SRC := $(CORE_SRC) $(COMMON_SRC) $(ENGINE_SRC) $(WORKLIB_SRC)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(WORKLIB_SRC) $(GEN_PB) $(BUILD)/gen/migrations_core.c | deps
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(GEN_PB) $(BUILD)/gen/migrations_core.c | deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -Iworkers -o $@ $< $(ENGINE_SRC) $(WORKLIB_SRC) $(GEN_PB) \
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(GEN_PB) \
 	  $(BUILD)/gen/migrations_core.c $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
@@ -177,34 +201,46 @@ clean:
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION := 0.1.0
+SO_COMMON := $(BUILD)/lib/libsagacommon.so
 SO_SAGA   := $(BUILD)/lib/libsaga.so
 SO_WORKER := $(BUILD)/lib/libsagaworker.so
 
-$(SO_SAGA): $(ENGINE_OBJ)
-	$(CC) -shared -Wl,-soname,libsaga.so.0 -o $@ $^ $(LDLIBS)
+$(SO_COMMON): $(COMMON_OBJ)
+	$(CC) -shared -Wl,-soname,libsagacommon.so.0 -o $@ $^ $(LDLIBS)
 
-$(SO_WORKER): $(WORKLIB_OBJ) $(SO_SAGA)
+$(SO_SAGA): $(ENGINE_OBJ) $(SO_COMMON)
+	$(CC) -shared -Wl,-soname,libsaga.so.0 -o $@ $(ENGINE_OBJ) \
+	  -L$(BUILD)/lib -lsagacommon $(LDLIBS)
+
+$(SO_WORKER): $(WORKLIB_OBJ) $(SO_COMMON)
 	$(CC) -shared -Wl,-soname,libsagaworker.so.0 -o $@ $(WORKLIB_OBJ) \
-	  -L$(BUILD)/lib -lsaga $(LDLIBS)
+	  -L$(BUILD)/lib -lsagacommon $(LDLIBS)
 
 # Regenerated every time: the contents depend on PREFIX, not on a file.
 $(BUILD)/pc/%.pc: tests/stack/pc.sh FORCE
 	@mkdir -p $(dir $@)
 	sh tests/stack/pc.sh $* $(PREFIX) $(VERSION) > $@
 
-INSTALL_HEADERS := $(wildcard engine/*.h) $(wildcard workers/*.h)
+# The public headers: the start API (start.h), errors (error.h) and the
+# worker library (worker.h); log.h, migrate.h and saga.pb-c.h only because
+# worker.h includes them. Everything else is internal and not installed.
+PUBLIC_HEADERS := engine/start.h engine/core/error.h workers/worker.h \
+                  engine/common/log.h engine/common/migrate.h
+LIBS_STATIC := $(LIBCOMMON) $(LIBSAGA) $(LIBWORKER)
+LIBS_SHARED := $(SO_COMMON) $(SO_SAGA) $(SO_WORKER)
 
-install: all $(SO_SAGA) $(SO_WORKER) $(BUILD)/pc/saga.pc $(BUILD)/pc/sagaworker.pc
+install: all $(LIBS_SHARED) $(BUILD)/pc/saga.pc $(BUILD)/pc/sagaworker.pc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include/saga $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/doc/sagad/examples
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(LIBSAGA) $(LIBWORKER) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(SO_SAGA) $(DESTDIR)$(PREFIX)/lib/libsaga.so.0
-	install -m 755 $(SO_WORKER) $(DESTDIR)$(PREFIX)/lib/libsagaworker.so.0
-	ln -sf libsaga.so.0 $(DESTDIR)$(PREFIX)/lib/libsaga.so
-	ln -sf libsagaworker.so.0 $(DESTDIR)$(PREFIX)/lib/libsagaworker.so
-	install -m 644 $(INSTALL_HEADERS) $(BUILD)/gen/saga.pb-c.h $(DESTDIR)$(PREFIX)/include/saga/
+	install -m 644 $(LIBS_STATIC) $(DESTDIR)$(PREFIX)/lib/
+	for so in $(notdir $(LIBS_SHARED)); do \
+	  install -m 755 $(BUILD)/lib/$$so $(DESTDIR)$(PREFIX)/lib/$$so.0 && \
+	  ln -sf $$so.0 $(DESTDIR)$(PREFIX)/lib/$$so || exit 1; done
+	install -m 644 $(PUBLIC_HEADERS) $(BUILD)/gen/saga.pb-c.h $(DESTDIR)$(PREFIX)/include/saga/
+	@echo "installed public headers: start.h (starting sagas), error.h, worker.h (participants);" \
+	  "log.h, migrate.h, saga.pb-c.h come with worker.h"
 	install -m 644 $(BUILD)/pc/saga.pc $(BUILD)/pc/sagaworker.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 docs/sagactl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	cp -R examples/. $(DESTDIR)$(PREFIX)/share/doc/sagad/examples/
@@ -213,8 +249,8 @@ FORCE:
 
 uninstall:
 	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(PREFIX)/bin/%,$(BINS))
-	rm -f $(DESTDIR)$(PREFIX)/lib/libsaga.a $(DESTDIR)$(PREFIX)/lib/libsagaworker.a \
-	  $(DESTDIR)$(PREFIX)/lib/libsaga.so* $(DESTDIR)$(PREFIX)/lib/libsagaworker.so* \
+	rm -f $(patsubst %,$(DESTDIR)$(PREFIX)/lib/%,$(notdir $(LIBS_STATIC))) \
+	  $(patsubst %,$(DESTDIR)$(PREFIX)/lib/%*,$(notdir $(LIBS_SHARED))) \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/saga.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/sagaworker.pc \
 	  $(DESTDIR)$(PREFIX)/share/man/man1/sagactl.1
 	rm -rf $(DESTDIR)$(PREFIX)/include/saga $(DESTDIR)$(PREFIX)/share/doc/sagad

@@ -2,11 +2,15 @@
  * start.c - saga_start and saga_start_prepare (see start.h).
  */
 #include "start.h"
+#include "start_item.h"
 
 #include <string.h>
 
 #include "defs.h"
 #include "trace.h"
+
+_Static_assert(SAGA_START_ID_SIZE == SAGA_ID_LEN + 1,
+               "start.h's id size must hold a saga id");
 
 int saga_start_prepare(const saga_spec *spec, const json_t *input,
                        const char *idempotency_key, const char *traceparent,

@@ -8,6 +8,8 @@
  * the caller's transaction usable), inserts the saga, and asks sagad to run
  * it via NOTIFY, which PostgreSQL delivers only at commit. A repeated
  * idempotency key returns the existing saga instead of starting another.
+ *
+ * A public header (installed): it includes only libpq, jansson and error.h.
  */
 #ifndef SAGA_START_H
 #define SAGA_START_H
@@ -17,8 +19,9 @@
 #include <stdbool.h>
 
 #include "error.h"
-#include "store.h"
-#include "trace.h"
+
+/* A saga id as text (a UUID) and its NUL: the size of saga_start_result.id. */
+#define SAGA_START_ID_SIZE 37
 
 /* NOTIFY channel sagad listens on for sagas to wake now. */
 #define SAGA_CHANNEL_WAKE "saga_wake"
@@ -32,7 +35,7 @@ typedef struct saga_start_req {
 } saga_start_req;
 
 typedef struct saga_start_result {
-    char id[SAGA_ID_LEN + 1];
+    char id[SAGA_START_ID_SIZE];
     bool existed;                /* the key was known: id is the earlier saga */
     int version;                 /* the definition version used */
 } saga_start_result;
@@ -45,29 +48,5 @@ typedef struct saga_start_result {
  */
 int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
                saga_error *err);
-
-/*
- * A start request checked against its definition, ready for
- * saga_store_create / saga_store_create_many. row borrows spec, input and
- * key from the caller and id and traceparent from this struct, so the item
- * must stay where it is until inserted.
- */
-typedef struct saga_start_item {
-    char id[SAGA_ID_LEN + 1];               /* a new UUID */
-    char traceparent[SAGA_TRACEPARENT_SIZE]; /* the caller's, or a new trace */
-    saga_new row;
-} saga_start_item;
-
-/*
- * Validates a start for callers that already hold the parsed definition and
- * input (sagad's saga.start consumer batches them into one insert) and
- * fills *it; no I/O. wake_now: leave the first dispatch to a timer (true)
- * or to the caller, who applies SAGA_EV_START in the same transaction
- * (false). Returns 0, SAGA_EINVAL (bad input or key, message names the
- * field) or SAGA_ELIMIT (input too large).
- */
-int saga_start_prepare(const saga_spec *spec, const json_t *input,
-                       const char *idempotency_key, const char *traceparent,
-                       bool wake_now, saga_start_item *it, saga_error *err);
 
 #endif

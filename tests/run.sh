@@ -2,7 +2,8 @@
 # run.sh [SUITE...] - the test runner behind `make test`.
 #
 # Suites, in order (default: all):
-#   unit         cmocka unit tests of pure logic (build/tests/test_*)
+#   unit         the layering check (tests/layers/) and cmocka unit tests
+#                of pure logic (build/tests/test_*)
 #   valgrind     the unit tests again under valgrind memcheck
 #   integration  cmocka (build/tests/it_*) and shell (tests/integration/*.sh)
 #                tests against the real stack, which this script starts
@@ -80,7 +81,11 @@ suite_integration() { # bindir
 for s in $SUITES; do
     echo "== $s"
     case "$s" in
-    unit) suite_unit build ;;
+    unit)
+        run_one "unit/layers" sh tests/layers/check.sh
+        run_one "unit/layers-selftest" sh tests/layers/selftest.sh
+        suite_unit build
+        ;;
     valgrind)
         for t in build/tests/test_*; do
             [ -x "$t" ] || continue

@@ -6,6 +6,7 @@
  * daemon starts, with nothing else installed.
  */
 #include "migrate.h"
+#include "schema.h"
 #include "sagactl.h"
 
 static const cli_opt OPTS[] = {

@@ -17,11 +17,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "duration.h"
 #include "engine.h"
 #include "error.h"
 #include "idprefix.h"
 #include "machine.h"
+#include "specfile.h"
 #include "table.h"
 
 /* Exit statuses (docs/cli.md). */

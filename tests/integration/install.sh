@@ -11,7 +11,7 @@ trap 'cleanup; rm -rf "$D"' EXIT
 make -C "$ROOT" --no-print-directory install DESTDIR="$D" PREFIX=/opt/saga >"$LOGS/install.log" 2>&1 ||
     fail "make install failed (see $LOGS/install.log)"
 for f in bin/sagad bin/sagactl bin/inventory-worker bin/payment-worker \
-         lib/libsaga.a lib/libsaga.so lib/libsagaworker.a lib/libsagaworker.so \
+         lib/libsaga.a lib/libsaga.so lib/libsagaworker.a lib/libsagaworker.so lib/libsagacommon.a lib/libsagacommon.so \
          include/saga/worker.h include/saga/start.h include/saga/saga.pb-c.h \
          lib/pkgconfig/saga.pc lib/pkgconfig/sagaworker.pc share/man/man1/sagactl.1 \
          share/doc/sagad/examples/sagad.conf share/doc/sagad/examples/systemd/sagad.service; do

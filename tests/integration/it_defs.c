@@ -16,6 +16,7 @@
 #include "defs.h"
 #include "itest.h"
 #include "migrate.h"
+#include "schema.h"
 #include "sha256.h"
 
 static PGconn *conn;

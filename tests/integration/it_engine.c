@@ -20,6 +20,7 @@
 #include "defs.h"
 #include "itest.h"
 #include "migrate.h"
+#include "schema.h"
 #include "saga.pb-c.h"
 #include "start.h"
 #include "topics.h"

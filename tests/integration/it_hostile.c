@@ -33,6 +33,7 @@
 #include "defs.h"
 #include "itest.h"
 #include "migrate.h"
+#include "schema.h"
 #include "spec.h"
 #include "start.h"
 #include "store.h"

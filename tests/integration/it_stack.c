@@ -13,6 +13,7 @@
 
 #include "itest.h"
 #include "migrate.h"
+#include "schema.h"
 #include "saga.pb-c.h"
 
 static void test_command_roundtrip_through_kafka(void **state)

@@ -8,13 +8,13 @@ version=$3
 case "$name" in
 saga)
     desc="sagad engine library: saga specs, decision core, store, start API"
-    libs="-lsaga"
+    libs="-lsaga -lsagacommon"
     requires="rdkafka libpq libprotobuf-c jansson libmicrohttpd"
     ;;
 sagaworker)
     desc="sagad participant library: idempotent saga workers"
-    libs="-lsagaworker"
-    requires="saga rdkafka libpq libprotobuf-c jansson"
+    libs="-lsagaworker -lsagacommon"
+    requires="rdkafka libpq libprotobuf-c jansson libmicrohttpd"
     ;;
 *) echo "pc.sh: unknown library $name" >&2; exit 2 ;;
 esac

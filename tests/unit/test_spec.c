@@ -21,6 +21,7 @@
 
 #include "sha256.h"
 #include "spec.h"
+#include "specfile.h"
 
 /* --- helpers ----------------------------------------------------------------- */
 

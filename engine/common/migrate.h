@@ -24,10 +24,6 @@ typedef struct saga_migration {
     const char *sql;  /* the file's text */
 } saga_migration;
 
-/* The engine's own migrations (schema/NNN_*.sql), generated at build time. */
-extern const saga_migration saga_migrations_core[];
-extern const size_t saga_migrations_core_count;
-
 /*
  * Applies the pending migrations of `component` on conn (borrowed; must not
  * be inside a transaction). Sets *applied (may be NULL) to how many were
@@ -37,8 +33,5 @@ extern const size_t saga_migrations_core_count;
 int saga_migrate(PGconn *conn, const char *component,
                  const saga_migration *list, size_t n, int *applied,
                  saga_error *err);
-
-/* saga_migrate for the engine's own schema (component "core"). */
-int saga_migrate_core(PGconn *conn, int *applied, saga_error *err);
 
 #endif

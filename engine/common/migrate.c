@@ -146,9 +146,3 @@ int saga_migrate(PGconn *conn, const char *component,
         *applied = count;
     return 0;
 }
-
-int saga_migrate_core(PGconn *conn, int *applied, saga_error *err)
-{
-    return saga_migrate(conn, "core", saga_migrations_core,
-                        saga_migrations_core_count, applied, err);
-}

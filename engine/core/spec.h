@@ -130,10 +130,6 @@ void saga_diag_free(saga_diag *d);
 int saga_spec_parse(const char *file, const char *buf, size_t len,
                     saga_spec **out, saga_diag *diag, saga_error *err);
 
-/* Reads a file and calls saga_spec_parse. A file that cannot be read
- * yields SAGA_EIO with err set and nothing added to diag. */
-int saga_spec_load(const char *path, saga_spec **out, saga_diag *diag,
-                   saga_error *err);
 
 void saga_spec_free(saga_spec *spec);
 
