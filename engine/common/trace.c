@@ -11,14 +11,11 @@
 #include "trace.h"
 
 #include "error.h"
+#include "random.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 static int hexval(char c)
 {
@@ -85,50 +82,6 @@ void saga_trace_format(const saga_trace *t, char out[SAGA_TRACEPARENT_SIZE])
     out[55] = '\0';
 }
 
-/* Fills buf from the kernel. The fallback mixes clock and pid with a counter
- * only if both getrandom and /dev/urandom fail (a sandbox without either),
- * so a trace id is still produced, just not cryptographically random. */
-static void random_bytes(unsigned char *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(buf + got, n - got, 0);
-        if (r > 0)
-            got += (size_t)r;
-        else if (r < 0 && errno != EINTR)
-            break;
-    }
-    if (got < n) {
-        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            while (got < n) {
-                ssize_t r = read(fd, buf + got, n - got);
-                if (r > 0)
-                    got += (size_t)r;
-                else if (r < 0 && errno == EINTR)
-                    continue;
-                else
-                    break;
-            }
-            close(fd);
-        }
-    }
-    if (got < n) {
-        static unsigned long counter;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        unsigned long long x = (unsigned long long)ts.tv_nsec ^
-                               ((unsigned long long)ts.tv_sec << 20) ^
-                               ((unsigned long long)getpid() << 40) ^
-                               __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-        for (; got < n; got++) {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            buf[got] = (unsigned char)((x * 0x2545F4914F6CDD1DULL) >> 56);
-        }
-    }
-}
 
 /* n random bytes as 2n hex digits, never all zeros (the spec forbids it). */
 static void random_hex(char *out, size_t nbytes)
@@ -137,7 +90,7 @@ static void random_hex(char *out, size_t nbytes)
     unsigned char b[16];
     bool nz;
     do {
-        random_bytes(b, nbytes);
+        saga_random_bytes(b, nbytes);
         nz = false;
         for (size_t i = 0; i < nbytes; i++)
             nz |= b[i] != 0;

@@ -16,10 +16,10 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "outbox.h"
+#include "random.h"
 #include "sagactl.h"
 
 typedef struct op {
@@ -41,14 +41,6 @@ static void actor_of(const cli_args *a, char *buf, size_t cap)
         snprintf(buf, cap, "%s", v);
     else
         snprintf(buf, cap, "uid %u", (unsigned)geteuid());
-}
-
-static uint32_t random32(void)
-{
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-        r = (uint32_t)saga_now_ms();
-    return r;
 }
 
 /* One history row queued by the engine, as a line. */
@@ -129,7 +121,7 @@ static int run_op(cli *c, const cli_args *a, const op *o, saga_event ev,
     }
     ev.kind = o->kind;
     ev.now_ms = saga_now_ms();
-    ev.random = random32();
+    ev.random = saga_random32();
     saga_engine_event x = {.saga_id = id, .ev = ev, .step_name = step, .actor = actor};
     saga_writes w;
     saga_writes_init(&w);

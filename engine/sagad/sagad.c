@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -35,6 +34,7 @@
 #include "http.h"
 #include "inbound.h"
 #include "log.h"
+#include "random.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "schema.h"
@@ -289,14 +289,6 @@ static void add_poison(turn *t, rd_kafka_message_t *m, const char *fmt, const ch
     snprintf(p->reason, sizeof p->reason, fmt, detail ? detail : "");
 }
 
-static uint32_t random32(void)
-{
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-        r = (uint32_t)saga_now_ms();
-    return r;
-}
-
 /* Decodes a Reply into an event, or records why it is poison. */
 static void take_reply(turn *t, size_t i, int64_t now)
 {
@@ -314,7 +306,7 @@ static void take_reply(turn *t, size_t i, int64_t now)
     x->payload = t->replies[i].payload;
     x->ev.kind = SAGA_EV_REPLY;
     x->ev.now_ms = now;
-    x->ev.random = random32();
+    x->ev.random = saga_random32();
     x->ev.action = (saga_action)r->action;
     x->ev.attempt = r->attempt;
     x->ev.outcome = (saga_outcome)r->outcome;
@@ -382,7 +374,7 @@ static int create_started(turn *t, int64_t now, PGconn *conn, saga_error *err)
         x->saga_id = t->starts[i].item.id;
         x->ev.kind = SAGA_EV_START;
         x->ev.now_ms = now;
-        x->ev.random = random32();
+        x->ev.random = saga_random32();
         x->created_ms = -1;
     }
     free(rows);
@@ -472,7 +464,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
             x->saga_id = t.due[i];
             x->ev.kind = SAGA_EV_TIMER;
             x->ev.now_ms = now;
-            x->ev.random = random32();
+            x->ev.random = saga_random32();
             x->created_ms = -1;
         }
     }
