@@ -15,7 +15,6 @@
 
 #include <stdbool.h>
 #include <string.h>
-#include <time.h>
 
 static int hexval(char c)
 {
