@@ -16,8 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "kafka.h"
 #include "log.h"
 #include "trace.h"
+
+/* How long a produce waits for room in a full producer queue before the
+ * turn fails (and is retried: its outbox rows stay in PostgreSQL). */
+#define BUS_QUEUE_FULL_MAX_MS 30000
 
 struct saga_bus {
     rd_kafka_t *producer;
@@ -26,6 +32,7 @@ struct saga_bus {
     int pipe[2];
     int failed;              /* delivery failures since the last flush */
     char last_failure[256];
+    saga_kafka_assignment assignment;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -46,12 +53,11 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                   rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static int set(rd_kafka_conf_t *c, const char *k, const char *v, saga_error *err)
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    char errstr[512];
-    if (rd_kafka_conf_set(c, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-        return saga_error_set(err, SAGA_EINVAL, "kafka.%s: %s", k, errstr);
-    return 0;
+    saga_bus *b = opaque;
+    saga_kafka_rebalance(rk, err, parts, &b->assignment, "sagad");
 }
 
 saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err)
@@ -65,8 +71,8 @@ saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err)
     char errstr[512];
 
     rd_kafka_conf_t *pc = rd_kafka_conf_dup(o->producer);
-    if (set(pc, "enable.idempotence", "true", err) ||
-        set(pc, "acks", "all", err)) {
+    if (saga_kafka_conf_set(pc, "enable.idempotence", "true", err) ||
+        saga_kafka_conf_set(pc, "acks", "all", err)) {
         rd_kafka_conf_destroy(pc);
         free(b);
         return NULL;
@@ -85,15 +91,19 @@ saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err)
         return b;
 
     rd_kafka_conf_t *cc = rd_kafka_conf_dup(o->consumer);
-    if (set(cc, "group.id", o->group_id, err) ||
-        set(cc, "enable.auto.commit", "true", err) ||
-        set(cc, "enable.auto.offset.store", "false", err) ||
-        set(cc, "auto.offset.reset", "earliest", err)) {
+    if (saga_kafka_conf_set(cc, "group.id", o->group_id, err) ||
+        saga_kafka_conf_set(cc, "enable.auto.commit", "true", err) ||
+        saga_kafka_conf_set(cc, "enable.auto.offset.store", "false", err) ||
+        saga_kafka_conf_set(cc, "auto.offset.reset", "earliest", err) ||
+        (o->instance_id && saga_kafka_conf_set(cc, "group.instance.id", o->instance_id, err))) {
         rd_kafka_conf_destroy(cc);
         saga_bus_free(b, 0);
         return NULL;
     }
     rd_kafka_conf_set_error_cb(cc, on_error);
+    rd_kafka_conf_set_opaque(cc, b);
+    rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
+    saga_kafka_assignment_init(&b->assignment, saga_clock_now_ms());
     b->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof errstr);
     if (!b->consumer) {
         rd_kafka_conf_destroy(cc);
@@ -144,6 +154,16 @@ void saga_bus_free(saga_bus *b, int flush_timeout_ms)
     free(b);
 }
 
+int saga_bus_assignment(const saga_bus *b, int64_t *since_ms)
+{
+    if (!b->consumer) {
+        if (since_ms)
+            *since_ms = 0;
+        return 0;
+    }
+    return saga_kafka_assignment_get(&b->assignment, since_ms);
+}
+
 int saga_bus_fd(const saga_bus *b)
 {
     return b->pipe[0];
@@ -181,6 +201,7 @@ int saga_bus_produce(saga_bus *b, const char *topic, const char *key,
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     if (traceparent && *traceparent)
         rd_kafka_header_add(h, SAGA_TRACE_HEADER, -1, traceparent, -1);
+    int64_t t0 = 0, warned = 0;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             b->producer, RD_KAFKA_V_TOPIC(topic),
@@ -191,8 +212,25 @@ int saga_bus_produce(saga_bus *b, const char *topic, const char *key,
         if (!e)
             return 0;
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(b->producer, 100);
-            continue;
+            int64_t now = saga_clock_mono_ms();
+            if (!t0)
+                t0 = warned = now;
+            if (now - t0 < BUS_QUEUE_FULL_MAX_MS) {
+                if (now - warned >= 1000) {
+                    saga_log_warn(NULL, "kafka producer queue full for %lldms "
+                                        "(is the broker reachable?); waiting",
+                                  (long long)(now - t0));
+                    warned = now;
+                }
+                rd_kafka_poll(b->producer, 100);
+                continue;
+            }
+            rd_kafka_headers_destroy(h);
+            saga_error_set(err, SAGA_EKAFKA, "produce to %s: the producer queue "
+                           "stayed full for %ds", topic, BUS_QUEUE_FULL_MAX_MS / 1000);
+            saga_error_hint(err, "the broker is not taking messages; the outbox "
+                                 "keeps them and the relay sends them again");
+            return SAGA_EKAFKA;
         }
         rd_kafka_headers_destroy(h);
         return saga_error_set(err, SAGA_EKAFKA, "produce to %s: %s", topic,

@@ -28,6 +28,7 @@ typedef struct saga_bus_opts {
     const rd_kafka_conf_t *producer; /* borrowed; duplicated */
     const rd_kafka_conf_t *consumer; /* borrowed; duplicated; NULL with no group */
     const char *group_id;          /* consumer group; NULL: producer only */
+    const char *instance_id;       /* group.instance.id (static member); NULL: dynamic */
     const char *const *topics;     /* borrowed; subscribed */
     size_t n_topics;
 } saga_bus_opts;
@@ -35,6 +36,10 @@ typedef struct saga_bus_opts {
 /* Owned: saga_bus_free (closes the consumer, flushes, destroys). */
 saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err);
 void saga_bus_free(saga_bus *b, int flush_timeout_ms);
+
+/* Partitions assigned to the consumer now (0 without one); *since_ms (may
+ * be NULL) gets the wall-clock time that count has held since. */
+int saga_bus_assignment(const saga_bus *b, int64_t *since_ms);
 
 /* Readable when the consumer queue has something (-1 without a consumer). */
 int saga_bus_fd(const saga_bus *b);

@@ -29,7 +29,9 @@
 #include <librdkafka/rdkafka.h>
 
 #include "apply.h"
+#include "clock.h"
 #include "dlq.h"
+#include "kafka.h"
 #include "ops.h"
 #include "topics.h"
 
@@ -74,6 +76,7 @@ typedef struct worker {
     saga_applier applier;
     saga_wops ops;
     struct timespec assignment_checked;
+    saga_kafka_assignment assignment;
     char app_name[128];
     char fatal[512]; /* a fatal Kafka error, "" when none */
     saga_item *items;
@@ -132,12 +135,21 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             "and answered from the barrier)", rd_kafka_err2str(err));
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, saga_error *err)
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    char errstr[512];
-    if (rd_kafka_conf_set(conf, k, v, errstr, sizeof errstr) == RD_KAFKA_CONF_OK)
-        return 0;
-    return saga_error_set(err, SAGA_EINVAL, "kafka.%s: %s", k, errstr);
+    worker *w = opaque;
+    char who[160];
+    snprintf(who, sizeof who, "%s-worker", w->cfg->participant);
+    saga_kafka_rebalance(rk, err, parts, &w->assignment, who);
+}
+
+static bool has_kafka_key(const saga_worker_config *c, const char *key)
+{
+    for (int i = 0; i < c->n_kafka_conf; i++)
+        if (strcmp(c->kafka_conf[i].key, key) == 0)
+            return true;
+    return false;
 }
 
 /* Role defaults first, then the user's kafka.* settings (so they win), then
@@ -147,7 +159,7 @@ static rd_kafka_conf_t *kafka_conf(worker *w, bool consumer, saga_error *err)
 {
     const saga_worker_config *c = w->cfg;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char client_id[160];
+    char client_id[160], instance[512];
     snprintf(client_id, sizeof client_id, "%s-worker", c->participant);
     static const char *const consumer_defaults[][2] = {
         {"session.timeout.ms", "6000"}, /* a dead worker's partitions move fast */
@@ -155,6 +167,8 @@ static rd_kafka_conf_t *kafka_conf(worker *w, bool consumer, saga_error *err)
         {"fetch.wait.max.ms", "100"},
         {"auto.offset.reset", "earliest"}, /* a new group starts at the beginning */
         {"auto.commit.interval.ms", "250"}, /* of offsets marked done (step 4) */
+        /* only the partitions that must move stop during a rebalance */
+        {"partition.assignment.strategy", "cooperative-sticky"},
     };
     static const char *const producer_defaults[][2] = {
         /* deliver() flushes, which sends at once whatever linger says; the
@@ -168,25 +182,28 @@ static rd_kafka_conf_t *kafka_conf(worker *w, bool consumer, saga_error *err)
     static const char *const producer_pinned[][2] = {
         {"enable.idempotence", "true"},
     };
-    int rc = conf_set(conf, "client.id", client_id, err);
+    int rc = saga_kafka_conf_set(conf, "client.id", client_id, err);
     if (rc == 0)
-        rc = conf_set(conf, "socket.nagle.disable", "true", err);
+        rc = saga_kafka_conf_set(conf, "socket.nagle.disable", "true", err);
 #define N_OF(a) (sizeof a / sizeof *a)
     size_t nd = consumer ? N_OF(consumer_defaults) : N_OF(producer_defaults);
     size_t np = consumer ? N_OF(consumer_pinned) : N_OF(producer_pinned);
 #undef N_OF
     for (size_t i = 0; rc == 0 && i < nd; i++)
-        rc = consumer ? conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err)
-                      : conf_set(conf, producer_defaults[i][0], producer_defaults[i][1], err);
+        rc = consumer ? saga_kafka_conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err)
+                      : saga_kafka_conf_set(conf, producer_defaults[i][0], producer_defaults[i][1], err);
     for (int i = 0; rc == 0 && i < c->n_kafka_conf; i++)
-        rc = conf_set(conf, c->kafka_conf[i].key, c->kafka_conf[i].value, err);
+        rc = saga_kafka_conf_set(conf, c->kafka_conf[i].key, c->kafka_conf[i].value, err);
     if (rc == 0 && c->brokers)
-        rc = conf_set(conf, "bootstrap.servers", c->brokers, err);
+        rc = saga_kafka_conf_set(conf, "bootstrap.servers", c->brokers, err);
     if (rc == 0 && consumer)
-        rc = conf_set(conf, "group.id", c->group, err);
+        rc = saga_kafka_conf_set(conf, "group.id", c->group, err);
+    if (rc == 0 && consumer && !has_kafka_key(c, "group.instance.id") &&
+        saga_kafka_instance_id(client_id, c->http_listen, instance, sizeof instance))
+        rc = saga_kafka_conf_set(conf, "group.instance.id", instance, err);
     for (size_t i = 0; rc == 0 && i < np; i++)
-        rc = consumer ? conf_set(conf, consumer_pinned[i][0], consumer_pinned[i][1], err)
-                      : conf_set(conf, producer_pinned[i][0], producer_pinned[i][1], err);
+        rc = consumer ? saga_kafka_conf_set(conf, consumer_pinned[i][0], consumer_pinned[i][1], err)
+                      : saga_kafka_conf_set(conf, producer_pinned[i][0], producer_pinned[i][1], err);
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -194,8 +211,10 @@ static rd_kafka_conf_t *kafka_conf(worker *w, bool consumer, saga_error *err)
     rd_kafka_conf_set_opaque(conf, w);
     rd_kafka_conf_set_log_cb(conf, on_kafka_log);
     rd_kafka_conf_set_error_cb(conf, on_kafka_error);
-    if (consumer)
+    if (consumer) {
         rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    }
     else
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     return conf;
@@ -221,6 +240,7 @@ static int kafka_open(worker *w, saga_error *err)
         return saga_error_set(err, SAGA_EKAFKA, "kafka consumer: %s", errstr);
     }
     rd_kafka_poll_set_consumer(w->consumer);
+    saga_kafka_assignment_init(&w->assignment, saga_clock_now_ms());
     return 0;
 }
 
