@@ -31,6 +31,7 @@
 #include "apply.h"
 #include "clock.h"
 #include "dlq.h"
+#include "failpoint.h"
 #include "kafka.h"
 #include "ops.h"
 #include "topics.h"
@@ -530,6 +531,18 @@ static void delay_if_drawn(worker *w)
     }
 }
 
+/* A failpoint's "error" stops the worker without acknowledging the batch,
+ * as a lost connection would: its commands are consumed again. */
+static int failpoint(const char *name)
+{
+    saga_error err;
+    saga_error_clear(&err);
+    if (saga_failpoint(name, &err) == 0)
+        return 0;
+    saga_log_error(NULL, "%s; stopping without acknowledging the batch", err.msg);
+    return 1;
+}
+
 /* Handles one batch end to end. 1 when the worker must stop without
  * acknowledging it. */
 static int handle_batch(worker *w)
@@ -539,11 +552,15 @@ static int handle_batch(worker *w)
     if (apply_until_done(w))
         return 1;
     crash_if_drawn(w);
+    if (failpoint("worker.after_commit"))
+        return 1;
     if (prepare_sends(w)) {
         saga_log_error(NULL, "out of memory packing replies");
         return 1;
     }
     if (deliver(w))
+        return 1;
+    if (failpoint("worker.after_reply"))
         return 1;
     mark_done(w);
     saga_wops_batch(&w->ops, w->items, w->n);
@@ -680,6 +697,8 @@ int saga_worker_run(const saga_worker_config *cfg, const saga_worker_handlers *h
 {
     saga_error_clear(err);
     int rc = check_config(cfg, h, err);
+    if (rc == 0)
+        rc = saga_failpoint_init(err);
     if (rc)
         return rc;
     worker w;
