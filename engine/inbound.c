@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 bool saga_inbound_uuid(const char *s)
 {
     if (!s || strlen(s) != 36)
@@ -23,41 +25,9 @@ bool saga_inbound_uuid(const char *s)
     return true;
 }
 
-bool saga_inbound_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    while (*p) {
-        unsigned char c = *p;
-        int n;
-        unsigned min;
-        unsigned cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, min = 0x80, cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, min = 0x800, cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, min = 0x10000, cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += n + 1;
-    }
-    return true;
-}
-
 static bool name_ok(const char *s)
 {
-    return s && *s && strlen(s) <= SAGA_INBOUND_MAX_NAME && saga_inbound_utf8(s);
+    return s && *s && strlen(s) <= SAGA_INBOUND_MAX_NAME && saga_utf8_valid(s);
 }
 
 static bool refuse(char *why, size_t len, const char *what)
@@ -87,9 +57,9 @@ bool saga_inbound_reply_decode(const void *buf, size_t len,
         bad = "invalid Reply: outcome is not OK, REJECTED or RETRY";
     else if (r->attempt < 1)
         bad = "invalid Reply: attempt is not positive";
-    else if (!saga_inbound_utf8(r->reason) || strlen(r->reason) > 4096)
+    else if (!saga_utf8_valid(r->reason) || strlen(r->reason) > 4096)
         bad = "invalid Reply: reason is not UTF-8 or longer than 4096 bytes";
-    else if (!saga_inbound_utf8(r->traceparent))
+    else if (!saga_utf8_valid(r->traceparent))
         bad = "invalid Reply: traceparent is not UTF-8";
     json_t *payload = NULL;
     if (!bad && r->payload.len > 0) {
@@ -131,10 +101,10 @@ bool saga_inbound_start_decode(const void *buf, size_t len,
         bad = "invalid StartSaga: name is empty, too long or not UTF-8";
     else if (s->version < 0)
         bad = "invalid StartSaga: negative version";
-    else if (!saga_inbound_utf8(s->idempotency_key) ||
+    else if (!saga_utf8_valid(s->idempotency_key) ||
              strlen(s->idempotency_key) > SAGA_INBOUND_MAX_NAME)
         bad = "invalid StartSaga: idempotency_key is not UTF-8 or too long";
-    else if (!saga_inbound_utf8(s->traceparent))
+    else if (!saga_utf8_valid(s->traceparent))
         bad = "invalid StartSaga: traceparent is not UTF-8";
     if (!bad) {
         input = json_loadb((const char *)s->input.data, s->input.len, 0, NULL);

@@ -49,7 +49,4 @@ void saga_inbound_start_free(saga_inbound_start *s);
 /* Whether s is a UUID in text form (8-4-4-4-12 hex digits). */
 bool saga_inbound_uuid(const char *s);
 
-/* Whether s (NUL-terminated; NULL counts as "") is well-formed UTF-8. */
-bool saga_inbound_utf8(const char *s);
-
 #endif

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "topics.h"
+#include "utf8.h"
 
 static const char *ACTIONS[] = {"UNKNOWN", "RESERVE", "CONFIRM", "COMPENSATE"};
 static const char *OUTCOMES[] = {"UNKNOWN", "OK", "REJECTED", "RETRY"};
@@ -38,38 +39,6 @@ const char *saga_worker_outcome_name(saga_worker_outcome o)
     return (o >= SAGA_WORKER_OK && o <= SAGA_WORKER_RETRY) ? OUTCOMES[o] : OUTCOMES[0];
 }
 
-bool saga_wire_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        int n;
-        unsigned min;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, min = 0x80, c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, min = 0x800, c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, min = 0x10000, c &= 0x07;
-        } else {
-            return false;
-        }
-        p++;
-        for (int i = 0; i < n; i++, p++) {
-            if ((*p & 0xc0) != 0x80)
-                return false;
-            c = (c << 6) | (*p & 0x3f);
-        }
-        /* Overlong forms, UTF-16 surrogates and values past U+10FFFF. */
-        if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-            return false;
-    }
-    return true;
-}
-
 /* Checks one string field: present, short enough, UTF-8. */
 static int check_field(const char *name, const char *v, size_t max, bool required,
                        char *reason, size_t reason_len)
@@ -86,7 +55,7 @@ static int check_field(const char *name, const char *v, size_t max, bool require
                  name, len, max);
         return SAGA_EINVAL;
     }
-    if (!saga_wire_utf8(v)) {
+    if (!saga_utf8_valid(v)) {
         snprintf(reason, reason_len, "%s is not valid UTF-8", name);
         return SAGA_EINVAL;
     }

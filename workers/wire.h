@@ -52,7 +52,4 @@ int saga_wire_reply(const Saga__Command *cmd, saga_worker_outcome outcome,
                     const char *reason, const char *result_json,
                     uint8_t **buf, size_t *len);
 
-/* Whether s (NUL-terminated) is well-formed UTF-8. */
-bool saga_wire_utf8(const char *s);
-
 #endif

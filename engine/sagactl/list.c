@@ -1,21 +1,15 @@
 /*
  * list.c - `sagactl list`: sagas newest first, filtered, keyset-paginated.
  *
- * The query is assembled from the filters given (values always travel as
- * parameters) so that each shape has a plan that walks one index in order
- * and stops after --limit rows: (created_at, id) for no filter, (status,
- * created_at, id) for one status, (def_name, created_at, id) for a
- * definition, the partial stuck index for --stuck. Several statuses become
- * one such walk per status, merged: still --limit rows per status at most,
- * where "status = ANY(...)" would sort every match. The page's sagas are
- * then decorated (steps in flight, attempts) by primary key, so the cost is
- * O(limit) however many millions of rows the table holds.
+ * The query (saga_query_list, engine/queries.c) is assembled from the
+ * filters given so that each shape walks one index in order and stops after
+ * --limit rows, and the page's sagas are then decorated (steps in flight,
+ * attempts) by primary key: a page costs O(limit) however many millions of
+ * rows the table holds.
  *
  * A cursor is the last row's (created_at in microseconds, id): stable under
  * concurrent inserts, unlike OFFSET.
  */
-#include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "defs.h"
@@ -23,7 +17,6 @@
 
 #define DEFAULT_LIMIT 50
 #define MAX_LIMIT 100000
-#define MAX_PARAMS 40
 
 static const cli_opt OPTS[] = {
     {"status", CLI_VALUE, "S[,S]", "only these statuses (also: active, terminal)"},
@@ -37,109 +30,8 @@ static const cli_opt OPTS[] = {
     {"jsonl", CLI_FLAG, NULL, "print one JSON object per saga per line"},
 };
 
-typedef struct query {
-    char *sql;
-    size_t len;
-    FILE *f;
-    const char *params[MAX_PARAMS];
-    char store[MAX_PARAMS][64];
-    int n;
-} query;
-
-/* Adds a parameter (copied) and returns its placeholder number. */
-static int param(query *q, const char *v)
-{
-    snprintf(q->store[q->n], sizeof q->store[q->n], "%s", v);
-    q->params[q->n] = q->store[q->n];
-    return ++q->n;
-}
-
-typedef struct filters {
-    const char *statuses[5];
-    size_t n_status;
-    char def[SAGA_SPEC_MAX_NAME + 1];
-    int def_version;
-    bool stuck;
-    int64_t since_ms, older_ms; /* 0 = unset */
-    char after_us[24];
-    char after_id[SAGA_ID_LEN + 1];
-    long limit;
-} filters;
-
-/* The WHERE conditions shared by every per-status walk. */
-static void where(query *q, const filters *f, const char *status)
-{
-    fputs(" WHERE true", q->f);
-    if (status)
-        fprintf(q->f, " AND status = $%d", param(q, status));
-    if (f->def[0])
-        fprintf(q->f, " AND def_name = $%d", param(q, f->def));
-    if (f->def_version) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", f->def_version);
-        fprintf(q->f, " AND def_version = $%d::int", param(q, v));
-    }
-    if (f->stuck)
-        fputs(" AND stuck", q->f);
-    char n[24];
-    if (f->since_ms) {
-        snprintf(n, sizeof n, "%" PRId64, f->since_ms);
-        fprintf(q->f, " AND created_at >= 'epoch'::timestamptz + $%d::bigint * interval '1 millisecond'",
-                param(q, n));
-    }
-    if (f->older_ms) {
-        snprintf(n, sizeof n, "%" PRId64, f->older_ms);
-        fprintf(q->f, " AND created_at < 'epoch'::timestamptz + $%d::bigint * interval '1 millisecond'",
-                param(q, n));
-    }
-    if (f->after_id[0]) {
-        int a = param(q, f->after_us);
-        int b = param(q, f->after_id);
-        fprintf(q->f, " AND (created_at, id) < ('epoch'::timestamptz + $%d::bigint"
-                      " * interval '1 microsecond', $%d::uuid)",
-                a, b);
-    }
-}
-
-static void build(query *q, const filters *f)
-{
-    q->f = open_memstream(&q->sql, &q->len);
-    char lim[24];
-    snprintf(lim, sizeof lim, "%ld", f->limit + 1);
-    int l = param(q, lim);
-    fputs("WITH page AS (SELECT id, created_at FROM (", q->f);
-    size_t walks = f->n_status ? f->n_status : 1;
-    for (size_t i = 0; i < walks; i++) {
-        if (i)
-            fputs(" UNION ALL ", q->f);
-        fputs("(SELECT id, created_at FROM sagas", q->f);
-        where(q, f, f->n_status ? f->statuses[i] : NULL);
-        fprintf(q->f, " ORDER BY created_at DESC, id DESC LIMIT $%d::int)", l);
-    }
-    fprintf(q->f, ") u ORDER BY created_at DESC, id DESC LIMIT $%d::int)", l);
-    fputs(" SELECT s.id, s.def_name, s.def_version, s.status,"
-          " " CLI_MS("s.created_at") ", " CLI_MS("s.progress_at") ","
-          " " CLI_MS("s.finished_at") ", s.stuck, s.stuck_reason, s.aborted,"
-          " s.resolved, c.attempts, c.current,"
-          " (extract(epoch FROM s.created_at) * 1000000)::bigint, " CLI_WAITING_COLS
-          " FROM page p JOIN sagas s ON s.id = p.id"
-          " LEFT JOIN LATERAL (SELECT"
-          "   sum(reserve_attempts + confirm_attempts + compensate_attempts) AS attempts,"
-          "   json_agg(json_build_object('step', name, 'action', action,"
-          "     'attempt', attempt, 'in_flight', deadline_at IS NOT NULL) ORDER BY idx)"
-          "     FILTER (WHERE action IS NOT NULL) AS current"
-          "   FROM saga_steps WHERE saga_id = s.id) c ON true" CLI_WAITING_JOIN
-          " ORDER BY s.created_at DESC, s.id DESC",
-          q->f);
-    fclose(q->f);
-}
-
-enum {
-    C_ID, C_DEF, C_VER, C_STATUS, C_CREATED, C_PROGRESS, C_FINISHED, C_STUCK,
-    C_REASON, C_ABORTED, C_RESOLVED, C_ATTEMPTS, C_CURRENT, C_CURSOR, C_WAIT
-};
-
-static int parse_filters(cli *c, const cli_args *a, filters *f, saga_error *err)
+static int parse_filters(cli *c, const cli_args *a, saga_query_list_filter *f,
+                         saga_error *err)
 {
     memset(f, 0, sizeof *f);
     f->limit = DEFAULT_LIMIT;
@@ -184,30 +76,33 @@ static int parse_filters(cli *c, const cli_args *a, filters *f, saga_error *err)
 
 static json_t *saga_json(cli *c, const PGresult *r, int i)
 {
-    json_t *current = cli_json_parse_col(r, i, C_CURRENT);
+    json_t *current = cli_json_parse_col(r, i, QLIST_CURRENT);
     if (json_is_null(current)) {
         json_decref(current);
         current = json_array();
     }
     char cursor[80];
-    snprintf(cursor, sizeof cursor, "%s_%s", cli_get(r, i, C_CURSOR), cli_get(r, i, C_ID));
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "id", cli_get(r, i, C_ID), "name",
-                          cli_get(r, i, C_DEF), "version",
-                          (int)cli_get_i64(r, i, C_VER), "status",
-                          cli_get(r, i, C_STATUS));
-    json_object_set_new(o, "created_at", cli_time_json(cli_get_i64(r, i, C_CREATED)));
-    json_object_set_new(o, "progress_at", cli_time_json(cli_get_i64(r, i, C_PROGRESS)));
-    json_object_set_new(o, "finished_at", cli_time_json(cli_get_i64(r, i, C_FINISHED)));
-    json_object_set_new(o, "age_ms", json_integer(c->now_ms - cli_get_i64(r, i, C_CREATED)));
-    json_object_set_new(o, "attempts", json_integer(cli_get_i64(r, i, C_ATTEMPTS)));
+    snprintf(cursor, sizeof cursor, "%s_%s", cli_get(r, i, QLIST_CURSOR),
+             cli_get(r, i, QLIST_ID));
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "id", cli_get(r, i, QLIST_ID), "name",
+                          cli_get(r, i, QLIST_DEF), "version",
+                          (int)cli_get_i64(r, i, QLIST_VER), "status",
+                          cli_get(r, i, QLIST_STATUS));
+    json_object_set_new(o, "created_at", cli_time_json(cli_get_i64(r, i, QLIST_CREATED)));
+    json_object_set_new(o, "progress_at", cli_time_json(cli_get_i64(r, i, QLIST_PROGRESS)));
+    json_object_set_new(o, "finished_at", cli_time_json(cli_get_i64(r, i, QLIST_FINISHED)));
+    json_object_set_new(o, "age_ms",
+                        json_integer(c->now_ms - cli_get_i64(r, i, QLIST_CREATED)));
+    json_object_set_new(o, "attempts", json_integer(cli_get_i64(r, i, QLIST_ATTEMPTS)));
     json_object_set_new(o, "current", current);
-    json_object_set_new(o, "stuck", json_boolean(cli_get(r, i, C_STUCK)[0] == 't'));
-    json_object_set_new(o, "stuck_reason", cli_json_col(r, i, C_REASON));
-    json_object_set_new(o, "aborted", json_boolean(cli_get(r, i, C_ABORTED)[0] == 't'));
-    json_object_set_new(o, "resolved", json_boolean(cli_get(r, i, C_RESOLVED)[0] == 't'));
+    json_object_set_new(o, "stuck", json_boolean(cli_get(r, i, QLIST_STUCK)[0] == 't'));
+    json_object_set_new(o, "stuck_reason", cli_json_col(r, i, QLIST_REASON));
+    json_object_set_new(o, "aborted", json_boolean(cli_get(r, i, QLIST_ABORTED)[0] == 't'));
+    json_object_set_new(o, "resolved",
+                        json_boolean(cli_get(r, i, QLIST_RESOLVED)[0] == 't'));
     cli_waiting w;
-    cli_waiting_from(c, r, i, C_WAIT, cli_get(r, i, C_DEF),
-                     (int)cli_get_i64(r, i, C_VER), &w);
+    cli_waiting_from(c, r, i, QLIST_WAIT, cli_get(r, i, QLIST_DEF),
+                     (int)cli_get_i64(r, i, QLIST_VER), &w);
     if (w.any) {
         char text[SAGA_MACHINE_ERROR_MAX * 2];
         cli utc = *c;
@@ -225,7 +120,7 @@ static json_t *saga_json(cli *c, const PGresult *r, int i)
 static void current_text(const PGresult *r, int i, char *buf, size_t cap)
 {
     buf[0] = '\0';
-    json_t *cur = cli_json_parse_col(r, i, C_CURRENT);
+    json_t *cur = cli_json_parse_col(r, i, QLIST_CURRENT);
     size_t k = 0, idx;
     json_t *s;
     const char *last_action = "";
@@ -250,9 +145,9 @@ static void current_text(const PGresult *r, int i, char *buf, size_t cap)
 static void flags_text(const PGresult *r, int i, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s%s%s",
-             cli_get(r, i, C_STUCK)[0] == 't' ? "stuck " : "",
-             cli_get(r, i, C_ABORTED)[0] == 't' ? "aborted " : "",
-             cli_get(r, i, C_RESOLVED)[0] == 't' ? "resolved " : "");
+             cli_get(r, i, QLIST_STUCK)[0] == 't' ? "stuck " : "",
+             cli_get(r, i, QLIST_ABORTED)[0] == 't' ? "aborted " : "",
+             cli_get(r, i, QLIST_RESOLVED)[0] == 't' ? "resolved " : "");
     size_t n = strlen(buf);
     if (n)
         buf[n - 1] = '\0';
@@ -273,21 +168,22 @@ static void print_table(cli *c, const PGresult *r, int rows)
         char cur[512], flags[32], age[SAGA_TIME_TEXT_MAX], prog[SAGA_TIME_TEXT_MAX];
         current_text(r, i, cur, sizeof cur);
         flags_text(r, i, flags, sizeof flags);
-        int64_t created = cli_get_i64(r, i, C_CREATED);
+        int64_t created = cli_get_i64(r, i, QLIST_CREATED);
         if (c->utc)
             saga_time_format_utc(created, age, sizeof age);
         else
             saga_duration_format(c->now_ms - created, 1, age, sizeof age);
-        cli_time_text(c, cli_get_i64(r, i, C_PROGRESS), prog, sizeof prog);
-        const char *status = cli_get(r, i, C_STATUS);
+        cli_time_text(c, cli_get_i64(r, i, QLIST_PROGRESS), prog, sizeof prog);
+        const char *status = cli_get(r, i, QLIST_STATUS);
         saga_table_row(t);
-        saga_table_cell(t, 0, cli_get(r, i, C_ID), NULL);
-        saga_table_cellf(t, 1, NULL, "%s@%s", cli_get(r, i, C_DEF), cli_get(r, i, C_VER));
+        saga_table_cell(t, 0, cli_get(r, i, QLIST_ID), NULL);
+        saga_table_cellf(t, 1, NULL, "%s@%s", cli_get(r, i, QLIST_DEF),
+                         cli_get(r, i, QLIST_VER));
         saga_table_cell(t, 2, status, cli_status_color(status));
         saga_table_cell(t, 3, cur, NULL);
         saga_table_cell(t, 4, age, NULL);
         saga_table_cell(t, 5, prog, NULL);
-        saga_table_cellf(t, 6, NULL, "%lld", (long long)cli_get_i64(r, i, C_ATTEMPTS));
+        saga_table_cellf(t, 6, NULL, "%lld", (long long)cli_get_i64(r, i, QLIST_ATTEMPTS));
         saga_table_cell(t, 7, flags, flags[0] == 's' ? CLI_SGR_RED : NULL);
     }
     cli_table_print(c, t);
@@ -297,22 +193,21 @@ static void print_table(cli *c, const PGresult *r, int rows)
 static int check(cli *c, const cli_args *a)
 {
     saga_error err;
-    filters f;
+    saga_query_list_filter f;
     return parse_filters(c, a, &f, &err) ? cli_usage_fail(&err) : CLI_EXIT_OK;
 }
 
 static int run(cli *c, const cli_args *a)
 {
     saga_error err;
-    filters f;
+    saga_query_list_filter f;
     if (parse_filters(c, a, &f, &err))
         return cli_usage_fail(&err);
-    query q = {0};
-    build(&q, &f);
-    if (!q.sql)
+    saga_query_built q;
+    if (saga_query_list(&f, &q))
         return CLI_EXIT_FAIL;
     PGresult *r = cli_query(c, q.sql, q.n, q.params, &err);
-    free(q.sql);
+    saga_query_built_free(&q);
     if (!r)
         return cli_fail(c, &err);
     int n = PQntuples(r);
@@ -320,8 +215,8 @@ static int run(cli *c, const cli_args *a)
     int rows = more ? (int)f.limit : n;
     char next[80] = "";
     if (more)
-        snprintf(next, sizeof next, "%s_%s", cli_get(r, rows - 1, C_CURSOR),
-                 cli_get(r, rows - 1, C_ID));
+        snprintf(next, sizeof next, "%s_%s", cli_get(r, rows - 1, QLIST_CURSOR),
+                 cli_get(r, rows - 1, QLIST_ID));
     int status = CLI_EXIT_OK;
     if (cli_flag(a, "jsonl")) {
         for (int i = 0; i < rows && status == 0; i++)

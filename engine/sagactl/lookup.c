@@ -73,17 +73,12 @@ json_t *cli_json_parse_col(const PGresult *r, int row, int col)
 
 /* --- saga ids ---------------------------------------------------------- */
 
-static const char *SUGGEST_SQL =
-    "(SELECT id::text FROM sagas WHERE id >= $1::uuid ORDER BY id LIMIT 3)"
-    " UNION ALL "
-    "(SELECT id::text FROM sagas WHERE id < $1::uuid ORDER BY id DESC LIMIT 3)";
-
 /* Sets err to "no saga X" with the ids sharing the longest prefix. */
 static int not_found(cli *c, const char *typed, const saga_idprefix *p,
                      saga_error *err)
 {
     const char *params[1] = {p->lo};
-    PGresult *r = cli_query(c, SUGGEST_SQL, 1, params, err);
+    PGresult *r = cli_query(c, saga_query_id_near, 1, params, err);
     if (!r)
         return err->code;
     size_t best = 0;
@@ -119,10 +114,7 @@ int cli_resolve_id(cli *c, const char *typed, char id[SAGA_ID_LEN + 1],
     if (saga_idprefix_parse(typed, &p, err))
         return SAGA_EINVAL;
     const char *params[2] = {p.lo, p.hi};
-    PGresult *r = cli_query(c,
-                            "SELECT id::text FROM sagas WHERE id BETWEEN $1::uuid "
-                            "AND $2::uuid ORDER BY id LIMIT 6",
-                            2, params, err);
+    PGresult *r = cli_query(c, saga_query_id_range, 2, params, err);
     if (!r)
         return err->code;
     int n = PQntuples(r);

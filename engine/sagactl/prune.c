@@ -1,39 +1,20 @@
 /*
  * prune.c - `sagactl prune`: deletes finished sagas past their retention.
  *
- * Deletes in batches of BATCH sagas, each its own transaction, so pruning a
- * backlog of millions never holds locks or a snapshot for long and sagad
- * keeps running at full speed meanwhile; steps and history go with their
- * saga in the same statement. Only terminal sagas are touched: a saga that is
- * still running is never lost, however old. Batches are found through the
- * finished_at index.
+ * Deletes in batches of SAGA_QUERY_PRUNE_BATCH sagas, each its own
+ * transaction, so pruning a backlog of millions never holds locks or a
+ * snapshot for long and sagad keeps running at full speed meanwhile; steps
+ * and history go with their saga in the same statement. Only terminal sagas
+ * are touched: a saga that is still running is never lost, however old.
+ * Batches are found through the finished_at index.
  */
-#include <stdlib.h>
-
 #include "sagactl.h"
-
-#define BATCH "1000"
 
 static const cli_opt OPTS[] = {
     {"older-than", CLI_VALUE, "DUR", "delete sagas finished more than DUR ago (required)"},
     {"dry-run", CLI_FLAG, NULL, "count what would be deleted, delete nothing"},
     {"json", CLI_FLAG, NULL, "print {\"deleted\": N, \"before\": TIME, \"dry_run\": B}"},
 };
-
-#define CUTOFF "'epoch'::timestamptz + $1::bigint * interval '1 millisecond'"
-
-/* Steps go by ON DELETE CASCADE; history has no foreign key (it is
- * written on sagad's hot path, schema/004), so it is deleted here. */
-static const char *DELETE_SQL =
-    "WITH d AS (DELETE FROM sagas WHERE id IN (SELECT id FROM sagas"
-    "  WHERE finished_at < " CUTOFF " AND status IN ('COMPLETED', 'COMPENSATED')"
-    "  LIMIT " BATCH ") RETURNING id),"
-    " h AS (DELETE FROM saga_history WHERE saga_id IN (SELECT id FROM d))"
-    "SELECT count(*) FROM d";
-
-static const char *COUNT_SQL =
-    "SELECT count(*) FROM sagas WHERE finished_at < " CUTOFF
-    " AND status IN ('COMPLETED', 'COMPENSATED')";
 
 static int check(cli *c, const cli_args *a)
 {
@@ -59,14 +40,14 @@ static int run(cli *c, const cli_args *a)
     bool dry = cli_flag(a, "dry-run");
     long long total = 0;
     if (dry) {
-        PGresult *r = cli_query(c, COUNT_SQL, 1, params, &err);
+        PGresult *r = cli_query(c, saga_query_prune_count, 1, params, &err);
         if (!r)
             return cli_fail(c, &err);
         total = cli_get_i64(r, 0, 0);
         PQclear(r);
     } else {
         for (;;) {
-            PGresult *r = cli_query(c, DELETE_SQL, 1, params, &err);
+            PGresult *r = cli_query(c, saga_query_prune_batch, 1, params, &err);
             if (!r) {
                 if (total)
                     fprintf(stderr, "%lld sagas were deleted before the failure\n", total);
@@ -75,7 +56,7 @@ static int run(cli *c, const cli_args *a)
             long long n = cli_get_i64(r, 0, 0);
             PQclear(r);
             total += n;
-            if (n < atoll(BATCH))
+            if (n < SAGA_QUERY_PRUNE_BATCH)
                 break;
         }
     }
@@ -96,7 +77,8 @@ const cli_command cli_cmd_prune = {
     .summary = "delete finished sagas older than a retention period",
     .description =
         "Deletes COMPLETED and COMPENSATED sagas that finished more than DUR ago,\n"
-        "with their steps and history, in batches of " BATCH " (each its own\n"
+        "with their steps and history, in batches of "
+        SAGA_QUERY_STR(SAGA_QUERY_PRUNE_BATCH) " (each its own\n"
         "transaction). Running sagas are never deleted. Prints the count.",
     .opts = OPTS,
     .n_opts = sizeof OPTS / sizeof OPTS[0],

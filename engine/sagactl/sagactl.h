@@ -23,6 +23,7 @@
 #include "error.h"
 #include "idprefix.h"
 #include "machine.h"
+#include "queries.h"
 #include "specfile.h"
 #include "table.h"
 
@@ -225,9 +226,6 @@ json_t *cli_json_col(const PGresult *r, int row, int col);
 /* A JSON column (jsonb text) parsed, or null. New reference. */
 json_t *cli_json_parse_col(const PGresult *r, int row, int col);
 
-/* SQL for epoch milliseconds of a timestamptz column (0 when NULL). */
-#define CLI_MS(col) "coalesce((extract(epoch FROM " col ") * 1000)::bigint, 0)"
-
 /* --- waiting.c --------------------------------------------------------- */
 
 /* What a non-terminal saga is waiting for, built from its step rows: the
@@ -249,29 +247,20 @@ typedef struct cli_waiting {
  * "connection refused" 3m ago` (or "waiting to re-send ..."). */
 void cli_waiting_text(const cli *c, const cli_waiting *w, char *buf, size_t cap);
 
-/* SQL: a LATERAL join over the saga_steps of alias s yielding the holding
- * step (all NULL when no command is pending), and the 7 columns to select
- * from it for cli_waiting_from. error_ms is the time of the step's latest
- * timeout or reply, i.e. when its last error was recorded. */
-#define CLI_WAITING_JOIN                                                      \
-    " LEFT JOIN LATERAL ("                                                    \
-    "  SELECT st.name AS step, st.action, st.attempt,"                       \
-    "   st.deadline_at IS NOT NULL AS in_flight,"                            \
-    "   " CLI_MS("coalesce(st.deadline_at, st.retry_at)") " AS due_ms,"      \
-    "   st.last_error,"                                                       \
-    "   (SELECT " CLI_MS("h.at") " FROM saga_history h"                      \
-    "     WHERE h.saga_id = st.saga_id AND h.step = st.name"                 \
-    "       AND h.kind IN ('timeout', 'reply')"                               \
-    "     ORDER BY h.id DESC LIMIT 1) AS error_ms"                           \
-    "  FROM saga_steps st"                                                    \
-    "  WHERE st.saga_id = s.id AND st.action IS NOT NULL"                    \
-    "  ORDER BY st.failures DESC, st.idx LIMIT 1) w ON true"
-#define CLI_WAITING_COLS                                                      \
-    "w.step, w.action, w.attempt, w.in_flight, w.due_ms, w.last_error,"      \
-    " w.error_ms"
-
-/* Fills w from columns col..col+6 of a row selected with CLI_WAITING_SQL. */
+/* Fills w from columns col..col+6 of a row selected with
+ * SAGA_QUERY_WAITING_COLS (queries.h). */
 void cli_waiting_from(cli *c, const PGresult *r, int row, int col,
                       const char *def_name, int def_version, cli_waiting *w);
+
+/* --- history.c --------------------------------------------------------- */
+
+/* One saga_history row (columns QHIST_*, queries.h) as JSON: seq, at,
+ * then with_saga (saga_query_history_after rows) saga_id, name, version,
+ * then kind, step, action, attempt, outcome, text, actor. New reference. */
+json_t *cli_history_json(const PGresult *r, int row, bool with_saga);
+
+/* The row's action and attempt as "RESERVE #2": each part only when not
+ * NULL, "" when both are. */
+void cli_history_action(const PGresult *r, int row, char *buf, size_t cap);
 
 #endif

@@ -18,37 +18,6 @@ static const cli_opt OPTS[] = {
     {"json", CLI_FLAG, NULL, "print one JSON document"},
 };
 
-static const char *SAGA_SQL =
-    "SELECT s.id, s.def_name, s.def_version, s.status, s.input::text,"
-    " s.idempotency_key, s.traceparent, " CLI_MS("s.created_at") ","
-    " " CLI_MS("s.updated_at") ", " CLI_MS("s.progress_at") ","
-    " " CLI_MS("s.finished_at") ", " CLI_MS("s.wake_at") ", s.stuck,"
-    " s.stuck_reason, s.aborted, s.resolved, " CLI_WAITING_COLS
-    " FROM sagas s" CLI_WAITING_JOIN " WHERE s.id = $1";
-enum {
-    S_ID, S_DEF, S_VER, S_STATUS, S_INPUT, S_KEY, S_TRACE, S_CREATED, S_UPDATED,
-    S_PROGRESS, S_FINISHED, S_WAKE, S_STUCK, S_REASON, S_ABORTED, S_RESOLVED, S_WAIT
-};
-
-static const char *STEPS_SQL =
-    "SELECT idx, name, status, action, attempt, failures,"
-    " " CLI_MS("deadline_at") ", " CLI_MS("retry_at") ","
-    " reserve_attempts, confirm_attempts, compensate_attempts,"
-    " reserve_outcome, confirm_outcome, compensate_outcome, last_error,"
-    " result::text, " CLI_MS("updated_at")
-    " FROM saga_steps WHERE saga_id = $1 ORDER BY idx";
-enum {
-    T_IDX, T_NAME, T_STATUS, T_ACTION, T_ATTEMPT, T_FAILURES, T_DEADLINE, T_RETRY,
-    T_RA, T_CA, T_XA, T_RO, T_CO, T_XO, T_ERROR, T_RESULT, T_UPDATED
-};
-
-/* The last N rows (all when $2 is NULL), oldest first. */
-static const char *HISTORY_SQL =
-    "SELECT * FROM (SELECT id, " CLI_MS("at") ", kind, step, action, attempt,"
-    " outcome, text, actor FROM saga_history WHERE saga_id = $1"
-    " ORDER BY id DESC LIMIT $2::bigint) h ORDER BY id";
-enum { H_ID, H_AT, H_KIND, H_STEP, H_ACTION, H_ATTEMPT, H_OUTCOME, H_TEXT, H_ACTOR };
-
 typedef struct shown {
     PGresult *saga, *steps, *history;
     long total_history;
@@ -59,32 +28,34 @@ typedef struct shown {
 static json_t *steps_json(cli *c, const shown *s)
 {
     const PGresult *r = s->steps;
-    const char *def = cli_get(s->saga, 0, S_DEF);
-    int ver = (int)cli_get_i64(s->saga, 0, S_VER);
+    const char *def = cli_get(s->saga, 0, QSAGA_DEF);
+    int ver = (int)cli_get_i64(s->saga, 0, QSAGA_VER);
     json_t *arr = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "name", cli_get(r, i, T_NAME),
+        json_t *o = json_pack("{s:s, s:s, s:s}", "name", cli_get(r, i, QSTEP_NAME),
                               "participant",
-                              cli_participant(c, def, ver, cli_get(r, i, T_NAME)),
-                              "status", cli_get(r, i, T_STATUS));
-        json_object_set_new(o, "action", cli_json_col(r, i, T_ACTION));
-        json_object_set_new(o, "attempt", json_integer(cli_get_i64(r, i, T_ATTEMPT)));
-        json_object_set_new(o, "failures", json_integer(cli_get_i64(r, i, T_FAILURES)));
-        json_object_set_new(o, "deadline_at", cli_time_json(cli_get_i64(r, i, T_DEADLINE)));
-        json_object_set_new(o, "retry_at", cli_time_json(cli_get_i64(r, i, T_RETRY)));
+                              cli_participant(c, def, ver, cli_get(r, i, QSTEP_NAME)),
+                              "status", cli_get(r, i, QSTEP_STATUS));
+        json_object_set_new(o, "action", cli_json_col(r, i, QSTEP_ACTION));
+        json_object_set_new(o, "attempt", json_integer(cli_get_i64(r, i, QSTEP_ATTEMPT)));
+        json_object_set_new(o, "failures", json_integer(cli_get_i64(r, i, QSTEP_FAILURES)));
+        json_object_set_new(o, "deadline_at",
+                            cli_time_json(cli_get_i64(r, i, QSTEP_DEADLINE)));
+        json_object_set_new(o, "retry_at", cli_time_json(cli_get_i64(r, i, QSTEP_RETRY)));
         json_object_set_new(o, "attempts",
                             json_pack("{s:I, s:I, s:I}", "reserve",
-                                      (json_int_t)cli_get_i64(r, i, T_RA), "confirm",
-                                      (json_int_t)cli_get_i64(r, i, T_CA), "compensate",
-                                      (json_int_t)cli_get_i64(r, i, T_XA)));
+                                      (json_int_t)cli_get_i64(r, i, QSTEP_RA), "confirm",
+                                      (json_int_t)cli_get_i64(r, i, QSTEP_CA), "compensate",
+                                      (json_int_t)cli_get_i64(r, i, QSTEP_XA)));
         json_object_set_new(o, "outcomes",
                             json_pack("{s:o, s:o, s:o}", "reserve",
-                                      cli_json_col(r, i, T_RO), "confirm",
-                                      cli_json_col(r, i, T_CO), "compensate",
-                                      cli_json_col(r, i, T_XO)));
-        json_object_set_new(o, "last_error", cli_json_col(r, i, T_ERROR));
-        json_object_set_new(o, "result", cli_json_parse_col(r, i, T_RESULT));
-        json_object_set_new(o, "updated_at", cli_time_json(cli_get_i64(r, i, T_UPDATED)));
+                                      cli_json_col(r, i, QSTEP_RO), "confirm",
+                                      cli_json_col(r, i, QSTEP_CO), "compensate",
+                                      cli_json_col(r, i, QSTEP_XO)));
+        json_object_set_new(o, "last_error", cli_json_col(r, i, QSTEP_ERROR));
+        json_object_set_new(o, "result", cli_json_parse_col(r, i, QSTEP_RESULT));
+        json_object_set_new(o, "updated_at",
+                            cli_time_json(cli_get_i64(r, i, QSTEP_UPDATED)));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -93,20 +64,8 @@ static json_t *steps_json(cli *c, const shown *s)
 static json_t *history_json(const PGresult *r)
 {
     json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(r); i++) {
-        json_t *o = json_pack("{s:I}", "seq", (json_int_t)cli_get_i64(r, i, H_ID));
-        json_object_set_new(o, "at", cli_time_json(cli_get_i64(r, i, H_AT)));
-        json_object_set_new(o, "kind", json_string(cli_get(r, i, H_KIND)));
-        json_object_set_new(o, "step", cli_json_col(r, i, H_STEP));
-        json_object_set_new(o, "action", cli_json_col(r, i, H_ACTION));
-        json_object_set_new(o, "attempt", cli_null(r, i, H_ATTEMPT)
-                                              ? json_null()
-                                              : json_integer(cli_get_i64(r, i, H_ATTEMPT)));
-        json_object_set_new(o, "outcome", cli_json_col(r, i, H_OUTCOME));
-        json_object_set_new(o, "text", cli_json_col(r, i, H_TEXT));
-        json_object_set_new(o, "actor", cli_json_col(r, i, H_ACTOR));
-        json_array_append_new(arr, o);
-    }
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(arr, cli_history_json(r, i, false));
     return arr;
 }
 
@@ -116,12 +75,13 @@ static json_t *audit_json(const PGresult *r)
 {
     json_t *arr = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        if (cli_null(r, i, H_ACTOR) || strcmp(cli_get(r, i, H_KIND), "operator") != 0)
+        if (cli_null(r, i, QHIST_ACTOR) ||
+            strcmp(cli_get(r, i, QHIST_KIND), "operator") != 0)
             continue;
         json_t *o = json_pack("{s:o, s:s, s:o}", "at",
-                              cli_time_json(cli_get_i64(r, i, H_AT)), "actor",
-                              cli_get(r, i, H_ACTOR), "action",
-                              cli_json_col(r, i, H_TEXT));
+                              cli_time_json(cli_get_i64(r, i, QHIST_AT)), "actor",
+                              cli_get(r, i, QHIST_ACTOR), "action",
+                              cli_json_col(r, i, QHIST_TEXT));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -131,26 +91,28 @@ static json_t *audit_json(const PGresult *r)
 static void pending_lines(cli *c, const shown *s, json_t *json_out, bool print)
 {
     const PGresult *r = s->steps;
-    const char *status = cli_get(s->saga, 0, S_STATUS);
-    const char *def = cli_get(s->saga, 0, S_DEF);
-    int ver = (int)cli_get_i64(s->saga, 0, S_VER);
+    const char *status = cli_get(s->saga, 0, QSAGA_STATUS);
+    const char *def = cli_get(s->saga, 0, QSAGA_DEF);
+    int ver = (int)cli_get_i64(s->saga, 0, QSAGA_VER);
     int n = 0;
     for (int i = 0; i < PQntuples(r); i++) {
-        if (cli_null(r, i, T_ACTION))
+        if (cli_null(r, i, QSTEP_ACTION))
             continue;
-        const char *participant = cli_participant(c, def, ver, cli_get(r, i, T_NAME));
-        int64_t deadline = cli_get_i64(r, i, T_DEADLINE), retry = cli_get_i64(r, i, T_RETRY);
+        const char *participant = cli_participant(c, def, ver, cli_get(r, i, QSTEP_NAME));
+        int64_t deadline = cli_get_i64(r, i, QSTEP_DEADLINE);
+        int64_t retry = cli_get_i64(r, i, QSTEP_RETRY);
         char when[SAGA_TIME_TEXT_MAX], line[512];
         if (deadline) {
             cli_time_text(c, deadline, when, sizeof when);
             snprintf(line, sizeof line, "%s %s reply from %s (attempt %lld), times out %s%s",
-                     cli_get(r, i, T_NAME), cli_get(r, i, T_ACTION), participant,
-                     (long long)cli_get_i64(r, i, T_ATTEMPT), c->utc ? "at " : "", when);
+                     cli_get(r, i, QSTEP_NAME), cli_get(r, i, QSTEP_ACTION), participant,
+                     (long long)cli_get_i64(r, i,
+                                            QSTEP_ATTEMPT), c->utc ? "at " : "", when);
         } else {
             cli_time_text(c, retry, when, sizeof when);
             snprintf(line, sizeof line, "%s %s to %s (attempt %lld), re-sent %s%s",
-                     cli_get(r, i, T_NAME), cli_get(r, i, T_ACTION), participant,
-                     (long long)cli_get_i64(r, i, T_ATTEMPT) + 1, c->utc ? "at " : "",
+                     cli_get(r, i, QSTEP_NAME), cli_get(r, i, QSTEP_ACTION), participant,
+                     (long long)cli_get_i64(r, i, QSTEP_ATTEMPT) + 1, c->utc ? "at " : "",
                      when);
         }
         if (json_out)
@@ -171,24 +133,27 @@ static void pending_lines(cli *c, const shown *s, json_t *json_out, bool print)
 static int print_json(cli *c, const shown *s)
 {
     const PGresult *r = s->saga;
-    int64_t created = cli_get_i64(r, 0, S_CREATED), finished = cli_get_i64(r, 0, S_FINISHED);
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "id", cli_get(r, 0, S_ID), "name",
-                          cli_get(r, 0, S_DEF), "version", (int)cli_get_i64(r, 0, S_VER),
-                          "status", cli_get(r, 0, S_STATUS));
-    json_object_set_new(o, "input", cli_json_parse_col(r, 0, S_INPUT));
-    json_object_set_new(o, "idempotency_key", cli_json_col(r, 0, S_KEY));
-    json_object_set_new(o, "traceparent", cli_json_col(r, 0, S_TRACE));
+    int64_t created = cli_get_i64(r, 0, QSAGA_CREATED);
+    int64_t finished = cli_get_i64(r, 0, QSAGA_FINISHED);
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "id", cli_get(r, 0, QSAGA_ID), "name",
+                          cli_get(r, 0, QSAGA_DEF), "version",
+                          (int)cli_get_i64(r, 0, QSAGA_VER),
+                          "status", cli_get(r, 0, QSAGA_STATUS));
+    json_object_set_new(o, "input", cli_json_parse_col(r, 0, QSAGA_INPUT));
+    json_object_set_new(o, "idempotency_key", cli_json_col(r, 0, QSAGA_KEY));
+    json_object_set_new(o, "traceparent", cli_json_col(r, 0, QSAGA_TRACE));
     json_object_set_new(o, "created_at", cli_time_json(created));
-    json_object_set_new(o, "updated_at", cli_time_json(cli_get_i64(r, 0, S_UPDATED)));
-    json_object_set_new(o, "progress_at", cli_time_json(cli_get_i64(r, 0, S_PROGRESS)));
+    json_object_set_new(o, "updated_at", cli_time_json(cli_get_i64(r, 0, QSAGA_UPDATED)));
+    json_object_set_new(o, "progress_at", cli_time_json(cli_get_i64(r, 0, QSAGA_PROGRESS)));
     json_object_set_new(o, "finished_at", cli_time_json(finished));
-    json_object_set_new(o, "wake_at", cli_time_json(cli_get_i64(r, 0, S_WAKE)));
+    json_object_set_new(o, "wake_at", cli_time_json(cli_get_i64(r, 0, QSAGA_WAKE)));
     json_object_set_new(o, "duration_ms",
                         finished ? json_integer(finished - created) : json_null());
-    json_object_set_new(o, "stuck", json_boolean(cli_get(r, 0, S_STUCK)[0] == 't'));
-    json_object_set_new(o, "stuck_reason", cli_json_col(r, 0, S_REASON));
-    json_object_set_new(o, "aborted", json_boolean(cli_get(r, 0, S_ABORTED)[0] == 't'));
-    json_object_set_new(o, "resolved", json_boolean(cli_get(r, 0, S_RESOLVED)[0] == 't'));
+    json_object_set_new(o, "stuck", json_boolean(cli_get(r, 0, QSAGA_STUCK)[0] == 't'));
+    json_object_set_new(o, "stuck_reason", cli_json_col(r, 0, QSAGA_REASON));
+    json_object_set_new(o, "aborted", json_boolean(cli_get(r, 0, QSAGA_ABORTED)[0] == 't'));
+    json_object_set_new(o, "resolved",
+                        json_boolean(cli_get(r, 0, QSAGA_RESOLVED)[0] == 't'));
     json_t *waiting = json_array();
     pending_lines(c, s, waiting, false);
     json_object_set_new(o, "waiting_for", waiting);
@@ -204,22 +169,23 @@ static int print_json(cli *c, const shown *s)
 static void print_header(cli *c, const shown *s)
 {
     const PGresult *r = s->saga;
-    const char *status = cli_get(r, 0, S_STATUS);
-    int64_t created = cli_get_i64(r, 0, S_CREATED), finished = cli_get_i64(r, 0, S_FINISHED);
+    const char *status = cli_get(r, 0, QSAGA_STATUS);
+    int64_t created = cli_get_i64(r, 0, QSAGA_CREATED);
+    int64_t finished = cli_get_i64(r, 0, QSAGA_FINISHED);
     char t1[SAGA_TIME_TEXT_MAX], t2[SAGA_TIME_TEXT_MAX], dur[SAGA_TIME_TEXT_MAX];
-    bool stuck = cli_get(r, 0, S_STUCK)[0] == 't';
-    printf("saga        %s\n", cli_get(r, 0, S_ID));
-    printf("definition  %s@%s\n", cli_get(r, 0, S_DEF), cli_get(r, 0, S_VER));
+    bool stuck = cli_get(r, 0, QSAGA_STUCK)[0] == 't';
+    printf("saga        %s\n", cli_get(r, 0, QSAGA_ID));
+    printf("definition  %s@%s\n", cli_get(r, 0, QSAGA_DEF), cli_get(r, 0, QSAGA_VER));
     const char *sgr = c->color ? cli_status_color(status) : NULL;
     printf("status      %s%s%s%s%s%s\n", sgr ? "\033[" : "", sgr ? sgr : "",
            sgr ? "m" : "", status, sgr ? "\033[0m" : "",
-           cli_get(r, 0, S_RESOLVED)[0] == 't'  ? " (resolved by an operator)"
-           : cli_get(r, 0, S_ABORTED)[0] == 't' ? " (aborted by an operator)"
+           cli_get(r, 0, QSAGA_RESOLVED)[0] == 't'  ? " (resolved by an operator)"
+           : cli_get(r, 0, QSAGA_ABORTED)[0] == 't' ? " (aborted by an operator)"
                                                 : "");
-    printf("input       %s\n", cli_get(r, 0, S_INPUT));
-    if (!cli_null(r, 0, S_KEY))
-        printf("key         %s\n", cli_get(r, 0, S_KEY));
-    printf("trace       %s\n", cli_get(r, 0, S_TRACE));
+    printf("input       %s\n", cli_get(r, 0, QSAGA_INPUT));
+    if (!cli_null(r, 0, QSAGA_KEY))
+        printf("key         %s\n", cli_get(r, 0, QSAGA_KEY));
+    printf("trace       %s\n", cli_get(r, 0, QSAGA_TRACE));
     cli_time_text(c, created, t1, sizeof t1);
     saga_time_format_utc(created, t2, sizeof t2);
     printf("created     %s%s%s%s\n", t1, c->utc ? "" : " (", c->utc ? "" : t2,
@@ -230,18 +196,18 @@ static void print_header(cli *c, const shown *s)
         printf("finished    %s\nduration    %s\n", t1, dur);
     } else {
         cli_duration_text(c->now_ms - created, dur, sizeof dur);
-        cli_time_text(c, cli_get_i64(r, 0, S_PROGRESS), t1, sizeof t1);
+        cli_time_text(c, cli_get_i64(r, 0, QSAGA_PROGRESS), t1, sizeof t1);
         printf("finished    -\nduration    %s so far\nprogress    %s\n", dur, t1);
     }
     if (stuck) {
         cli_waiting w;
-        cli_waiting_from(c, r, 0, S_WAIT, cli_get(r, 0, S_DEF),
-                         (int)cli_get_i64(r, 0, S_VER), &w);
+        cli_waiting_from(c, r, 0, QSAGA_WAIT, cli_get(r, 0, QSAGA_DEF),
+                         (int)cli_get_i64(r, 0, QSAGA_VER), &w);
         char text[SAGA_MACHINE_ERROR_MAX * 2];
         if (w.any)
             cli_waiting_text(c, &w, text, sizeof text);
         else
-            snprintf(text, sizeof text, "%s", cli_get(r, 0, S_REASON));
+            snprintf(text, sizeof text, "%s", cli_get(r, 0, QSAGA_REASON));
         printf("stuck       %s%s%s\n", c->color ? "\033[31m" : "", text,
                c->color ? "\033[0m" : "");
     }
@@ -266,8 +232,8 @@ static const char *outcome_color(const char *o)
 static void print_steps(cli *c, const shown *s)
 {
     const PGresult *r = s->steps;
-    const char *def = cli_get(s->saga, 0, S_DEF);
-    int ver = (int)cli_get_i64(s->saga, 0, S_VER);
+    const char *def = cli_get(s->saga, 0, QSAGA_DEF);
+    int ver = (int)cli_get_i64(s->saga, 0, QSAGA_VER);
     saga_table *t = cli_table(9);
     static const char *const heads[] = {"STEP", "PARTICIPANT", "STATUS", "ATTEMPTS",
                                         "RESERVE", "CONFIRM", "COMPENSATE",
@@ -275,19 +241,21 @@ static void print_steps(cli *c, const shown *s)
     for (size_t k = 0; k < 9; k++)
         saga_table_column(t, k, heads[k], k >= 7 ? SAGA_TABLE_SHRINK : 0);
     for (int i = 0; i < PQntuples(r); i++) {
-        const char *status = cli_get(r, i, T_STATUS);
+        const char *status = cli_get(r, i, QSTEP_STATUS);
         saga_table_row(t);
-        saga_table_cell(t, 0, cli_get(r, i, T_NAME), NULL);
-        saga_table_cell(t, 1, cli_participant(c, def, ver, cli_get(r, i, T_NAME)), NULL);
+        saga_table_cell(t, 0, cli_get(r, i, QSTEP_NAME), NULL);
+        saga_table_cell(t, 1, cli_participant(c, def, ver, cli_get(r, i, QSTEP_NAME)),
+                        NULL);
         saga_table_cell(t, 2, status, cli_status_color(status));
-        saga_table_cellf(t, 3, NULL, "%s/%s/%s", cli_get(r, i, T_RA), cli_get(r, i, T_CA),
-                         cli_get(r, i, T_XA));
+        saga_table_cellf(t, 3, NULL, "%s/%s/%s", cli_get(r, i, QSTEP_RA),
+                         cli_get(r, i, QSTEP_CA),
+                         cli_get(r, i, QSTEP_XA));
         for (int k = 0; k < 3; k++) {
-            const char *o = dash(r, i, T_RO + k);
+            const char *o = dash(r, i, QSTEP_RO + k);
             saga_table_cell(t, 4 + (size_t)k, o, outcome_color(o));
         }
-        saga_table_cell(t, 7, dash(r, i, T_ERROR), NULL);
-        saga_table_cell(t, 8, dash(r, i, T_RESULT), NULL);
+        saga_table_cell(t, 7, dash(r, i, QSTEP_ERROR), NULL);
+        saga_table_cell(t, 8, dash(r, i, QSTEP_RESULT), NULL);
     }
     cli_table_print(c, t);
     saga_table_free(t);
@@ -309,7 +277,7 @@ static const char *kind_color(const char *kind)
 static void print_timeline(cli *c, const shown *s)
 {
     const PGresult *r = s->history;
-    int64_t created = cli_get_i64(s->saga, 0, S_CREATED);
+    int64_t created = cli_get_i64(s->saga, 0, QSAGA_CREATED);
     saga_table *t = cli_table(6);
     static const char *const heads[] = {"TIME", "KIND", "STEP", "ACTION", "OUTCOME",
                                         "DETAIL"};
@@ -317,7 +285,7 @@ static void print_timeline(cli *c, const shown *s)
         saga_table_column(t, k, heads[k],
                           k == 0 ? SAGA_TABLE_RIGHT : k == 5 ? SAGA_TABLE_SHRINK : 0);
     for (int i = 0; i < PQntuples(r); i++) {
-        int64_t at = cli_get_i64(r, i, H_AT);
+        int64_t at = cli_get_i64(r, i, QHIST_AT);
         char when[SAGA_TIME_TEXT_MAX], action[48] = "-", detail[1024];
         if (c->utc) {
             saga_time_format_utc(at, when, sizeof when);
@@ -328,21 +296,19 @@ static void print_timeline(cli *c, const shown *s)
                                  sizeof when - 1);
             when[0] = '+';
         }
-        if (!cli_null(r, i, H_ACTION))
-            snprintf(action, sizeof action, "%s%s%s", cli_get(r, i, H_ACTION),
-                     cli_null(r, i, H_ATTEMPT) ? "" : " #",
-                     cli_null(r, i, H_ATTEMPT) ? "" : cli_get(r, i, H_ATTEMPT));
-        snprintf(detail, sizeof detail, "%s%s%s", cli_get(r, i, H_TEXT),
-                 cli_null(r, i, H_ACTOR) ? "" : " (by ",
-                 cli_null(r, i, H_ACTOR) ? "" : cli_get(r, i, H_ACTOR));
-        if (!cli_null(r, i, H_ACTOR))
+        if (!cli_null(r, i, QHIST_ACTION))
+            cli_history_action(r, i, action, sizeof action);
+        snprintf(detail, sizeof detail, "%s%s%s", cli_get(r, i, QHIST_TEXT),
+                 cli_null(r, i, QHIST_ACTOR) ? "" : " (by ",
+                 cli_null(r, i, QHIST_ACTOR) ? "" : cli_get(r, i, QHIST_ACTOR));
+        if (!cli_null(r, i, QHIST_ACTOR))
             strncat(detail, ")", sizeof detail - strlen(detail) - 1);
-        const char *kind = cli_get(r, i, H_KIND);
-        const char *outcome = dash(r, i, H_OUTCOME);
+        const char *kind = cli_get(r, i, QHIST_KIND);
+        const char *outcome = dash(r, i, QHIST_OUTCOME);
         saga_table_row(t);
         saga_table_cell(t, 0, when, CLI_SGR_DIM);
         saga_table_cell(t, 1, kind, kind_color(kind));
-        saga_table_cell(t, 2, dash(r, i, H_STEP), NULL);
+        saga_table_cell(t, 2, dash(r, i, QHIST_STEP), NULL);
         saga_table_cell(t, 3, action, NULL);
         saga_table_cell(t, 4, outcome, outcome_color(outcome));
         saga_table_cell(t, 5, detail, NULL);
@@ -359,14 +325,15 @@ static void print_audit(cli *c, const shown *s)
     saga_table_column(t, 1, "WHO", 0);
     saga_table_column(t, 2, "ACTION", SAGA_TABLE_SHRINK);
     for (int i = 0; i < PQntuples(r); i++) {
-        if (cli_null(r, i, H_ACTOR) || strcmp(cli_get(r, i, H_KIND), "operator") != 0)
+        if (cli_null(r, i, QHIST_ACTOR) ||
+            strcmp(cli_get(r, i, QHIST_KIND), "operator") != 0)
             continue;
         char when[SAGA_TIME_TEXT_MAX];
-        cli_time_text(c, cli_get_i64(r, i, H_AT), when, sizeof when);
+        cli_time_text(c, cli_get_i64(r, i, QHIST_AT), when, sizeof when);
         saga_table_row(t);
         saga_table_cell(t, 0, when, NULL);
-        saga_table_cell(t, 1, cli_get(r, i, H_ACTOR), NULL);
-        saga_table_cell(t, 2, cli_get(r, i, H_TEXT), NULL);
+        saga_table_cell(t, 1, cli_get(r, i, QHIST_ACTOR), NULL);
+        saga_table_cell(t, 2, cli_get(r, i, QHIST_TEXT), NULL);
     }
     if (saga_table_rows(t)) {
         printf("\noperator actions:\n");
@@ -393,19 +360,18 @@ static void print_human(cli *c, const shown *s)
 static int load(cli *c, const char *id, const char *last, shown *s, saga_error *err)
 {
     const char *p1[1] = {id};
-    if (!(s->saga = cli_query(c, SAGA_SQL, 1, p1, err)))
+    if (!(s->saga = cli_query(c, saga_query_saga, 1, p1, err)))
         return err->code;
     if (PQntuples(s->saga) == 0)
         return saga_error_set(err, SAGA_ENOTFOUND, "saga %s disappeared (pruned?)", id);
-    if (!(s->steps = cli_query(c, STEPS_SQL, 1, p1, err)))
+    if (!(s->steps = cli_query(c, saga_query_steps, 1, p1, err)))
         return err->code;
     const char *p2[2] = {id, last};
-    if (!(s->history = cli_query(c, HISTORY_SQL, 2, p2, err)))
+    if (!(s->history = cli_query(c, saga_query_history, 2, p2, err)))
         return err->code;
     s->total_history = PQntuples(s->history);
     if (last) {
-        PGresult *r = cli_query(c, "SELECT count(*) FROM saga_history WHERE saga_id = $1",
-                                1, p1, err);
+        PGresult *r = cli_query(c, saga_query_history_count, 1, p1, err);
         if (!r)
             return err->code;
         s->total_history = (long)cli_get_i64(r, 0, 0);

@@ -70,8 +70,7 @@ static int wait_terminal(cli *c, const char *id, int64_t timeout_ms,
     int64_t deadline = saga_now_ms() + timeout_ms;
     const char *params[1] = {id};
     for (;;) {
-        PGresult *r = cli_query(c, "SELECT status FROM sagas WHERE id = $1", 1,
-                                params, err);
+        PGresult *r = cli_query(c, saga_query_saga_status, 1, params, err);
         if (!r)
             return err->code;
         snprintf(status, cap, "%s", PQntuples(r) ? cli_get(r, 0, 0) : "");

@@ -21,24 +21,6 @@ static const cli_opt OPTS[] = {
     {"json", CLI_FLAG, NULL, "print one JSON document"},
 };
 
-#define SINCE "'epoch'::timestamptz + $1::bigint * interval '1 millisecond'"
-
-static const char *COUNTS_SQL =
-    "SELECT def_name, status, count(*) FROM sagas WHERE created_at >= " SINCE
-    " GROUP BY 1, 2 ORDER BY 1, 2";
-
-static const char *DURATIONS_SQL =
-    "SELECT def_name, count(*),"
-    " percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP"
-    "   (ORDER BY extract(epoch FROM finished_at - created_at) * 1000),"
-    " (max(extract(epoch FROM finished_at - created_at)) * 1000)::bigint"
-    " FROM sagas WHERE finished_at >= " SINCE
-    " GROUP BY ROLLUP (def_name) ORDER BY def_name NULLS LAST";
-
-static const char *NOW_SQL =
-    "SELECT count(*), count(*) FILTER (WHERE stuck) FROM sagas"
-    " WHERE status IN ('RUNNING', 'CONFIRMING', 'COMPENSATING')";
-
 static const char *const STATUSES[] = {"RUNNING", "CONFIRMING", "COMPENSATING",
                                        "COMPLETED", "COMPENSATED"};
 
@@ -231,9 +213,10 @@ static int run(cli *c, const cli_args *a)
     char p[24];
     snprintf(p, sizeof p, "%lld", (long long)since);
     const char *params[1] = {p};
-    PGresult *counts = cli_query(c, COUNTS_SQL, 1, params, &err);
-    PGresult *durs = counts ? cli_query(c, DURATIONS_SQL, 1, params, &err) : NULL;
-    PGresult *now = durs ? cli_query(c, NOW_SQL, 0, NULL, &err) : NULL;
+    PGresult *counts = cli_query(c, saga_query_stats_counts, 1, params, &err);
+    PGresult *durs = counts ? cli_query(c, saga_query_stats_durations, 1, params,
+                                        &err) : NULL;
+    PGresult *now = durs ? cli_query(c, saga_query_stats_active, 0, NULL, &err) : NULL;
     int status = CLI_EXIT_OK;
     if (!now)
         status = cli_fail(c, &err);

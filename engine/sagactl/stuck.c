@@ -48,60 +48,34 @@ static json_t *thresholds(cli *c, saga_error *err)
     return arr;
 }
 
-/* FROM + WHERE shared by the list and the counts. $1: thresholds JSON or
- * NULL, $2: --threshold ms or NULL, $3: def name or NULL, $4: version or NULL. */
-#define STUCK_FROM                                                            \
-    " FROM sagas s"                                                           \
-    " LEFT JOIN jsonb_to_recordset($1::jsonb) d(n text, v int, ms bigint)"   \
-    "   ON d.n = s.def_name AND d.v = s.def_version" CLI_WAITING_JOIN         \
-    " WHERE s.status IN ('RUNNING', 'CONFIRMING', 'COMPENSATING')"          \
-    "   AND ($3::text IS NULL OR s.def_name = $3)"                            \
-    "   AND ($4::int IS NULL OR s.def_version = $4)"                          \
-    "   AND CASE WHEN $2::bigint IS NOT NULL"                                 \
-    "     THEN s.progress_at < now() - $2::bigint * interval '1 millisecond'" \
-    "     ELSE s.stuck OR (d.ms > 0 AND"                                      \
-    "       s.progress_at < now() - d.ms * interval '1 millisecond') END"
-
-static const char *LIST_SQL =
-    "SELECT s.id, s.def_name, s.def_version, s.status, " CLI_MS("s.created_at") ","
-    " " CLI_MS("s.progress_at") ", s.stuck, s.stuck_reason, " CLI_WAITING_COLS
-    STUCK_FROM " ORDER BY s.progress_at, s.id LIMIT $5::int";
-enum { L_ID, L_DEF, L_VER, L_STATUS, L_CREATED, L_PROGRESS, L_STUCK, L_REASON, L_WAIT };
-
-static const char *GROUP_SQL =
-    "SELECT s.def_name, s.def_version, w.step, w.action, w.last_error, count(*),"
-    " " CLI_MS("min(s.progress_at)")
-    STUCK_FROM
-    " GROUP BY 1, 2, 3, 4, 5 ORDER BY count(*) DESC, 1, 2, 3";
-enum { G_DEF, G_VER, G_STEP, G_ACTION, G_ERROR, G_COUNT, G_OLDEST };
-
 /* The reason shared by a group: the waiting sentence without attempt and
  * times, and without in-flight versus backing-off, which only says where in
  * its retry cycle each saga happens to be. */
 static void group_reason(cli *c, const PGresult *r, int i, char *buf, size_t cap)
 {
-    if (cli_null(r, i, G_STEP)) {
+    if (cli_null(r, i, QGROUP_STEP)) {
         snprintf(buf, cap, "no command pending");
         return;
     }
-    const char *participant = cli_participant(c, cli_get(r, i, G_DEF),
-                                              (int)cli_get_i64(r, i, G_VER),
-                                              cli_get(r, i, G_STEP));
-    const char *err = cli_get(r, i, G_ERROR);
+    const char *participant = cli_participant(c, cli_get(r, i, QGROUP_DEF),
+                                              (int)cli_get_i64(r, i, QGROUP_VER),
+                                              cli_get(r, i, QGROUP_STEP));
+    const char *err = cli_get(r, i, QGROUP_ERROR);
     snprintf(buf, cap, "awaiting %s %s reply%s%s%s", participant,
-             cli_get(r, i, G_ACTION), *err ? ", last error \"" : "", err,
+             cli_get(r, i, QGROUP_ACTION), *err ? ", last error \"" : "", err,
              *err ? "\"" : "");
 }
 
 static void saga_reason(cli *c, const PGresult *r, int i, char *buf, size_t cap)
 {
     cli_waiting w;
-    cli_waiting_from(c, r, i, L_WAIT, cli_get(r, i, L_DEF), (int)cli_get_i64(r, i, L_VER),
+    cli_waiting_from(c, r, i, QSTUCK_WAIT, cli_get(r, i, QSTUCK_DEF),
+                     (int)cli_get_i64(r, i, QSTUCK_VER),
                      &w);
     if (w.any)
         cli_waiting_text(c, &w, buf, cap);
-    else if (!cli_null(r, i, L_REASON))
-        snprintf(buf, cap, "%s", cli_get(r, i, L_REASON));
+    else if (!cli_null(r, i, QSTUCK_REASON))
+        snprintf(buf, cap, "%s", cli_get(r, i, QSTUCK_REASON));
     else
         snprintf(buf, cap, "no command pending");
 }
@@ -113,15 +87,17 @@ static int print_json(cli *c, const PGresult *list, const PGresult *groups,
     for (int i = 0; i < PQntuples(groups); i++) {
         char reason[SAGA_MACHINE_ERROR_MAX * 2];
         group_reason(c, groups, i, reason, sizeof reason);
-        json_t *o = json_pack("{s:s, s:i}", "name", cli_get(groups, i, G_DEF), "version",
-                              (int)cli_get_i64(groups, i, G_VER));
-        json_object_set_new(o, "step", cli_json_col(groups, i, G_STEP));
-        json_object_set_new(o, "action", cli_json_col(groups, i, G_ACTION));
-        json_object_set_new(o, "last_error", cli_json_str(cli_get(groups, i, G_ERROR)));
+        json_t *o = json_pack("{s:s, s:i}", "name", cli_get(groups, i, QGROUP_DEF),
+                              "version",
+                              (int)cli_get_i64(groups, i, QGROUP_VER));
+        json_object_set_new(o, "step", cli_json_col(groups, i, QGROUP_STEP));
+        json_object_set_new(o, "action", cli_json_col(groups, i, QGROUP_ACTION));
+        json_object_set_new(o, "last_error",
+                            cli_json_str(cli_get(groups, i, QGROUP_ERROR)));
         json_object_set_new(o, "reason", json_string(reason));
-        json_object_set_new(o, "count", json_integer(cli_get_i64(groups, i, G_COUNT)));
+        json_object_set_new(o, "count", json_integer(cli_get_i64(groups, i, QGROUP_COUNT)));
         json_object_set_new(o, "oldest_progress_at",
-                            cli_time_json(cli_get_i64(groups, i, G_OLDEST)));
+                            cli_time_json(cli_get_i64(groups, i, QGROUP_OLDEST)));
         json_array_append_new(g, o);
     }
     json_t *s = json_array();
@@ -130,16 +106,19 @@ static int print_json(cli *c, const PGresult *list, const PGresult *groups,
     for (int i = 0; i < PQntuples(list); i++) {
         char reason[SAGA_MACHINE_ERROR_MAX * 2];
         saga_reason(&utc, list, i, reason, sizeof reason);
-        int64_t progress = cli_get_i64(list, i, L_PROGRESS);
-        json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "id", cli_get(list, i, L_ID), "name",
-                              cli_get(list, i, L_DEF), "version",
-                              (int)cli_get_i64(list, i, L_VER), "status",
-                              cli_get(list, i, L_STATUS));
-        json_object_set_new(o, "created_at", cli_time_json(cli_get_i64(list, i, L_CREATED)));
+        int64_t progress = cli_get_i64(list, i, QSTUCK_PROGRESS);
+        json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "id", cli_get(list, i, QSTUCK_ID),
+                              "name",
+                              cli_get(list, i, QSTUCK_DEF), "version",
+                              (int)cli_get_i64(list, i, QSTUCK_VER), "status",
+                              cli_get(list, i, QSTUCK_STATUS));
+        json_object_set_new(o, "created_at",
+                            cli_time_json(cli_get_i64(list, i, QSTUCK_CREATED)));
         json_object_set_new(o, "progress_at", cli_time_json(progress));
         json_object_set_new(o, "no_progress_ms", json_integer(c->now_ms - progress));
-        json_object_set_new(o, "flagged", json_boolean(cli_get(list, i, L_STUCK)[0] == 't'));
-        json_object_set_new(o, "stuck_reason", cli_json_col(list, i, L_REASON));
+        json_object_set_new(o, "flagged",
+                            json_boolean(cli_get(list, i, QSTUCK_FLAGGED)[0] == 't'));
+        json_object_set_new(o, "stuck_reason", cli_json_col(list, i, QSTUCK_REASON));
         json_object_set_new(o, "reason", json_string(reason));
         json_array_append_new(s, o);
     }
@@ -160,11 +139,13 @@ static void print_groups(cli *c, const PGresult *r)
     for (int i = 0; i < PQntuples(r); i++) {
         char reason[SAGA_MACHINE_ERROR_MAX * 2], oldest[SAGA_TIME_TEXT_MAX];
         group_reason(c, r, i, reason, sizeof reason);
-        cli_time_text(c, cli_get_i64(r, i, G_OLDEST), oldest, sizeof oldest);
+        cli_time_text(c, cli_get_i64(r, i, QGROUP_OLDEST), oldest, sizeof oldest);
         saga_table_row(t);
-        saga_table_cell(t, 0, cli_get(r, i, G_COUNT), NULL);
-        saga_table_cellf(t, 1, NULL, "%s@%s", cli_get(r, i, G_DEF), cli_get(r, i, G_VER));
-        saga_table_cell(t, 2, cli_null(r, i, G_STEP) ? "-" : cli_get(r, i, G_STEP), NULL);
+        saga_table_cell(t, 0, cli_get(r, i, QGROUP_COUNT), NULL);
+        saga_table_cellf(t, 1, NULL, "%s@%s", cli_get(r, i, QGROUP_DEF),
+                         cli_get(r, i, QGROUP_VER));
+        const char *step = cli_null(r, i, QGROUP_STEP) ? "-" : cli_get(r, i, QGROUP_STEP);
+        saga_table_cell(t, 2, step, NULL);
         saga_table_cell(t, 3, oldest, NULL);
         saga_table_cell(t, 4, reason, NULL);
     }
@@ -183,11 +164,12 @@ static void print_list(cli *c, const PGresult *r)
     for (int i = 0; i < PQntuples(r); i++) {
         char reason[SAGA_MACHINE_ERROR_MAX * 2], prog[SAGA_TIME_TEXT_MAX];
         saga_reason(c, r, i, reason, sizeof reason);
-        cli_time_text(c, cli_get_i64(r, i, L_PROGRESS), prog, sizeof prog);
-        const char *status = cli_get(r, i, L_STATUS);
+        cli_time_text(c, cli_get_i64(r, i, QSTUCK_PROGRESS), prog, sizeof prog);
+        const char *status = cli_get(r, i, QSTUCK_STATUS);
         saga_table_row(t);
-        saga_table_cell(t, 0, cli_get(r, i, L_ID), NULL);
-        saga_table_cellf(t, 1, NULL, "%s@%s", cli_get(r, i, L_DEF), cli_get(r, i, L_VER));
+        saga_table_cell(t, 0, cli_get(r, i, QSTUCK_ID), NULL);
+        saga_table_cellf(t, 1, NULL, "%s@%s", cli_get(r, i, QSTUCK_DEF),
+                         cli_get(r, i, QSTUCK_VER));
         saga_table_cell(t, 2, status, cli_status_color(status));
         saga_table_cell(t, 3, prog, NULL);
         saga_table_cell(t, 4, reason, NULL);
@@ -246,8 +228,8 @@ static int run(cli *c, const cli_args *a)
     snprintf(lim, sizeof lim, "%ld", limit);
     const char *params[5] = {th_text, has_threshold ? ms : NULL, def[0] ? def : NULL,
                              version ? ver : NULL, lim};
-    PGresult *groups = cli_query(c, GROUP_SQL, 4, params, &err);
-    PGresult *list = groups ? cli_query(c, LIST_SQL, 5, params, &err) : NULL;
+    PGresult *groups = cli_query(c, saga_query_stuck_groups, 4, params, &err);
+    PGresult *list = groups ? cli_query(c, saga_query_stuck_list, 5, params, &err) : NULL;
     free(th_text);
     int status = CLI_EXIT_OK;
     if (!list) {
@@ -256,7 +238,7 @@ static int run(cli *c, const cli_args *a)
     }
     long total = 0;
     for (int i = 0; i < PQntuples(groups); i++)
-        total += (long)cli_get_i64(groups, i, G_COUNT);
+        total += (long)cli_get_i64(groups, i, QGROUP_COUNT);
     char th_desc[64];
     if (has_threshold) {
         char d[SAGA_TIME_TEXT_MAX];

@@ -20,7 +20,6 @@
 
 #define POLL_MS 250
 #define GAP_MS 10000
-#define BATCH "1000"
 #define MAX_SEEN 4096
 
 static const cli_opt OPTS[] = {
@@ -42,14 +41,6 @@ static void on_signal(int sig)
     (void)sig;
     stop = 1;
 }
-
-static const char *SQL =
-    "SELECT h.id, " CLI_MS("h.at") ", h.saga_id, s.def_name, s.def_version, h.kind,"
-    " h.step, h.action, h.attempt, h.outcome, h.text, h.actor"
-    " FROM saga_history h LEFT JOIN sagas s ON s.id = h.saga_id"
-    " WHERE h.id > $1::bigint ORDER BY h.id LIMIT " BATCH;
-enum { H_ID, H_AT, H_SAGA, H_DEF, H_VER, H_KIND, H_STEP, H_ACTION, H_ATTEMPT,
-       H_OUTCOME, H_TEXT, H_ACTOR };
 
 typedef struct follower {
     long long low;               /* every id <= low has been seen */
@@ -110,11 +101,11 @@ static void settle(follower *f, int64_t now)
 static bool wanted(const cli_args *a, const PGresult *r, int i)
 {
     const char *def = cli_value(a, "def");
-    if (def && strcmp(def, cli_get(r, i, H_DEF)) != 0)
+    if (def && strcmp(def, cli_get(r, i, QHIST_DEF)) != 0)
         return false;
     if (cli_flag(a, "all"))
         return true;
-    const char *kind = cli_get(r, i, H_KIND);
+    const char *kind = cli_get(r, i, QHIST_KIND);
     if (cli_flag(a, "steps") && strcmp(kind, "step") == 0)
         return true;
     for (size_t k = 0; k < sizeof SAGA_KINDS / sizeof SAGA_KINDS[0]; k++)
@@ -125,25 +116,9 @@ static bool wanted(const cli_args *a, const PGresult *r, int i)
 
 static void print_entry(cli *c, bool json, const PGresult *r, int i)
 {
-    int64_t at = cli_get_i64(r, i, H_AT);
+    int64_t at = cli_get_i64(r, i, QHIST_AT);
     if (json) {
-        json_t *o = json_pack("{s:I}", "seq", (json_int_t)cli_get_i64(r, i, H_ID));
-        json_object_set_new(o, "at", cli_time_json(at));
-        json_object_set_new(o, "saga_id", json_string(cli_get(r, i, H_SAGA)));
-        json_object_set_new(o, "name", cli_json_col(r, i, H_DEF));
-        json_object_set_new(o, "version", cli_null(r, i, H_VER)
-                                              ? json_null()
-                                              : json_integer(cli_get_i64(r, i, H_VER)));
-        json_object_set_new(o, "kind", json_string(cli_get(r, i, H_KIND)));
-        json_object_set_new(o, "step", cli_json_col(r, i, H_STEP));
-        json_object_set_new(o, "action", cli_json_col(r, i, H_ACTION));
-        json_object_set_new(o, "attempt", cli_null(r, i, H_ATTEMPT)
-                                              ? json_null()
-                                              : json_integer(cli_get_i64(r, i, H_ATTEMPT)));
-        json_object_set_new(o, "outcome", cli_json_col(r, i, H_OUTCOME));
-        json_object_set_new(o, "text", cli_json_col(r, i, H_TEXT));
-        json_object_set_new(o, "actor", cli_json_col(r, i, H_ACTOR));
-        cli_json_print(o, true);
+        cli_json_print(cli_history_json(r, i, true), true);
         fflush(stdout);
         return;
     }
@@ -157,19 +132,21 @@ static void print_entry(cli *c, bool json, const PGresult *r, int i)
         snprintf(when, sizeof when, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min,
                  tm.tm_sec, (int)(at % 1000));
     }
-    const char *kind = cli_get(r, i, H_KIND);
+    const char *kind = cli_get(r, i, QHIST_KIND);
     bool red = strcmp(kind, "stuck") == 0 || strcmp(kind, "exhausted") == 0;
-    char what[256] = "";
-    if (!cli_null(r, i, H_STEP))
-        snprintf(what, sizeof what, "%s%s%s%s%s ", cli_get(r, i, H_STEP),
-                 cli_null(r, i, H_ACTION) ? "" : " ", cli_get(r, i, H_ACTION),
-                 cli_null(r, i, H_ATTEMPT) ? "" : " #", cli_get(r, i, H_ATTEMPT));
-    printf("%s  %s  %s@%s  %s%-10s%s  %s%s%s%s%s%s\n", when, cli_get(r, i, H_SAGA),
-           cli_null(r, i, H_DEF) ? "?" : cli_get(r, i, H_DEF), cli_get(r, i, H_VER),
+    char what[256] = "", action[64];
+    if (!cli_null(r, i, QHIST_STEP)) {
+        cli_history_action(r, i, action, sizeof action);
+        snprintf(what, sizeof what, "%s%s%s ", cli_get(r, i, QHIST_STEP),
+                 cli_null(r, i, QHIST_ACTION) ? "" : " ", action);
+    }
+    printf("%s  %s  %s@%s  %s%-10s%s  %s%s%s%s%s%s\n", when, cli_get(r, i, QHIST_SAGA),
+           cli_null(r, i, QHIST_DEF) ? "?" : cli_get(r, i, QHIST_DEF),
+           cli_get(r, i, QHIST_VER),
            red && c->color ? "\033[31m" : "", kind, red && c->color ? "\033[0m" : "",
-           what, cli_get(r, i, H_OUTCOME), cli_null(r, i, H_OUTCOME) ? "" : " ",
-           cli_get(r, i, H_TEXT), cli_null(r, i, H_ACTOR) ? "" : " by ",
-           cli_get(r, i, H_ACTOR));
+           what, cli_get(r, i, QHIST_OUTCOME), cli_null(r, i, QHIST_OUTCOME) ? "" : " ",
+           cli_get(r, i, QHIST_TEXT), cli_null(r, i, QHIST_ACTOR) ? "" : " by ",
+           cli_get(r, i, QHIST_ACTOR));
     fflush(stdout);
 }
 
@@ -201,7 +178,7 @@ static int run(cli *c, const cli_args *a)
     bool json = cli_flag(a, "json");
     int64_t deadline = timeout ? saga_now_ms() + timeout : 0;
 
-    PGresult *r = cli_query(c, "SELECT coalesce(max(id), 0) FROM saga_history", 0, NULL, &err);
+    PGresult *r = cli_query(c, saga_query_history_max, 0, NULL, &err);
     if (!r)
         return cli_fail(c, &err);
     follower *f = calloc(1, sizeof *f);
@@ -224,14 +201,14 @@ static int run(cli *c, const cli_args *a)
         char low[24];
         snprintf(low, sizeof low, "%lld", f->low);
         const char *params[1] = {low};
-        r = cli_query(c, SQL, 1, params, &err);
+        r = cli_query(c, saga_query_history_after, 1, params, &err);
         if (!r) {
             status = cli_fail(c, &err);
             break;
         }
         int n = PQntuples(r);
         for (int i = 0; i < n && (!count || printed < count); i++) {
-            long long id = cli_get_i64(r, i, H_ID);
+            long long id = cli_get_i64(r, i, QHIST_ID);
             if (was_seen(f, id))
                 continue;
             mark_seen(f, id);
@@ -242,7 +219,7 @@ static int run(cli *c, const cli_args *a)
         }
         PQclear(r);
         settle(f, saga_now_ms());
-        if (n < atoi(BATCH))
+        if (n < SAGA_QUERY_HISTORY_BATCH)
             sleep_ms(POLL_MS);
     }
     free(f);

@@ -39,6 +39,7 @@
 #include "migrate.h"
 #include "schema.h"
 #include "outbox.h"
+#include "queries.h"
 #include "start.h"
 #include "start_item.h"
 #include "store.h"
@@ -160,9 +161,7 @@ static void collect(void *user)
     long pending = 0;
     if (saga_outbox_pending(c, &pending, &err) == 0)
         saga_metrics_set(d->m.outbox, NULL, (double)pending);
-    PGresult *r = PQexec(c, "SELECT def_name, count(*) FROM sagas WHERE stuck"
-                            " AND status IN ('RUNNING', 'CONFIRMING', 'COMPENSATING')"
-                            " GROUP BY def_name");
+    PGresult *r = PQexec(c, saga_query_stuck_by_def);
     if (PQresultStatus(r) == PGRES_TUPLES_OK) {
         saga_metrics_clear(d->m.stuck);
         for (int i = 0; i < PQntuples(r); i++) {

@@ -32,6 +32,7 @@
 
 #include "barrier.h"
 #include "inbound.h"
+#include "utf8.h"
 #include "wire.h"
 
 static void fail(const char *what)
@@ -53,7 +54,7 @@ static bool field_ok(const char *s, size_t max, bool required)
 {
     if (!s)
         return !required;
-    return (!required || *s) && strlen(s) <= max && saga_wire_utf8(s);
+    return (!required || *s) && strlen(s) <= max && saga_utf8_valid(s);
 }
 
 static void check_command(const saga_wire_cmd *c)

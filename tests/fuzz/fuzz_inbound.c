@@ -33,6 +33,7 @@
 #include "inbound.h"
 #include "machine.h"
 #include "spec.h"
+#include "utf8.h"
 
 static const char *const SPECS[2] = {
     "{\"name\": \"seq\", \"version\": 1,"
@@ -98,10 +99,10 @@ static bool zeroed(const void *p, size_t n)
 static void check_reply(const Saga__Reply *r, const json_t *payload)
 {
     if (!saga_inbound_uuid(r->saga_id) || !r->step[0] ||
-        strlen(r->step) > SAGA_INBOUND_MAX_NAME || !saga_inbound_utf8(r->step) ||
+        strlen(r->step) > SAGA_INBOUND_MAX_NAME || !saga_utf8_valid(r->step) ||
         r->action < SAGA__ACTION__RESERVE || r->action > SAGA__ACTION__COMPENSATE ||
         r->outcome < SAGA__OUTCOME__OK || r->outcome > SAGA__OUTCOME__RETRY ||
-        r->attempt < 1 || !saga_inbound_utf8(r->reason) || strlen(r->reason) > 4096)
+        r->attempt < 1 || !saga_utf8_valid(r->reason) || strlen(r->reason) > 4096)
         fail("an accepted Reply breaks a documented bound");
     if (payload ? !json_is_object(payload) : r->payload.len != 0)
         fail("an accepted Reply payload is not an object");

@@ -153,19 +153,6 @@ static void test_size_limit(void **state)
     assert_non_null(strstr(why, "exceeds the limit of 16 bytes"));
 }
 
-static void test_utf8(void **state)
-{
-    (void)state;
-    assert_true(saga_wire_utf8(""));
-    assert_true(saga_wire_utf8("plain"));
-    assert_true(saga_wire_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-    assert_false(saga_wire_utf8("\xc3"));             /* truncated */
-    assert_false(saga_wire_utf8("\xc0\xaf"));         /* overlong */
-    assert_false(saga_wire_utf8("\xed\xa0\x80"));     /* surrogate */
-    assert_false(saga_wire_utf8("\xf4\x90\x80\x80")); /* > U+10FFFF */
-    assert_false(saga_wire_utf8("\x80"));
-}
-
 static void test_reply(void **state)
 {
     (void)state;
@@ -220,7 +207,6 @@ int main(void)
         cmocka_unit_test(test_lenient_defaults),
         cmocka_unit_test(test_poison),
         cmocka_unit_test(test_size_limit),
-        cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_reply),
         cmocka_unit_test(test_action_names),
     };
