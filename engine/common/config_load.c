@@ -11,7 +11,8 @@
  */
 #include "config_internal.h"
 
-#include <errno.h>
+#include "file.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,26 +131,12 @@ int saga_config_parse(saga_config *c, const char *origin, const char *text,
 
 static int load_file(saga_config *c, const char *path, saga_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return saga_error_set(err, SAGA_EIO, "cannot open config file %s: %s",
-                              path, strerror(errno));
-    char *buf = malloc(FILE_MAX + 1);
-    if (!buf) {
-        fclose(f);
-        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
-    }
-    size_t n = fread(buf, 1, FILE_MAX + 1, f);
-    int rc = 0;
-    if (ferror(f))
-        rc = saga_error_set(err, SAGA_EIO, "cannot read config file %s: %s",
-                            path, strerror(errno));
-    else if (n > FILE_MAX)
-        rc = saga_error_set(err, SAGA_ELIMIT, "config file %s is larger than "
-                            "1 MiB", path);
-    fclose(f);
-    if (rc == 0)
-        rc = saga_config_parse(c, path, buf, n, err);
+    char *buf;
+    size_t n;
+    int rc = saga_file_read(path, FILE_MAX, &buf, &n, err);
+    if (rc < 0)
+        return rc;
+    rc = saga_config_parse(c, path, buf, n, err);
     free(buf);
     return rc;
 }

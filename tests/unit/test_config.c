@@ -384,7 +384,7 @@ static void test_error_messages(void **state)
         {.args = {"--config"}, .code = SAGA_EINVAL, .msg = "option --config needs a file name"},
         {.args = {"run"}, .code = SAGA_EINVAL, .msg = "unexpected argument \"run\""},
         {.args = {"--config", "/nonexistent/sagad.conf"}, .code = SAGA_EIO,
-         .msg = "cannot open config file /nonexistent/sagad.conf: No such file or directory"},
+         .msg = "could not open \"/nonexistent/sagad.conf\": No such file or directory"},
         /* kafka.* is checked by librdkafka itself */
         {.file = "kafka.bootstrap.server = x:1\n", .code = SAGA_EINVAL,
          .msg = "%s:1: kafka.bootstrap.server: unknown librdkafka property "
@@ -458,7 +458,8 @@ static void test_more_errors(void **state)
     fclose(f);
     assert_int_equal(load(c, &err, NULL, "--config", path, NULL), SAGA_ELIMIT);
     char want[128];
-    snprintf(want, sizeof want, "config file %s is larger than 1 MiB", path);
+    snprintf(want, sizeof want, "\"%s\" is larger than the limit of 1048576 bytes",
+             path);
     assert_string_equal(err.msg, want);
     unlink(path);
     setenv("SAGA_CONFIG", "", 1);
