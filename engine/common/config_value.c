@@ -11,6 +11,8 @@
  */
 #include "config_internal.h"
 
+#include "duration.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -74,34 +76,6 @@ static bool parse_bool(const char *s, bool *out)
     return false;
 }
 
-static bool parse_duration(const char *s, int64_t *out)
-{
-    const char *p = s;
-    if (*p < '0' || *p > '9')
-        return false;
-    int64_t n = 0;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (n > (INT64_MAX - (*p - '0')) / 10)
-            return false;
-        n = n * 10 + (*p - '0');
-    }
-    int64_t mult;
-    if (!*p || strcmp(p, "ms") == 0)
-        mult = 1;
-    else if (strcmp(p, "s") == 0)
-        mult = 1000;
-    else if (strcmp(p, "m") == 0)
-        mult = 60 * 1000;
-    else if (strcmp(p, "h") == 0)
-        mult = 3600 * 1000;
-    else
-        return false;
-    if (n > INT64_MAX / mult)
-        return false;
-    *out = n * mult;
-    return true;
-}
-
 static bool enum_has(const char *choices, const char *s)
 {
     size_t len = strlen(s);
@@ -136,13 +110,14 @@ static bool typed_parse(const saga_config_key *k, const config_bounds *b,
         numeric = true;
         snprintf(why, len, "expected a number");
         break;
-    case SAGA_CONFIG_DURATION:
-        ok = parse_duration(raw, &v->i);
+    case SAGA_CONFIG_DURATION: {
+        saga_error derr;
+        ok = saga_duration_parse(raw, &v->i, &derr) == 0;
         num = (double)v->i;
         numeric = true;
-        snprintf(why, len, "expected a duration such as 250ms, 10s, 5m or 1h "
-                 "(a plain integer means milliseconds)");
+        snprintf(why, len, "expected a duration");
         break;
+    }
     case SAGA_CONFIG_BOOL: {
         bool bv = false;
         ok = parse_bool(raw, &bv);
@@ -256,6 +231,28 @@ static bool list_split(const char *raw, config_value *v)
 
 /* --- the one setter ------------------------------------------------------ */
 
+/* The hint of a refused duration: the grammar (core/duration.h), which is
+ * the same for every program and source; for a bare number, the key and
+ * the number with a unit, since milliseconds are the likely intent. Out of
+ * range needs no hint: the message gives the range. */
+static void duration_hint(const saga_config_key *k, const char *name,
+                          const char *raw, saga_error *err)
+{
+    int64_t ms;
+    saga_error derr;
+    if (saga_duration_parse(raw, &ms, &derr) == 0)
+        return;
+    size_t digits = strspn(raw, "0123456789");
+    if (digits == 0 || raw[digits] || digits > 18) {
+        saga_error_hint(err, "%s", derr.hint);
+        return;
+    }
+    /* A secret's value is never echoed, not even its digits. */
+    const char *n = config_is_secret(k, name) ? "500" : raw;
+    saga_error_hint(err, "%s needs a unit (ms, s, m, h or d): write %sms for "
+                    "milliseconds", k->key, n);
+}
+
 int config_set_value(saga_config *c, const saga_config_key *k,
                      const config_bounds *b, config_value *v, const char *name,
                      const char *raw, config_source src, const char *origin,
@@ -266,8 +263,11 @@ int config_set_value(saga_config *c, const saga_config_key *k,
     if (k && !typed_parse(k, b, raw, &nv, why, sizeof why)) {
         char echo[CONFIG_ECHO_MAX * 2 + 8];
         config_echo_value(k, name, raw, echo, sizeof echo);
-        return saga_error_set(err, SAGA_EINVAL, "%s: invalid value%s: %s", where,
-                              echo, why);
+        saga_error_set(err, SAGA_EINVAL, "%s: invalid value%s: %s", where, echo,
+                       why);
+        if (k->type == SAGA_CONFIG_DURATION)
+            duration_hint(k, name, raw, err);
+        return SAGA_EINVAL;
     }
     if (config_has_prefix(name, CONFIG_KAFKA_PREFIX)) {
         int rc = config_kafka_check(c, k, where, name, raw, err);
