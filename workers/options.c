@@ -35,7 +35,7 @@ static const saga_config_key KEYS[] = {
      .flag = "--reject-rate", .help = "fault: refuse this share of RESERVE commands"},
     {.key = "fault.retry.rate", .type = SAGA_CONFIG_DOUBLE, .def = "0", .range = "0..1",
      .flag = "--retry-rate", .help = "fault: answer RETRY (transient failure) to this share"},
-    {.key = "fault.delay", .type = SAGA_CONFIG_DURATION, .def = "0ms", .range = "0..1h",
+    {.key = "fault.delay", .type = SAGA_CONFIG_DURATION, .def = "0ms", .range = "0ms..1h",
      .env = "SAGA_FAULT_DELAY_MS", .flag = "--delay-ms",
      .help = "fault: latency added to each batch"},
     {.key = "fault.drop.reply.rate", .type = SAGA_CONFIG_DOUBLE, .def = "0", .range = "0..1",

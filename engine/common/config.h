@@ -66,8 +66,10 @@ typedef enum saga_config_type {
     SAGA_CONFIG_INT,        /* 64-bit decimal integer */
     SAGA_CONFIG_DOUBLE,     /* finite number: "0.25", "1e-3" */
     SAGA_CONFIG_BOOL,       /* true|false|yes|no|on|off|1|0, any case */
-    SAGA_CONFIG_DURATION,   /* milliseconds: "250ms", "10s", "5m", "1h";
-                               a plain integer means ms */
+    SAGA_CONFIG_DURATION,   /* milliseconds, written as saga_duration_parse
+                               reads them (duration.h): "250ms", "10s",
+                               "5m", "1h", "1d", "1h30m"; a unit is
+                               required, a bare number is refused */
     SAGA_CONFIG_ENUM,       /* one of .choices */
     SAGA_CONFIG_LIST        /* comma-separated; items trimmed, empty ones dropped */
 } saga_config_type;

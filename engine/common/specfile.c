@@ -3,39 +3,25 @@
  */
 #include "specfile.h"
 
-#include <errno.h>
-#include <stdio.h>
+#include "file.h"
+
 #include <stdlib.h>
-#include <string.h>
 
 int saga_spec_load(const char *path, saga_spec **out, saga_diag *diag,
                    saga_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return saga_error_set(err, SAGA_EIO, "could not open \"%s\": %s", path,
-                              strerror(errno));
-    /* One byte more than the limit tells "too large" from "exactly full". */
-    size_t cap = SAGA_SPEC_MAX_FILE_BYTES + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
-    }
-    while (len < cap) {
-        size_t n = fread(buf + len, 1, cap - len, f);
-        if (n == 0)
-            break;
-        len += n;
-    }
-    int rc;
-    if (ferror(f))
-        rc = saga_error_set(err, SAGA_EIO, "could not read \"%s\": %s", path,
-                            strerror(errno));
-    else
-        rc = saga_spec_parse(path, buf, len, out, diag, err);
+    char *buf;
+    size_t len;
+    int rc = saga_file_read(path, SAGA_SPEC_MAX_FILE_BYTES, &buf, &len, err);
+    /* An oversized file is a spec error like any other, worded (and put in
+     * diag) by the parser, which refuses the length before reading a byte:
+     * it is given the length alone. */
+    if (rc == SAGA_ELIMIT)
+        return saga_spec_parse(path, NULL, len, out, diag, err);
+    if (rc < 0)
+        return rc;
+    rc = saga_spec_parse(path, buf, len, out, diag, err);
     free(buf);
-    fclose(f);
     return rc;
 }

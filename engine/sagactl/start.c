@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "defs.h"
+#include "file.h"
 #include "sagactl.h"
 #include "start.h"
 
@@ -28,33 +29,25 @@ static const cli_opt OPTS[] = {
     {"json", CLI_FLAG, NULL, "print one JSON document"},
 };
 
-/* Reads @FILE (or @- for stdin) into an owned string. */
+/* Reads @FILE (or @- for stdin) into an owned string. The file may be
+ * larger than the input limit, which applies to the compact JSON that
+ * saga_start measures: twice the limit leaves room for indentation. */
 static char *read_input(const char *arg, saga_error *err)
 {
-    if (arg[0] != '@')
-        return strdup(arg);
-    FILE *f = strcmp(arg + 1, "-") == 0 ? stdin : fopen(arg + 1, "r");
-    if (!f) {
-        saga_error_set(err, SAGA_EIO, "cannot read input file %s: %m", arg + 1);
-        return NULL;
+    if (arg[0] != '@') {
+        char *copy = strdup(arg);
+        if (!copy)
+            saga_error_set(err, SAGA_ENOMEM, "out of memory");
+        return copy;
     }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while (m && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        fwrite(chunk, 1, n, m);
-        if (len > SAGA_INPUT_MAX_BYTES * 2)
-            break;
-    }
-    if (m)
-        fclose(m);
-    if (f != stdin)
-        fclose(f);
-    if (!buf)
-        saga_error_set(err, SAGA_ENOMEM, "out of memory");
-    return buf;
+    char *buf;
+    size_t len;
+    size_t max = 2 * (size_t)SAGA_INPUT_MAX_BYTES;
+    int rc = strcmp(arg + 1, "-") == 0
+                 ? saga_file_read_stream(stdin, "standard input", max, &buf,
+                                         &len, err)
+                 : saga_file_read(arg + 1, max, &buf, &len, err);
+    return rc < 0 ? NULL : buf;
 }
 
 static void sleep_ms(int ms)

@@ -74,7 +74,7 @@ static const saga_config_key KEYS[] = {
     {.key = "topics.replication", .type = SAGA_CONFIG_INT, .def = "-1", .range = "-1..100",
      .help = "replication factor of topics sagad creates (-1 = broker default)"},
     {.key = "shutdown.timeout", .type = SAGA_CONFIG_DURATION, .def = "10s",
-     .range = "0..10m", .help = "longest graceful stop after SIGTERM before exiting anyway"},
+     .range = "0ms..10m", .help = "longest graceful stop after SIGTERM before exiting anyway"},
     {.key = "reconnect.max_backoff", .type = SAGA_CONFIG_DURATION, .def = "5s",
      .range = "100ms..5m", .help = "cap of the backoff between reconnection attempts"},
 };

@@ -63,7 +63,7 @@ refused "invalid UTF-8" "input: not valid JSON" order_checkout "$(printf '{"orde
 refused "integer past 64 bits" "input: not valid JSON" order_checkout \
     '{"order_id": "o", "sku": "A", "qty": 99999999999999999999, "account": "a", "amount": 1}'
 refused "input over the limit" "larger than the limit of 262144 bytes" order_checkout "@$TMP/big.json"
-refused "unreadable @FILE" "cannot read input file" order_checkout "@$TMP/no/such/file"
+refused "unreadable @FILE" "could not open" order_checkout "@$TMP/no/such/file"
 refused "key over the limit" "idempotency key: longer than 200 bytes" order_checkout \
     "{\"order_id\": \"o\", $GOOD}" "$LONGKEY"
 refused "definition that looks like SQL" "no definition named" \

@@ -220,9 +220,10 @@ static void test_value_syntax(void **state)
     static const struct {
         const char *flag;
         int64_t ms;
-    } durations[] = {{"--poll.timeout=1", 1},        {"--poll.timeout=250ms", 250},
+    } durations[] = {{"--poll.timeout=1ms", 1},      {"--poll.timeout=250ms", 250},
                      {"--poll.timeout=10s", 10000},  {"--poll.timeout=5m", 300000},
-                     {"--poll.timeout=1h", 3600000}};
+                     {"--poll.timeout=1h", 3600000}, {"--poll.timeout=59m60s", 3600000},
+                     {"--poll.timeout=1m500ms", 60500}};
     for (size_t i = 0; i < sizeof durations / sizeof *durations; i++) {
         assert_int_equal(load(c, &err, NULL, durations[i].flag, NULL), 0);
         assert_int_equal(saga_config_ms(c, "poll.timeout"), durations[i].ms);
@@ -348,14 +349,40 @@ static void test_error_messages(void **state)
         {.args = {"--batch.max=99999999999999999999"}, .code = SAGA_EINVAL,
          .msg = "--batch.max: invalid value \"99999999999999999999\": expected an "
                 "integer from 1 to 10000"},
+        /* durations: the one grammar (core/duration.h), units required */
         {.env = "SAGA_POLL_TIMEOUT=10 s", .code = SAGA_EINVAL,
          .msg = "SAGA_POLL_TIMEOUT (poll.timeout): invalid value \"10 s\": expected a "
-                "duration such as 250ms, 10s, 5m or 1h (a plain integer means "
-                "milliseconds) from 1ms to 1h"},
+                "duration from 1ms to 1h",
+         .hint = "write a number and a unit (ms, s, m, h, d), e.g. 250ms, 90s, 5m, "
+                 "2h, 1d or 1h30m"},
         {.env = "SAGA_POLL_TIMEOUT=-5", .code = SAGA_EINVAL, .msg = NULL},
         {.file = "poll.timeout = 2h\n", .code = SAGA_EINVAL,
-         .msg = "%s:1: poll.timeout: invalid value \"2h\": expected a duration such as "
-                "250ms, 10s, 5m or 1h (a plain integer means milliseconds) from 1ms to 1h"},
+         .msg = "%s:1: poll.timeout: invalid value \"2h\": expected a duration from "
+                "1ms to 1h",
+         .hint = ""},
+        {.file = "poll.timeout = 1d\n", .code = SAGA_EINVAL,
+         .msg = "%s:1: poll.timeout: invalid value \"1d\": expected a duration from "
+                "1ms to 1h"},
+        {.file = "poll.timeout = 500\n", .code = SAGA_EINVAL,
+         .msg = "%s:1: poll.timeout: invalid value \"500\": expected a duration from "
+                "1ms to 1h",
+         .hint = "poll.timeout needs a unit (ms, s, m, h or d): write 500ms for "
+                 "milliseconds"},
+        {.env = "SAGA_POLL_TIMEOUT=0", .code = SAGA_EINVAL,
+         .msg = "SAGA_POLL_TIMEOUT (poll.timeout): invalid value \"0\": expected a "
+                "duration from 1ms to 1h",
+         .hint = "poll.timeout needs a unit (ms, s, m, h or d): write 0ms for "
+                 "milliseconds"},
+        {.args = {"--poll.timeout", "250"}, .code = SAGA_EINVAL,
+         .msg = "--poll.timeout: invalid value \"250\": expected a duration from 1ms "
+                "to 1h",
+         .hint = "poll.timeout needs a unit (ms, s, m, h or d): write 250ms for "
+                 "milliseconds"},
+        {.args = {"--poll.timeout=5min"}, .code = SAGA_EINVAL,
+         .msg = "--poll.timeout: invalid value \"5min\": expected a duration from 1ms "
+                "to 1h",
+         .hint = "write a number and a unit (ms, s, m, h, d), e.g. 250ms, 90s, 5m, "
+                 "2h, 1d or 1h30m"},
         {.file = "\n\nlog.format = xml\n", .code = SAGA_EINVAL,
          .msg = "%s:3: log.format: invalid value \"xml\": expected one of: json, text, auto"},
         {.args = {"--reject-rate", "1.5"}, .code = SAGA_EINVAL,
@@ -384,7 +411,7 @@ static void test_error_messages(void **state)
         {.args = {"--config"}, .code = SAGA_EINVAL, .msg = "option --config needs a file name"},
         {.args = {"run"}, .code = SAGA_EINVAL, .msg = "unexpected argument \"run\""},
         {.args = {"--config", "/nonexistent/sagad.conf"}, .code = SAGA_EIO,
-         .msg = "cannot open config file /nonexistent/sagad.conf: No such file or directory"},
+         .msg = "could not open \"/nonexistent/sagad.conf\": No such file or directory"},
         /* kafka.* is checked by librdkafka itself */
         {.file = "kafka.bootstrap.server = x:1\n", .code = SAGA_EINVAL,
          .msg = "%s:1: kafka.bootstrap.server: unknown librdkafka property "
@@ -426,14 +453,25 @@ static void test_more_errors(void **state)
         {.key = "high", .type = SAGA_CONFIG_DOUBLE, .range = "..0.5", .help = "at most half"},
         {.key = "word", .type = SAGA_CONFIG_ENUM, .choices = "a|b", .help = "a or b"},
         {.key = "kafka.acks", .flags = SAGA_CONFIG_SECRET, .help = "a secret kafka key"},
+        {.key = "hush.wait", .type = SAGA_CONFIG_DURATION, .flags = SAGA_CONFIG_SECRET,
+         .range = "0ms..", .help = "a secret duration"},
     };
-    saga_config *c = saga_config_new(keys, 4);
+    saga_config *c = saga_config_new(keys, 5);
     saga_error err;
     assert_int_equal(load(c, &err, NULL, "--low=0", NULL), SAGA_EINVAL);
     assert_string_equal(err.msg, "--low: invalid value \"0\": expected an integer of at least 1");
     assert_int_equal(load(c, &err, NULL, "--high=0.75", NULL), SAGA_EINVAL);
     assert_string_equal(err.msg, "--high: invalid value \"0.75\": expected a number of at most 0.5");
     assert_int_equal(load(c, &err, NULL, "--low=99999999", "--high=-1e9", NULL), 0);
+
+    assert_int_equal(load(c, &err, NULL, "--hush.wait=0ms", NULL), 0);
+
+    /* a secret bare number is not echoed, not even in the hint */
+    assert_int_equal(load(c, &err, NULL, "--hush.wait=1234", NULL), SAGA_EINVAL);
+    assert_string_equal(err.msg, "--hush.wait: invalid value: expected a duration "
+                                 "of at least 0ms");
+    assert_string_equal(err.hint, "hush.wait needs a unit (ms, s, m, h or d): write "
+                                  "500ms for milliseconds");
 
     /* long values are shortened in messages */
     char arg[300];
@@ -458,7 +496,8 @@ static void test_more_errors(void **state)
     fclose(f);
     assert_int_equal(load(c, &err, NULL, "--config", path, NULL), SAGA_ELIMIT);
     char want[128];
-    snprintf(want, sizeof want, "config file %s is larger than 1 MiB", path);
+    snprintf(want, sizeof want, "\"%s\" is larger than the limit of 1048576 bytes",
+             path);
     assert_string_equal(err.msg, want);
     unlink(path);
     setenv("SAGA_CONFIG", "", 1);
@@ -517,6 +556,9 @@ static void test_bad_tables(void **state)
         {{.key = "x", .type = SAGA_CONFIG_INT, .range = "1-2"}, {.key = "ok"}},
         {{.key = "x", .type = SAGA_CONFIG_STRING, .range = "1..2"}, {.key = "ok"}},
         {{.key = "x", .type = SAGA_CONFIG_ENUM}, {.key = "ok"}},
+        /* tables use the one duration grammar too: no bare numbers */
+        {{.key = "x", .type = SAGA_CONFIG_DURATION, .def = "500"}, {.key = "ok"}},
+        {{.key = "x", .type = SAGA_CONFIG_DURATION, .range = "0..1h"}, {.key = "ok"}},
         {{.key = "x", .flag = "-x"}, {.key = "ok"}},
         {{.key = "x", .flag = "--y"}, {.key = "y"}},
         {{.key = "x", .env = "SAME"}, {.key = "y", .env = "SAME"}},

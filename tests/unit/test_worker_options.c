@@ -86,7 +86,7 @@ static void test_env_then_flags(void **state)
     setenv("SAGA_WORKER_BATCH_MAX", "64", 1);
     setenv("SAGA_FAULT_RETRY_RATE", "0.5", 1);
     setenv("SAGA_FAULT_IGNORE", "confirm,compensate", 1);
-    setenv("SAGA_FAULT_DELAY_MS", "250", 1);
+    setenv("SAGA_FAULT_DELAY_MS", "250ms", 1);
     char *argv[] = {"w", "--pg-dsn", "host=flag", "--batch-max=8", "--topic", "t.cmds",
                     "--kafka", "linger.ms=5", "--kafka.acks=all", "--retry-rate", "0",
                     "--fault-actions", "reserve", "--fault-seed", "16", NULL};
