@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "duration.h"
 #include "log.h"
 
 typedef enum { FP_OFF, FP_CRASH, FP_ERROR, FP_DELAY } fp_action;
@@ -37,7 +38,7 @@ static bool armed;
 static int bad_entry(saga_error *err, const char *entry, const char *why)
 {
     saga_error_set(err, SAGA_EINVAL, "SAGA_FAILPOINTS: \"%.80s\": %s", entry, why);
-    saga_error_hint(err, "write NAME=crash|error|delay:MS[@N], comma-separated; "
+    saga_error_hint(err, "write NAME=crash|error|delay:DURATION[@N], comma-separated; "
                          "names: turn.after_begin, turn.before_commit, "
                          "turn.after_commit, turn.after_publish, "
                          "worker.after_commit, worker.after_reply");
@@ -59,9 +60,12 @@ static int parse_action(const char *a, int *delay, long *at, fp_action *out)
         *out = FP_CRASH;
     else if (len == 5 && strncmp(a, "error", 5) == 0)
         *out = FP_ERROR;
-    else if (len > 6 && strncmp(a, "delay:", 6) == 0) {
-        long ms = strtol(a + 6, &end, 10);
-        if (end != a + len || ms < 0 || ms > 600000)
+    else if (len > 6 && len < 64 && strncmp(a, "delay:", 6) == 0) {
+        char d[64];
+        int64_t ms;
+        saga_error ignored;
+        snprintf(d, sizeof d, "%.*s", (int)(len - 6), a + 6);
+        if (saga_duration_parse(d, &ms, &ignored) || ms > 600000)
             return -1;
         *delay = (int)ms;
         *out = FP_DELAY;

@@ -7,10 +7,11 @@
  *
  * Set by the environment, never by configuration, so a config file cannot
  * switch one on by accident:
- *   SAGA_FAILPOINTS="turn.after_commit=crash@3,worker.after_commit=delay:200"
+ *   SAGA_FAILPOINTS="turn.after_commit=crash@3,worker.after_commit=delay:200ms"
  * Actions: crash (_exit at once, as kill -9 would leave things), error (the
  * caller fails the unit of work as if the database had refused it),
- * delay:MS (sleep, then go on). "@N" fires on the Nth hit of that point
+ * delay:DURATION (sleep, then go on; the duration grammar of
+ * docs/operations.md, at most 10m). "@N" fires on the Nth hit of that point
  * only (1-based); without it, on every hit. With SAGA_FAILPOINTS unset every
  * point is one predictable branch on a static flag: inert.
  *

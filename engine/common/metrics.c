@@ -11,6 +11,7 @@
  */
 #include "metrics.h"
 
+#include "buf.h"
 #include "log.h"
 
 #include <math.h>
@@ -501,37 +502,8 @@ void saga_metrics_clear(saga_metrics_family *f)
 
 /* --- rendering ----------------------------------------------------------- */
 
-typedef struct strbuf {
-    char *d;
-    size_t n, cap;
-    bool oom;
-} strbuf;
-
-static void sb_put(strbuf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        char *d = realloc(b->d, cap);
-        if (!d) {
-            b->oom = true;
-            return;
-        }
-        b->d = d;
-        b->cap = cap;
-    }
-    memcpy(b->d + b->n, s, len);
-    b->n += len;
-    b->d[b->n] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
 /* Escapes backslash and newline (HELP), plus '"' in label values. */
-static void sb_escaped(strbuf *b, const char *s, bool quote)
+static void sb_escaped(saga_buf *b, const char *s, bool quote)
 {
     const char *run = s;
     for (; *s; s++) {
@@ -541,11 +513,11 @@ static void sb_escaped(strbuf *b, const char *s, bool quote)
                                                    : NULL;
         if (!esc)
             continue;
-        sb_put(b, run, (size_t)(s - run));
-        sb_puts(b, esc);
+        saga_buf_putn(b, run, (size_t)(s - run));
+        saga_buf_puts(b, esc);
         run = s + 1;
     }
-    sb_put(b, run, (size_t)(s - run));
+    saga_buf_putn(b, run, (size_t)(s - run));
 }
 
 /* Shortest text that reads back as v; Prometheus spells infinities +Inf and
@@ -565,42 +537,42 @@ static void format_double(char out[32], double v)
     }
 }
 
-static void sb_double(strbuf *b, double v)
+static void sb_double(saga_buf *b, double v)
 {
     char num[32];
     format_double(num, v);
-    sb_puts(b, num);
+    saga_buf_puts(b, num);
 }
 
 /* name{l1="v1",...,extra_label="extra"} value\n */
-static void sb_sample(strbuf *b, const saga_metrics_family *f, const series *s,
+static void sb_sample(saga_buf *b, const saga_metrics_family *f, const series *s,
                       const char *suffix, const char *le, double value)
 {
-    sb_puts(b, f->name);
-    sb_puts(b, suffix);
+    saga_buf_puts(b, f->name);
+    saga_buf_puts(b, suffix);
     if (f->nlabels || le) {
-        sb_put(b, "{", 1);
+        saga_buf_putn(b, "{", 1);
         for (size_t i = 0; i < f->nlabels; i++) {
             if (i)
-                sb_put(b, ",", 1);
-            sb_puts(b, f->labels[i]);
-            sb_put(b, "=\"", 2);
+                saga_buf_putn(b, ",", 1);
+            saga_buf_puts(b, f->labels[i]);
+            saga_buf_putn(b, "=\"", 2);
             sb_escaped(b, s->values[i], true);
-            sb_put(b, "\"", 1);
+            saga_buf_putn(b, "\"", 1);
         }
         if (le) {
-            sb_puts(b, f->nlabels ? ",le=\"" : "le=\"");
-            sb_puts(b, le);
-            sb_put(b, "\"", 1);
+            saga_buf_puts(b, f->nlabels ? ",le=\"" : "le=\"");
+            saga_buf_puts(b, le);
+            saga_buf_putn(b, "\"", 1);
         }
-        sb_put(b, "}", 1);
+        saga_buf_putn(b, "}", 1);
     }
-    sb_put(b, " ", 1);
+    saga_buf_putn(b, " ", 1);
     sb_double(b, value);
-    sb_put(b, "\n", 1);
+    saga_buf_putn(b, "\n", 1);
 }
 
-static void render_series(strbuf *b, const saga_metrics_family *f,
+static void render_series(saga_buf *b, const saga_metrics_family *f,
                           const series *s)
 {
     if (f->type != FAM_HISTOGRAM) {
@@ -621,28 +593,23 @@ static void render_series(strbuf *b, const saga_metrics_family *f,
 
 char *saga_metrics_render(saga_metrics *m)
 {
-    strbuf b = {0};
-    sb_put(&b, "", 0);
+    saga_buf b = {0};
     pthread_mutex_lock(&m->lock);
     for (const saga_metrics_family *f = m->first; f; f = f->next) {
-        sb_puts(&b, "# HELP ");
-        sb_puts(&b, f->name);
-        sb_put(&b, " ", 1);
+        saga_buf_puts(&b, "# HELP ");
+        saga_buf_puts(&b, f->name);
+        saga_buf_putn(&b, " ", 1);
         sb_escaped(&b, f->help, false);
-        sb_puts(&b, "\n# TYPE ");
-        sb_puts(&b, f->name);
-        sb_put(&b, " ", 1);
-        sb_puts(&b, TYPE_NAMES[f->type]);
-        sb_put(&b, "\n", 1);
+        saga_buf_puts(&b, "\n# TYPE ");
+        saga_buf_puts(&b, f->name);
+        saga_buf_putn(&b, " ", 1);
+        saga_buf_puts(&b, TYPE_NAMES[f->type]);
+        saga_buf_putn(&b, "\n", 1);
         for (size_t i = 0; i < f->nseries; i++)
             render_series(&b, f, f->order[i]);
         if (f->overflow)
             render_series(&b, f, f->overflow);
     }
     pthread_mutex_unlock(&m->lock);
-    if (b.oom) {
-        free(b.d);
-        return NULL;
-    }
-    return b.d;
+    return saga_buf_take(&b);
 }

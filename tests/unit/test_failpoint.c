@@ -43,14 +43,14 @@ static void bad_entries_are_refused(void **state)
     (void)state;
     const char *bad[] = {"turn.after_commit", "turn.nowhere=crash",
                          "turn.after_commit=explode", "turn.after_commit=crash@0",
-                         "turn.after_commit=delay:", "turn.after_commit=delay:x",
+                         "turn.after_commit=delay:", "turn.after_commit=delay:x", "turn.after_commit=delay:200",
                          "worker.after_reply=crash@2x", "turn.after_begin=crash,x=y"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int st = in_child(bad[i], init_rc);
         assert_true(WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 10);
     }
-    int st = in_child("turn.after_begin=crash@2,worker.after_reply=delay:5", init_rc);
+    int st = in_child("turn.after_begin=crash@2,worker.after_reply=delay:5ms", init_rc);
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
