@@ -46,17 +46,6 @@ await_log() {
     done
 }
 
-# await_exit PID SECONDS: sets EXIT_CODE once PID has exited.
-await_exit() {
-    end=$(($(date +%s) + $2))
-    while kill -0 "$1" 2>/dev/null; do
-        [ "$(date +%s)" -ge "$end" ] && fail "process $1 still running after $2 s"
-        sleep 0.05
-    done
-    wait "$1"
-    EXIT_CODE=$?
-}
-
 # hold PORT: an unrelated program listening on PORT; sets HOLDER.
 hold() {
     openssl s_server -nocert -accept "127.0.0.1:$1" </dev/null >"$LOGS/holder.log" 2>&1 &
