@@ -26,7 +26,8 @@ static bool ready(void *user, char *why, size_t len)
     return true;
 }
 
-int saga_wops_start(saga_wops *o, const char *listen, saga_error *err)
+int saga_wops_start(saga_wops *o, const char *listen, int64_t bind_timeout_ms,
+                    saga_error *err)
 {
     memset(o, 0, sizeof *o);
     o->metrics = saga_metrics_new(0);
@@ -55,7 +56,8 @@ int saga_wops_start(saga_wops *o, const char *listen, saga_error *err)
                                          "Reconnections to PostgreSQL.", NULL);
     if (!listen || strcmp(listen, "off") == 0)
         return 0;
-    saga_http_handlers h = {.ready = ready, .metrics = m, .liveness_ms = 60000};
+    saga_http_handlers h = {.ready = ready, .metrics = m, .liveness_ms = 60000,
+                            .bind_timeout_ms = bind_timeout_ms};
     o->http = saga_http_start(listen, &h, o, err);
     if (!o->http) {
         saga_metrics_free(o->metrics);

@@ -25,8 +25,10 @@ typedef struct saga_wops {
 } saga_wops;
 
 /* Registers the metrics and, unless listen is NULL or "off", starts the
- * endpoint. 0, or SAGA_EINVAL / SAGA_EIO (address in use) / SAGA_ENOMEM. */
-int saga_wops_start(saga_wops *o, const char *listen, saga_error *err);
+ * endpoint, waiting up to bind_timeout_ms for an address in use. 0, or
+ * SAGA_EINVAL / SAGA_EIO (address in use) / SAGA_ENOMEM. */
+int saga_wops_start(saga_wops *o, const char *listen, int64_t bind_timeout_ms,
+                    saga_error *err);
 void saga_wops_stop(saga_wops *o);
 
 /* The loop turned (liveness). */

@@ -51,6 +51,8 @@ static const saga_config_key KEYS[] = {
      .flag = "--fault-seed", .help = "seed of the fault decisions (same seed, same faults)"},
     {.key = "http.listen", .type = SAGA_CONFIG_STRING, .def = "off",
      .help = "address of /healthz, /readyz and /metrics; \"off\" disables"},
+    {.key = "http.bind_timeout", .type = SAGA_CONFIG_DURATION, .def = "30s", .range = "0..10m",
+     .help = "how long a port still in use (a predecessor dying) is waited for; 0 = one try"},
     {.key = "log.level", .type = SAGA_CONFIG_ENUM, .def = "info",
      .choices = "debug|info|warn|error", .help = "lowest level logged"},
     {.key = "log.format", .type = SAGA_CONFIG_ENUM, .def = "auto", .choices = "auto|json|text",
@@ -83,6 +85,7 @@ void saga_worker_config_init(saga_worker_config *cfg, const char *participant)
     cfg->replication = -1;
     cfg->batch_max = 128;
     cfg->max_message_bytes = 1024 * 1024;
+    cfg->http_bind_timeout_ms = 30000;
     saga_faults_init(&cfg->faults);
 }
 
@@ -149,6 +152,7 @@ int saga_worker_config_from(saga_worker_config *cfg, saga_log_level *level,
     cfg->batch_max = (int)saga_config_int(c, "worker.batch.max");
     cfg->max_message_bytes = (size_t)saga_config_int(c, "worker.max.message.bytes");
     cfg->http_listen = saga_config_str(c, "http.listen");
+    cfg->http_bind_timeout_ms = saga_config_ms(c, "http.bind_timeout");
     saga_worker_faults *f = &cfg->faults;
     f->reject_rate = saga_config_double(c, "fault.reject.rate");
     f->retry_rate = saga_config_double(c, "fault.retry.rate");

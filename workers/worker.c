@@ -708,7 +708,7 @@ int saga_worker_run(const saga_worker_config *cfg, const saga_worker_handlers *h
     w.user = user;
     w.stats = stats ? stats : &w.own_stats;
     snprintf(w.app_name, sizeof w.app_name, "%s-worker", cfg->participant);
-    rc = saga_wops_start(&w.ops, cfg->http_listen, err);
+    rc = saga_wops_start(&w.ops, cfg->http_listen, cfg->http_bind_timeout_ms, err);
     if (rc)
         return rc;
     if (cfg->install_signal_handlers)

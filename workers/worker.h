@@ -154,6 +154,7 @@ typedef struct saga_worker_config {
     } kafka_conf[SAGA_WORKER_MAX_KAFKA_CONF];
     int n_kafka_conf;
     const char *http_listen;   /* /healthz /readyz /metrics; NULL or "off": none */
+    int64_t http_bind_timeout_ms; /* wait for a port in use; 30 s, 0: one try */
     saga_worker_faults faults;
     /* Applied before consuming (NULL: none). */
     const saga_migration *migrations;

@@ -6,6 +6,16 @@
  * address is bound once by hand: that is the only way to turn "address
  * already in use" or "cannot assign requested address" into a message that
  * names the address, and it picks which of the resolved addresses works.
+ *
+ * "Address already in use" is waited out (bind_timeout_ms, with backoff):
+ * a process restarted right after kill -9 of its predecessor finds the port
+ * still held while the dying process is torn down, and exiting then would
+ * leave nothing running. Other errors (no such address, permission) are
+ * final at once. Both sockets use SO_REUSEADDR (libmicrohttpd's default on
+ * POSIX), so connections in TIME_WAIT left by scrapes never block a
+ * restart; SO_REUSEPORT is not used, because it would let a second live
+ * process share the port and answer probes meant for the first.
+ *
  * Liveness defaults to a heartbeat (an atomic timestamp the main loop
  * refreshes) because "the process answers HTTP" proves nothing when the
  * server has its own thread: only a loop that keeps turning is alive.
@@ -213,6 +223,67 @@ static int try_bind(const struct addrinfo *a)
     return rc;
 }
 
+/* The first of res that binds, in *chosen; returns 0 or the last errno. */
+static int bind_any(const struct addrinfo *res, const struct addrinfo **chosen)
+{
+    int e = 0;
+    for (const struct addrinfo *a = res; a; a = a->ai_next)
+        if ((e = try_bind(a)) == 0) {
+            *chosen = a;
+            return 0;
+        }
+    return e;
+}
+
+/* Sleeps ms; false when a signal with a handler (a stop request) woke it. */
+static bool pause_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    return nanosleep(&ts, NULL) == 0;
+}
+
+/* bind_any, retried while the address is in use and wait_ms has not run out
+ * (backoff from 100 ms doubling to 2 s, each try logged). */
+static int bind_patiently(const struct addrinfo *res, const char *listen, int64_t wait_ms,
+                          const struct addrinfo **chosen, saga_error *err)
+{
+    int64_t start = now_ms(), backoff = 100;
+    int tries = 1, e;
+    while ((e = bind_any(res, chosen)) == EADDRINUSE) {
+        int64_t left = start + wait_ms - now_ms();
+        if (left <= 0)
+            break;
+        int64_t pause = backoff < left ? backoff : left;
+        saga_log_warn(NULL, "http: cannot listen on %s: %s (try %d); retrying in %lld ms, "
+                      "giving up in %lld ms", listen, strerror(e), tries, (long long)pause,
+                      (long long)left);
+        if (!pause_ms(pause)) {
+            e = EINTR;
+            break;
+        }
+        backoff = backoff * 2 < 2000 ? backoff * 2 : 2000;
+        tries++;
+    }
+    if (e == 0) {
+        if (tries > 1)
+            saga_log_info(NULL, "http: %s is free after %d tries", listen, tries);
+        return 0;
+    }
+    if (e == EINTR)
+        saga_error_set(err, SAGA_EIO, "cannot listen on %s: %s (interrupted while waiting "
+                       "for it)", listen, strerror(EADDRINUSE));
+    else if (tries > 1)
+        saga_error_set(err, SAGA_EIO, "cannot listen on %s: %s (still in use after %d tries "
+                       "over %lld ms)", listen, strerror(e), tries,
+                       (long long)(now_ms() - start));
+    else
+        saga_error_set(err, SAGA_EIO, "cannot listen on %s: %s", listen, strerror(e));
+    saga_error_hint(err, "another process may hold the port (ss -ltnp shows which); stop "
+                    "it, pick another address with http.listen, or use port 0 for any free "
+                    "port; http.bind_timeout sets how long a busy port is waited for");
+    return SAGA_EIO;
+}
+
 saga_http *saga_http_start(const char *listen, const saga_http_handlers *h,
                            void *user, saga_error *err)
 {
@@ -248,16 +319,8 @@ saga_http *saga_http_start(const char *listen, const saga_http_handlers *h,
         free(s);
         return NULL;
     }
-    const struct addrinfo *a = res;
-    int bind_errno = 0;
-    for (; a; a = a->ai_next)
-        if ((bind_errno = try_bind(a)) == 0)
-            break;
-    if (!a) {
-        saga_error_set(err, SAGA_EIO, "cannot listen on %s: %s", listen,
-                       strerror(bind_errno));
-        saga_error_hint(err, "another process may hold the port; pick another "
-                        "with http.listen, or use port 0 for any free port");
+    const struct addrinfo *a = NULL;
+    if (bind_patiently(res, listen, s->h.bind_timeout_ms, &a, err) < 0) {
         freeaddrinfo(res);
         free(s);
         return NULL;

@@ -46,6 +46,11 @@ typedef struct saga_http_handlers {
     saga_metrics *metrics;
     /* Heartbeat staleness limit for the default liveness check, in ms. */
     int64_t liveness_ms;
+    /* How long "address already in use" is retried before giving up, in
+     * ms (backoff from 100 ms to 2 s, each try logged at warn); 0 = one
+     * try. Programs pass their http.bind_timeout (30 s by default). A
+     * signal with a handler (SIGTERM in sagad) ends the wait early. */
+    int64_t bind_timeout_ms;
 } saga_http_handlers;
 
 typedef struct saga_http saga_http;
@@ -60,7 +65,8 @@ typedef struct saga_http saga_http;
  * Returns an owned handle (stop with saga_http_stop), or NULL with err
  * filled: SAGA_EINVAL for a malformed address, SAGA_EIO when the socket
  * cannot be bound (the message names the address and the reason, e.g.
- * "address already in use"), SAGA_ENOMEM.
+ * "Address already in use", with the tries made when it was waited for,
+ * see h->bind_timeout_ms), SAGA_ENOMEM. Blocks while it waits.
  */
 saga_http *saga_http_start(const char *listen, const saga_http_handlers *h,
                            void *user, saga_error *err);

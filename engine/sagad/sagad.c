@@ -53,6 +53,8 @@ static const saga_config_key KEYS[] = {
      .env = "SAGA_PG_DSN", .help = "PostgreSQL connection string (keyword or URI form)"},
     {.key = "http.listen", .type = SAGA_CONFIG_STRING, .def = "127.0.0.1:9464",
      .help = "address of /healthz, /readyz and /metrics; \"off\" disables"},
+    {.key = "http.bind_timeout", .type = SAGA_CONFIG_DURATION, .def = "30s", .range = "0..10m",
+     .help = "how long a port still in use (a predecessor dying) is waited for; 0 = one try"},
     {.key = "log.level", .type = SAGA_CONFIG_ENUM, .def = "info",
      .choices = "debug|info|warn|error", .help = "lowest level logged"},
     {.key = "log.format", .type = SAGA_CONFIG_ENUM, .def = "auto",
@@ -841,7 +843,8 @@ int main(int argc, char **argv)
     metrics_init(&d);
     /* Healthy while the loop turns: it wakes at least every outbox.interval. */
     saga_http_handlers hh = {.ready = ready, .collect = collect, .metrics = d.metrics,
-                             .liveness_ms = 30000 + 3 * saga_config_ms(d.cfg, "outbox.interval")};
+                             .liveness_ms = 30000 + 3 * saga_config_ms(d.cfg, "outbox.interval"),
+                             .bind_timeout_ms = saga_config_ms(d.cfg, "http.bind_timeout")};
     d.http = saga_http_start(saga_config_str(d.cfg, "http.listen"), &hh, &d, &err);
     if (!d.http) {
         saga_log_error(NULL, "http.listen: %s", err.msg);

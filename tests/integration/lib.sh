@@ -64,17 +64,23 @@ spawn() {
     PIDS="$PIDS $SPAWNED"
 }
 
-# stop_gracefully PID: SIGTERM and wait; fails unless it exits 0 in time.
-stop_gracefully() {
-    kill -TERM "$1" 2>/dev/null
-    end=$(($(date +%s) + 20))
+# await_exit PID SECONDS: waits for PID (a child) to exit, failing after
+# SECONDS; sets EXIT_CODE.
+await_exit() {
+    end=$(($(date +%s) + $2))
     while kill -0 "$1" 2>/dev/null; do
-        [ "$(date +%s)" -ge "$end" ] && fail "process $1 did not stop within 20 s"
+        [ "$(date +%s)" -ge "$end" ] && fail "process $1 did not stop within $2 s"
         sleep 0.05
     done
     wait "$1"
-    rc=$?
-    [ "$rc" -eq 0 ] || fail "process $1 exited $rc on SIGTERM"
+    EXIT_CODE=$?
+}
+
+# stop_gracefully PID: SIGTERM and wait; fails unless it exits 0 in time.
+stop_gracefully() {
+    kill -TERM "$1" 2>/dev/null
+    await_exit "$1" 20
+    [ "$EXIT_CODE" -eq 0 ] || fail "process $1 exited $EXIT_CODE on SIGTERM"
 }
 
 # free_port N: an HTTP port for the N-th process of this test, so processes

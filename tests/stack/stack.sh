@@ -11,6 +11,13 @@
 #
 # Overridable: SAGA_STACK_DIR, SAGA_PG_PORT (55432), SAGA_KAFKA_PORT (59092),
 # SAGA_KAFKA_CONTROLLER_PORT (59093), SAGA_CACHE_DIR, SAGA_KAFKA_VERSION.
+#
+# TLS, opt-in: `SAGA_TLS=1 stack.sh up` also makes a CA and certificates in
+# $STACK/tls (certs.sh), starts PostgreSQL with ssl = on, where every role
+# but the stack's own `saga` must come over TLS with a password, and adds a
+# Kafka SSL listener on SAGA_KAFKA_SSL_PORT (SAGA_KAFKA_PORT + 2) that
+# requires a client certificate, beside the PLAINTEXT one. A stack made so
+# stays so (reset makes it plain again); the default stack is untouched.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,6 +31,10 @@ KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
 PG_BIN=/usr/lib/postgresql/15/bin
 PGDATA=$STACK/pg
 START_DEADLINE=${SAGA_STACK_DEADLINE:-90}
+TLS_DIR=$STACK/tls
+SSL_PORT=${SAGA_KAFKA_SSL_PORT:-$((KAFKA_PORT + 2))}
+TLS=0
+{ [ "${SAGA_TLS:-0}" = 1 ] || [ -f "$TLS_DIR/.complete" ]; } && TLS=1
 
 log() { echo "stack: $*"; }
 die() { echo "stack: $*" >&2; exit 1; }
@@ -62,6 +73,15 @@ pg_orphans() {
 
 pg_ready() {
     as_pg "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d saga -U saga
+}
+
+# Server options on the command line, so TLS never edits the data
+# directory: the certificates and the hba rules live in $TLS_DIR.
+pg_opts() {
+    printf '%s' "-p $PG_PORT"
+    [ "$TLS" = 1 ] || return 0
+    printf ' %s' "-c ssl=on -c ssl_cert_file=$TLS_DIR/pg.crt" \
+        "-c ssl_key_file=$TLS_DIR/pg.key -c hba_file=$TLS_DIR/pg_hba.conf"
 }
 
 pg_up() {
@@ -113,12 +133,12 @@ EOF
     [ "$(id -u)" = 0 ] && chown postgres "$STACK" && touch "$STACK/postgres.log" &&
         chown postgres "$STACK/postgres.log"
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$STACK/postgres.log" \
-        -o "-p $PG_PORT" -w -t "$START_DEADLINE" start >/dev/null 2>&1 ||
+        -o "$(pg_opts)" -w -t "$START_DEADLINE" start >/dev/null 2>&1 ||
         { tail_log "$STACK/postgres.log"; die "postgres did not start on port $PG_PORT"; }
     as_pg "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U saga -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'saga'" | grep -q 1 ||
         as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U saga saga
-    log "postgres up on 127.0.0.1:$PG_PORT"
+    log "postgres up on 127.0.0.1:$PG_PORT$([ "$TLS" = 1 ] && echo ' (ssl = on)')"
 }
 
 pg_down() {
@@ -170,10 +190,11 @@ kafka_up() {
         kill -9 "$(kafka_pid)" 2>/dev/null || true
     fi
     rm -f "$STACK/kafka.pid"
-    for p in "$KAFKA_PORT" "$CTRL_PORT"; do
+    for p in "$KAFKA_PORT" "$CTRL_PORT" $([ "$TLS" = 1 ] && echo "$SSL_PORT"); do
         if port_open "$p"; then
             var=SAGA_KAFKA_PORT
             [ "$p" = "$CTRL_PORT" ] && var=SAGA_KAFKA_CONTROLLER_PORT
+            [ "$p" = "$SSL_PORT" ] && var=SAGA_KAFKA_SSL_PORT
             die "port $p is already in use by another program; set $var to a free port"
         fi
     done
@@ -205,6 +226,7 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 EOF
+    [ "$TLS" = 1 ] && kafka_ssl_properties >>"$STACK/kafka/server.properties"
     if [ ! -f "$STACK/kafka/data/meta.properties" ]; then
         id=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$STACK/kafka.log")
         kafka_java kafka.tools.StorageTool format -t "$id" -g \
@@ -222,6 +244,26 @@ EOF
         die "kafka did not accept connections on 127.0.0.1:$KAFKA_PORT within ${START_DEADLINE}s"
     fi
     log "kafka up on 127.0.0.1:$KAFKA_PORT"
+}
+
+# The SSL listener beside PLAINTEXT (which the broker keeps for itself and
+# the stack's tools); clients must show a certificate signed by the CA. The
+# later listeners lines override the plain ones above.
+kafka_ssl_properties() {
+    pass=$(cat "$TLS_DIR/store.pass")
+    cat <<EOF
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CTRL_PORT,SSL://127.0.0.1:$SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SSL://127.0.0.1:$SSL_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/kafka.keystore.p12
+ssl.keystore.password=$pass
+ssl.key.password=$pass
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$TLS_DIR/kafka.truststore.p12
+ssl.truststore.password=$pass
+listener.name.ssl.ssl.client.auth=required
+EOF
 }
 
 wait_kafka() {
@@ -247,16 +289,40 @@ kafka_down() {
     pkill -9 -f -- "kafka.Kafka $STACK/kafka/server.properties" 2>/dev/null || true
 }
 
+# TLS asked of a stack running without it: refused before anything is made
+# (the certificates would turn the stack to TLS for good), since a running
+# server must not be silently reused without TLS.
+tls_refuse_plain() {
+    again="stack.sh down, then SAGA_TLS=1 stack.sh up"
+    if alive "$(pg_pid)" && pg_ready; then
+        on=$(as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U saga -d postgres -tAc "SHOW ssl")
+        [ "$on" = on ] || die "postgres on $PG_PORT runs without TLS; $again"
+    fi
+    if alive "$(kafka_pid)" && kafka_ready && ! port_open "$SSL_PORT"; then
+        die "kafka on $KAFKA_PORT has no SSL listener on $SSL_PORT; $again"
+    fi
+}
+
 write_env() {
     cat >"$STACK/env" <<EOF
 export SAGA_PG_DSN='host=127.0.0.1 port=$PG_PORT user=saga dbname=saga'
 export SAGA_KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'
+EOF
+    [ "$TLS" = 1 ] || return 0
+    cat >>"$STACK/env" <<EOF
+export SAGA_TLS_DIR='$TLS_DIR'
+export SAGA_KAFKA_SSL_BROKERS='127.0.0.1:$SSL_PORT'
 EOF
 }
 
 case "${1:-}" in
 up)
     mkdir -p "$STACK"
+    if [ "$TLS" = 1 ]; then
+        tls_refuse_plain
+        sh "$ROOT/tests/stack/certs.sh" "$TLS_DIR" >"$STACK/certs.log" 2>&1 ||
+            { tail_log "$STACK/certs.log"; die "could not make the TLS certificates"; }
+    fi
     pg_up
     kafka_up
     write_env
@@ -275,6 +341,7 @@ reset)
 status)
     if alive "$(pg_pid)" && pg_ready; then log "postgres: up on 127.0.0.1:$PG_PORT"; else log "postgres: down"; fi
     if alive "$(kafka_pid)" && kafka_ready; then log "kafka: up on 127.0.0.1:$KAFKA_PORT"; else log "kafka: down"; fi
+    if [ "$TLS" = 1 ]; then log "tls: certificates in $TLS_DIR, kafka SSL on 127.0.0.1:$SSL_PORT"; fi
     ;;
 restart-kafka)
     kafka_down
