@@ -53,7 +53,7 @@ static const saga_config_key KEYS[] = {
      .env = "SAGA_PG_DSN", .help = "PostgreSQL connection string (keyword or URI form)"},
     {.key = "http.listen", .type = SAGA_CONFIG_STRING, .def = "127.0.0.1:9464",
      .help = "address of /healthz, /readyz and /metrics; \"off\" disables"},
-    {.key = "http.bind_timeout", .type = SAGA_CONFIG_DURATION, .def = "30s", .range = "0..10m",
+    {.key = "http.bind_timeout", .type = SAGA_CONFIG_DURATION, .def = "30s", .range = "0ms..10m",
      .help = "how long a port still in use (a predecessor dying) is waited for; 0 = one try"},
     {.key = "log.level", .type = SAGA_CONFIG_ENUM, .def = "info",
      .choices = "debug|info|warn|error", .help = "lowest level logged"},
