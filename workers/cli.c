@@ -72,7 +72,7 @@ static PGconn *open_migrated(const cli *c, int *applied, saga_error *err)
 {
     char app[128];
     snprintf(app, sizeof app, "%s-worker", c->p->name);
-    PGconn *conn = saga_wpg_connect_once(c->cfg.pg_dsn, app, err);
+    PGconn *conn = saga_pg_connect(c->cfg.pg_dsn, app, err);
     if (conn && c->p->migrations &&
         saga_migrate(conn, c->p->name, c->p->migrations, c->p->n_migrations, applied, err)) {
         PQfinish(conn);
