@@ -17,7 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migrate.h"
 #include "pg.h"
+
+/* build/gen/migrations_barrier.c, from schema/barrier/. */
+extern const saga_migration saga_migrations_barrier[];
+extern const size_t saga_migrations_barrier_count;
 
 static saga_barrier_decision record(saga_worker_outcome o, const char *reason,
                                     const char *result, bool anomaly)
@@ -81,7 +86,8 @@ static int check_table(PGconn *c, const char *ident, const char *schema, saga_er
     } else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
         rc = saga_error_set(err, SAGA_ENOTFOUND, "barrier table %s.barrier does not exist",
                             schema);
-        saga_error_hint(err, "create it in the participant's migrations; its layout is in "
+        saga_error_hint(err, "the worker library creates it (saga_barrier_migrate, run by "
+                             "`<name>-worker migrate` and at start); its layout is in "
                              "docs/participants.md");
     }
     PQclear(r);
@@ -133,6 +139,54 @@ int saga_barrier_open(saga_barrier *b, PGconn *c, const char *schema, saga_error
     PQfreemem(ident);
     if (rc)
         saga_barrier_close(b);
+    return rc;
+}
+
+/* sql with every :"schema" replaced by ident (owned; NULL: out of memory). */
+static char *with_schema(const char *sql, const char *ident)
+{
+    static const char mark[] = ":\"schema\"";
+    size_t n = 0;
+    for (const char *p = strstr(sql, mark); p; p = strstr(p + 1, mark))
+        n++;
+    char *out = malloc(strlen(sql) + n * strlen(ident) + 1);
+    if (!out)
+        return NULL;
+    char *o = out;
+    for (const char *p = sql, *m; *p; p = m + sizeof mark - 1) {
+        if (!(m = strstr(p, mark))) {
+            strcpy(o, p);
+            return out;
+        }
+        memcpy(o, p, (size_t)(m - p));
+        o += m - p;
+        o = stpcpy(o, ident);
+    }
+    *o = '\0';
+    return out;
+}
+
+int saga_barrier_migrate(PGconn *c, const char *schema, int *applied, saga_error *err)
+{
+    size_t n = saga_migrations_barrier_count;
+    saga_migration *list = calloc(n ? n : 1, sizeof *list);
+    char *ident = PQescapeIdentifier(c, schema, strlen(schema));
+    char *component = malloc(strlen(schema) + sizeof "barrier:");
+    int rc = list && ident && component ? 0 : saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        list[i] = saga_migrations_barrier[i];
+        if (!(list[i].sql = with_schema(saga_migrations_barrier[i].sql, ident)))
+            rc = saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
+    }
+    if (rc == 0) {
+        sprintf(component, "barrier:%s", schema);
+        rc = saga_migrate(c, component, list, n, applied, err);
+    }
+    for (size_t i = 0; list && i < n; i++)
+        free((char *)list[i].sql);
+    free(list);
+    free(component);
+    PQfreemem(ident);
     return rc;
 }
 

@@ -80,6 +80,16 @@ typedef struct saga_barrier {
 int saga_barrier_open(saga_barrier *b, PGconn *c, const char *schema, saga_error *err);
 void saga_barrier_close(saga_barrier *b);
 
+/*
+ * Creates <schema>.barrier (and the schema) if it does not exist: the
+ * library's own migrations (schema/barrier/, :"schema" standing for the
+ * quoted schema), recorded as component "barrier:<schema>". Run after the
+ * participant's migrations, on a connection not in a transaction. Sets
+ * *applied (may be NULL) to how many were applied now. 0 or as
+ * saga_migrate.
+ */
+int saga_barrier_migrate(PGconn *c, const char *schema, int *applied, saga_error *err);
+
 /* One barrier row as read back. Strings owned by the saga_barrier_rows. */
 typedef struct saga_barrier_row {
     char *key;

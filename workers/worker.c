@@ -589,6 +589,8 @@ static int open_db(worker *w, saga_error *err)
         if (rc == 0 && applied > 0)
             saga_log_info(NULL, "applied %d migrations of %s", applied, w->cfg->participant);
         if (rc == 0)
+            rc = saga_barrier_migrate(w->pg, w->cfg->schema, NULL, err);
+        if (rc == 0)
             rc = saga_barrier_open(&w->barrier, w->pg, w->cfg->schema, err);
         if (rc == 0 || saga_pg_alive(w->pg)) {
             w->applier = (saga_applier){w->pg, &w->barrier, w->h, w->user, w->stats};
