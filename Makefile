@@ -13,6 +13,7 @@
 #   schema/saga.proto       -> build/gen/saga.pb-c.[ch] (protoc-c)
 #   schema/NNN_*.sql        -> build/gen/migrations_core.c (in libsaga)
 #   schema/<name>/NNN_*.sql -> build/gen/migrations_<name>.c (in <name>-worker)
+#   schema/barrier/NNN_*.sql -> build/gen/migrations_barrier.c (in libsagaworker)
 #   tests/unit/test_*.c     -> build/tests/test_* (cmocka, pure logic)
 #   tests/integration/it_*.c -> build/tests/it_* (cmocka, real stack)
 #   tests/fuzz/fuzz_*.c     -> build/fuzz/fuzz_* (clang libFuzzer)
@@ -59,7 +60,7 @@ LIBSAGA     := $(BUILD)/lib/libsaga.a
 LIBWORKER   := $(BUILD)/lib/libsagaworker.a
 COMMON_OBJ  := $(call obj,$(CORE_SRC) $(COMMON_SRC)) $(BUILD)/obj/gen/saga.pb-c.o
 ENGINE_OBJ  := $(call obj,$(ENGINE_SRC)) $(BUILD)/obj/gen/migrations_core.o
-WORKLIB_OBJ := $(call obj,$(WORKLIB_SRC))
+WORKLIB_OBJ := $(call obj,$(WORKLIB_SRC)) $(BUILD)/obj/gen/migrations_barrier.o
 BINS        := $(BUILD)/bin/sagad $(BUILD)/bin/sagactl \
                $(patsubst %,$(BUILD)/bin/%-worker,$(WORKERS))
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -143,15 +144,16 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBWORKER) $(LIBSAGA) $(LIBCOMMO
 
 $(BUILD)/tests/it_%: $(BUILD)/obj/tests/integration/it_%.o $(LIBWORKER) $(LIBSAGA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(SAN) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(TEST_LIBS) $(LDLIBS)
 
 # In a pattern rule a literal % would be taken for the stem; spell it.
 PERCENT := %
 $(BUILD)/tools/%: $$(call obj,$$(filter $$(PERCENT)/$$*.c,$(TOOLS_SRC))) $(LIBWORKER) $(LIBSAGA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
-# The ceiling runs the workers' own handlers, not copies of them.
+# The ceiling and it_workers run the workers' own handlers, not copies of them.
 $(BUILD)/tools/direct: $(call obj,workers/inventory/stock.c workers/payment/funds.c)
+$(BUILD)/tests/it_workers: $(call obj,workers/inventory/stock.c)
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) -----------------------------------
 FUZZ_TIME ?= 60
@@ -161,10 +163,11 @@ FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB_SRC := $(CORE_SRC) $(COMMON_SRC) $(ENGINE_SRC) $(WORKLIB_SRC)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(GEN_PB) $(BUILD)/gen/migrations_core.c | deps
+FUZZ_GEN := $(GEN_PB) $(BUILD)/gen/migrations_core.c $(BUILD)/gen/migrations_barrier.c
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(FUZZ_GEN) | deps
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(GEN_PB) \
-	  $(BUILD)/gen/migrations_core.c $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(FUZZ_GEN) $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 	@sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_BINS)

@@ -215,9 +215,9 @@ int saga_defs_latest(PGconn *conn, const char *name, int *version,
     const char *params[1] = {name};
     /* Prepared: sagad asks this every turn that starts sagas, and planning
      * it cost seven times its execution. */
-    PGresult *r = saga_store_query(conn, "saga_defs_latest",
-                                   "SELECT max(version) FROM saga_definitions WHERE name = $1",
-                                   1, params, 0);
+    PGresult *r = saga_pg_query(conn,
+                                "SELECT max(version) FROM saga_definitions WHERE name = $1",
+                                1, params, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return db_error(conn, r, err, "could not look up definitions");
     bool any = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);

@@ -12,7 +12,7 @@ int saga_outbox_relay(PGconn *conn, saga_bus *bus, size_t max, size_t *sent,
                       saga_error *err)
 {
     *sent = 0;
-    int rc = saga_store_begin(conn, err);
+    int rc = saga_pg_begin(conn, err);
     if (rc)
         return rc;
     char lim[24];
@@ -27,7 +27,7 @@ int saga_outbox_relay(PGconn *conn, saga_bus *bus, size_t max, size_t *sent,
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         rc = saga_error_set(err, SAGA_EDB, "outbox relay: %s", PQresultErrorMessage(r));
         PQclear(r);
-        saga_store_rollback(conn);
+        saga_pg_rollback(conn);
         return rc;
     }
     int n = PQntuples(r);
@@ -71,9 +71,9 @@ int saga_outbox_relay(PGconn *conn, saga_bus *bus, size_t max, size_t *sent,
     }
     PQclear(r);
     if (rc == 0)
-        rc = saga_store_commit(conn, err);
+        rc = saga_pg_commit(conn, err);
     else
-        saga_store_rollback(conn);
+        saga_pg_rollback(conn);
     if (rc == 0)
         *sent = (size_t)n;
     return rc;

@@ -52,7 +52,7 @@ int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
     saga_spec *spec = NULL;
     int rc = saga_defs_load(conn, req->name, req->version, &spec, err);
     if (rc == 0 && own)
-        rc = saga_store_begin(conn, err);
+        rc = saga_pg_begin(conn, err);
     if (rc == 0) {
         saga_start_item it;
         rc = saga_start_prepare(spec, input, req->idempotency_key, req->traceparent,
@@ -66,9 +66,9 @@ int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
             rc = saga_store_notify(conn, SAGA_CHANNEL_WAKE, err);
         if (own) {
             if (rc == 0)
-                rc = saga_store_commit(conn, err);
+                rc = saga_pg_commit(conn, err);
             else
-                saga_store_rollback(conn);
+                saga_pg_rollback(conn);
         }
     }
     saga_spec_free(spec);

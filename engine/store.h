@@ -7,11 +7,12 @@
  * statement writes every change of the batch - saga rows, step rows, history
  * and outbox - as data-modifying CTEs over JSON record sets. Every function
  * runs on a connection the caller has put inside a transaction; the store
- * commits only when told to (saga_store_commit, saga_store_write_commit), so
+ * commits only when told to (saga_pg_commit, saga_store_write_commit), so
  * a caller (sagad, saga_start, sagactl) decides what is atomic with what.
- * Statements whose results can wait are deferred (libpq pipeline mode) and
- * travel with the next one that is waited for, so a turn of sagad costs two
- * round trips however many statements it has.
+ * Transactions, prepared statements and deferred statements are pg.h's
+ * (saga_pg_begin, saga_pg_defer, ...): statements whose results can wait
+ * are deferred and travel with the next one that is waited for, so a turn
+ * of sagad costs two round trips however many statements it has.
  */
 #ifndef SAGA_STORE_H
 #define SAGA_STORE_H
@@ -23,6 +24,7 @@
 
 #include "error.h"
 #include "machine.h"
+#include "pg.h"
 #include "trace.h"
 
 #define SAGA_ID_LEN 36
@@ -42,17 +44,6 @@ typedef struct saga_row {
 
 /* Frees what a row owns (not the row itself). */
 void saga_row_clear(saga_row *row);
-
-/* Connects to dsn; on failure the message names host/port, never a password. */
-PGconn *saga_store_connect(const char *dsn, saga_error *err);
-
-/* BEGIN / COMMIT / ROLLBACK with errors reported. */
-int saga_store_begin(PGconn *conn, saga_error *err);
-int saga_store_commit(PGconn *conn, saga_error *err);
-void saga_store_rollback(PGconn *conn);
-
-/* Runs one parameter-less statement (no result wanted). */
-int saga_store_exec(PGconn *conn, const char *sql, saga_error *err);
 
 /*
  * Locks (FOR UPDATE) and loads the sagas whose ids are given (duplicates
@@ -74,9 +65,11 @@ typedef struct saga_new {
 } saga_new;
 
 /*
- * Inserts the saga, its steps (PENDING) and a "created" history row. When
- * the idempotency key already exists nothing is inserted: *existed is set
- * and existing_id receives the earlier saga's id.
+ * Inserts the saga and its steps as saga_machine_init makes them for the
+ * spec (RUNNING, every step PENDING), and a "created" history row; with
+ * wake_now the saga is due at once. When the idempotency key already
+ * exists nothing is inserted: *existed is set and existing_id receives the
+ * earlier saga's id.
  */
 int saga_store_create(PGconn *conn, const saga_new *s, bool *existed,
                       char existing_id[SAGA_ID_LEN + 1], saga_error *err);
@@ -124,48 +117,18 @@ void saga_writes_outbox(saga_writes *w, const char *topic, const char *key,
 int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
                      size_t *n_ids, saga_error *err);
 
-/* saga_store_write, then COMMIT, in one round trip (with anything deferred
+/* saga_store_write, then COMMIT (saga_pg_commit), in one round trip (with anything deferred
  * before them). On failure the caller rolls back. */
 int saga_store_write_commit(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
                             size_t *n_ids, saga_error *err);
 
 /* Deletes published outbox rows: one statement, deferred (see
- * saga_store_defer), so it travels with the caller's next statement, in the
+ * saga_pg_defer), so it travels with the caller's next statement, in the
  * caller's transaction if one is open (sagad folds it into its next turn);
- * on its own, saga_store_settle sends it. Losing it in a crash only
+ * on its own, saga_pg_settle sends it. Losing it in a crash only
  * re-sends commands that participants deduplicate. */
 int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
                              saga_error *err);
-
-/*
- * PQexecParams through a named prepared statement: the first use of `name`
- * on a connection prepares sql (statements are planned once per session,
- * not per call); later uses execute it. Which statements a connection has
- * prepared is kept with the connection itself (libpq instance data, reset
- * when the connection is reset), so any connection can be passed. name must
- * be a string literal unique to sql. Falls back to PQexecParams when
- * preparing is impossible (e.g. inside an aborted transaction).
- */
-PGresult *saga_store_query(PGconn *conn, const char *name, const char *sql,
-                           int n_params, const char *const *params,
-                           int result_format);
-
-/*
- * Deferred statements (libpq pipeline mode). saga_store_defer sends a
- * statement without waiting for its result: it travels with the next
- * statement that is waited for (saga_store_query, saga_store_commit and
- * everything built on them), so a transaction's BEGIN, its result-less
- * statements and its first query cost one round trip, and its write and
- * COMMIT another. A deferred statement's error is reported by the statement
- * that waits (the later ones are not run). keep (may be NULL) receives the
- * statement's result (owned: PQclear) once it is read. While statements are
- * deferred, only this module's functions may use the connection;
- * saga_store_settle reads every result (errors in *err) and ends the
- * pipeline. name as for saga_store_query, or NULL for an unprepared sql.
- */
-int saga_store_defer(PGconn *conn, const char *name, const char *sql, int n_params,
-                     const char *const *params, PGresult **keep, saga_error *err);
-int saga_store_settle(PGconn *conn, saga_error *err);
 
 /* Sends NOTIFY on channel (delivered at commit) with an empty payload. */
 int saga_store_notify(PGconn *conn, const char *channel, saga_error *err);

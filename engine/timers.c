@@ -15,12 +15,12 @@ int saga_timers_claim(PGconn *conn, int64_t now_ms, size_t max,
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     snprintf(lim, sizeof lim, "%zu", max);
     const char *p[2] = {now, lim};
-    PGresult *r = saga_store_query(conn, "saga_timers_claim",
-                                   "SELECT id FROM sagas"
-                                   " WHERE wake_at <= to_timestamp($1::bigint / 1000.0)"
-                                   " ORDER BY wake_at LIMIT $2"
-                                   " FOR UPDATE SKIP LOCKED",
-                                   2, p, 0);
+    PGresult *r = saga_pg_query(conn,
+                                "SELECT id FROM sagas"
+                                " WHERE wake_at <= to_timestamp($1::bigint / 1000.0)"
+                                " ORDER BY wake_at LIMIT $2"
+                                " FOR UPDATE SKIP LOCKED",
+                                2, p, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         saga_error_set(err, SAGA_EDB, "claim due sagas: %s", PQresultErrorMessage(r));
         PQclear(r);
@@ -35,10 +35,10 @@ int saga_timers_claim(PGconn *conn, int64_t now_ms, size_t max,
 int saga_timers_next(PGconn *conn, int64_t *next_ms, saga_error *err)
 {
     *next_ms = 0;
-    PGresult *r = saga_store_query(conn, "saga_timers_next",
-                                   "SELECT round(extract(epoch FROM min(wake_at)) * 1000)::bigint"
-                                   " FROM sagas WHERE wake_at IS NOT NULL",
-                                   0, NULL, 0);
+    PGresult *r = saga_pg_query(conn,
+                                "SELECT round(extract(epoch FROM min(wake_at)) * 1000)::bigint"
+                                " FROM sagas WHERE wake_at IS NOT NULL",
+                                0, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         saga_error_set(err, SAGA_EDB, "next wake-up: %s", PQresultErrorMessage(r));
         PQclear(r);

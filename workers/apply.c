@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "pg.h"
+
 #define SAVEPOINT "SAVEPOINT saga_cmd"
 #define NEXT_SAVEPOINT "RELEASE SAVEPOINT saga_cmd; SAVEPOINT saga_cmd"
 #define RELEASE "RELEASE SAVEPOINT saga_cmd"
@@ -116,7 +118,7 @@ static int earlier_answer(const pass *p, int i)
 static int exec(saga_applier *a, const char *sql)
 {
     saga_error err;
-    return saga_wpg_alive(a->pg) && saga_wpg_exec(a->pg, sql, &err) == 0 ? 0 : SAGA_EDB;
+    return saga_pg_alive(a->pg) && saga_pg_exec(a->pg, sql, &err) == 0 ? 0 : SAGA_EDB;
 }
 
 /* Runs the participant's handler for items[i]. 0 with the command answered,
@@ -149,7 +151,6 @@ static int run_handler(pass *p, saga_item *it, const char *reserve_result)
         .reserve_result = reserve,
         .conn = a->pg,
         .log = it->log,
-        .stmts = a->stmts,
     };
     json_t *result = NULL;
     char reason[512] = "";
@@ -169,7 +170,7 @@ static int run_handler(pass *p, saga_item *it, const char *reserve_result)
     if (o == SAGA_WORKER_OK && result)
         text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(result);
-    if (!saga_wpg_alive(a->pg)) {
+    if (!saga_pg_alive(a->pg)) {
         free(text);
         return SAGA_EDB;
     }
@@ -361,7 +362,7 @@ static int run_pass(pass *p)
     free(answers);
     saga_barrier_rows_free(&p->rows);
     p->savepoint_open = false;
-    if (rc && saga_wpg_alive(a->pg))
+    if (rc && saga_pg_alive(a->pg))
         exec(a, "ROLLBACK");
     return rc;
 }

@@ -14,7 +14,6 @@
 
 #include "barrier.h"
 #include "faults.h"
-#include "pg.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -47,7 +46,6 @@ typedef struct saga_item {
 /* What applying needs; all borrowed. */
 typedef struct saga_applier {
     PGconn *pg;
-    saga_wpg_stmts *stmts; /* pg's prepared statements */
     saga_barrier *barrier;
     const saga_worker_handlers *h;
     void *user;

@@ -17,7 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migrate.h"
 #include "pg.h"
+
+/* build/gen/migrations_barrier.c, from schema/barrier/. */
+extern const saga_migration saga_migrations_barrier[];
+extern const size_t saga_migrations_barrier_count;
 
 static saga_barrier_decision record(saga_worker_outcome o, const char *reason,
                                     const char *result, bool anomaly)
@@ -81,18 +86,17 @@ static int check_table(PGconn *c, const char *ident, const char *schema, saga_er
     } else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
         rc = saga_error_set(err, SAGA_ENOTFOUND, "barrier table %s.barrier does not exist",
                             schema);
-        saga_error_hint(err, "create it in the participant's migrations; its layout is in "
+        saga_error_hint(err, "the worker library creates it (saga_barrier_migrate, run by "
+                             "`<name>-worker migrate` and at start); its layout is in "
                              "docs/participants.md");
     }
     PQclear(r);
     return rc;
 }
 
-int saga_barrier_open(saga_barrier *b, PGconn *c, saga_wpg_stmts *stmts, const char *schema,
-                      saga_error *err)
+int saga_barrier_open(saga_barrier *b, PGconn *c, const char *schema, saga_error *err)
 {
     memset(b, 0, sizeof *b);
-    b->stmts = stmts;
     char *ident = PQescapeIdentifier(c, schema, strlen(schema));
     if (!ident)
         return saga_error_set(err, SAGA_EDB, "barrier: %s", PQerrorMessage(c));
@@ -135,6 +139,54 @@ int saga_barrier_open(saga_barrier *b, PGconn *c, saga_wpg_stmts *stmts, const c
     PQfreemem(ident);
     if (rc)
         saga_barrier_close(b);
+    return rc;
+}
+
+/* sql with every :"schema" replaced by ident (owned; NULL: out of memory). */
+static char *with_schema(const char *sql, const char *ident)
+{
+    static const char mark[] = ":\"schema\"";
+    size_t n = 0;
+    for (const char *p = strstr(sql, mark); p; p = strstr(p + 1, mark))
+        n++;
+    char *out = malloc(strlen(sql) + n * strlen(ident) + 1);
+    if (!out)
+        return NULL;
+    char *o = out;
+    for (const char *p = sql, *m; *p; p = m + sizeof mark - 1) {
+        if (!(m = strstr(p, mark))) {
+            strcpy(o, p);
+            return out;
+        }
+        memcpy(o, p, (size_t)(m - p));
+        o += m - p;
+        o = stpcpy(o, ident);
+    }
+    *o = '\0';
+    return out;
+}
+
+int saga_barrier_migrate(PGconn *c, const char *schema, int *applied, saga_error *err)
+{
+    size_t n = saga_migrations_barrier_count;
+    saga_migration *list = calloc(n ? n : 1, sizeof *list);
+    char *ident = PQescapeIdentifier(c, schema, strlen(schema));
+    char *component = malloc(strlen(schema) + sizeof "barrier:");
+    int rc = list && ident && component ? 0 : saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        list[i] = saga_migrations_barrier[i];
+        if (!(list[i].sql = with_schema(saga_migrations_barrier[i].sql, ident)))
+            rc = saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
+    }
+    if (rc == 0) {
+        sprintf(component, "barrier:%s", schema);
+        rc = saga_migrate(c, component, list, n, applied, err);
+    }
+    for (size_t i = 0; list && i < n; i++)
+        free((char *)list[i].sql);
+    free(list);
+    free(component);
+    PQfreemem(ident);
     return rc;
 }
 
@@ -221,6 +273,43 @@ static int statement_failed(PGresult *r, saga_error *err)
                                                             : "statement not run");
 }
 
+/* The barrier's statements and the caller's bookkeeping around them, sent
+ * as one round trip (deferred, pg.h). Each statement's result is kept (its
+ * own, failed or aborted) for statement_failed to judge; once one cannot be
+ * sent, the later ones are not. */
+typedef struct pipeline {
+    PGresult *res[3];
+    int n;
+    bool unsent;
+    saga_error why; /* when unsent */
+} pipeline;
+
+static void pipeline_add(pipeline *p, PGconn *c, const char *sql, int n_params,
+                         const char *const *params)
+{
+    p->res[p->n] = NULL;
+    if (!p->unsent && saga_pg_defer(c, sql, n_params, params, &p->res[p->n], &p->why))
+        p->unsent = true;
+    p->n++;
+}
+
+/* Reads every result. 0, or SAGA_EDB when a statement could not be sent. */
+static int pipeline_run(pipeline *p, PGconn *c, saga_error *err)
+{
+    saga_error judged_later; /* each result is judged by statement_failed */
+    saga_pg_settle(c, &judged_later);
+    if (p->unsent)
+        return saga_error_set(err, SAGA_EDB, "barrier: %s", p->why.msg);
+    return 0;
+}
+
+static void pipeline_clear(pipeline *p)
+{
+    for (int i = 0; i < p->n; i++)
+        PQclear(p->res[i]);
+    p->n = 0;
+}
+
 static char *dump(json_t *j)
 {
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -247,7 +336,7 @@ static int reread_lost(saga_barrier *b, PGconn *c, const Saga__Command *const *c
     if (!param)
         return saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
     const char *vals[1] = {param};
-    PGresult *r = saga_wpg_exec_prepared(b->stmts, c, b->reread_sql, 1, vals);
+    PGresult *r = saga_pg_query(c, b->reread_sql, 1, vals, 0);
     free(param);
     int rc = statement_failed(r, err);
     if (rc == 0) {
@@ -285,16 +374,19 @@ int saga_barrier_claim(saga_barrier *b, PGconn *c, const char *before,
     if (!param)
         return saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
     const char *vals[1] = {param};
-    saga_wpg_stmt st[2] = {{before, 0, NULL, NULL}, {b->claim_sql, 1, vals, NULL}};
-    saga_wpg_stmt *s = before ? st : st + 1;
-    int k = before ? 2 : 1;
-    saga_wpg_pipeline(c, b->stmts, s, k, err);
-    int rc = (before ? statement_failed(s[0].res, err) : 0);
+    pipeline p = {0};
+    if (before)
+        pipeline_add(&p, c, before, 0, NULL);
+    int at = p.n;
+    pipeline_add(&p, c, b->claim_sql, 1, vals);
+    int rc = pipeline_run(&p, c, err);
+    if (rc == 0 && before)
+        rc = statement_failed(p.res[0], err);
     if (rc == 0)
-        rc = statement_failed(s[k - 1].res, err);
+        rc = statement_failed(p.res[at], err);
     if (rc == 0)
-        rc = add_rows(out, s[k - 1].res, err);
-    saga_wpg_clear(s, k);
+        rc = add_rows(out, p.res[at], err);
+    pipeline_clear(&p);
     free(param);
     if (rc == 0)
         rc = reread_lost(b, c, cmds, n, out, err);
@@ -324,23 +416,23 @@ int saga_barrier_record(saga_barrier *b, PGconn *c, const char *before, const ch
     if (!param)
         return saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
     const char *vals[1] = {param};
-    saga_wpg_stmt st[3];
-    int k = 0, at = 0;
+    pipeline p = {0};
     if (before)
-        st[k++] = (saga_wpg_stmt){before, 0, NULL, NULL};
-    at = k;
-    st[k++] = (saga_wpg_stmt){b->record_sql, 1, vals, NULL};
+        pipeline_add(&p, c, before, 0, NULL);
+    int at = p.n;
+    pipeline_add(&p, c, b->record_sql, 1, vals);
     if (after)
-        st[k++] = (saga_wpg_stmt){after, 0, NULL, NULL};
-    saga_wpg_pipeline(c, b->stmts, st, k, err);
-    int rc = before ? statement_failed(st[0].res, err) : 0;
+        pipeline_add(&p, c, after, 0, NULL);
+    int rc = pipeline_run(&p, c, err);
+    if (rc == 0 && before)
+        rc = statement_failed(p.res[0], err);
     if (rc == 0)
-        rc = statement_failed(st[at].res, err);
+        rc = statement_failed(p.res[at], err);
     if (rc == 0)
-        rc = add_rows(stored, st[at].res, err);
+        rc = add_rows(stored, p.res[at], err);
     if (rc == 0 && after)
-        *after_ok = statement_failed(st[k - 1].res, err) == 0;
-    saga_wpg_clear(st, k);
+        *after_ok = statement_failed(p.res[p.n - 1], err) == 0;
+    pipeline_clear(&p);
     free(param);
     return rc;
 }

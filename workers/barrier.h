@@ -31,7 +31,6 @@
 #include <stdbool.h>
 
 #include "error.h"
-#include "pg.h"
 #include "saga.pb-c.h"
 #include "worker.h"
 
@@ -69,18 +68,27 @@ saga_barrier_decision saga_barrier_decide(saga_worker_action action,
                                           const saga_barrier_seen *seen);
 
 typedef struct saga_barrier {
-    saga_wpg_stmts *stmts; /* borrowed: the connection's prepared statements */
-    char *claim_sql;       /* owned */
-    char *reread_sql;      /* owned */
-    char *record_sql;      /* owned */
+    char *claim_sql;  /* owned */
+    char *reread_sql; /* owned */
+    char *record_sql; /* owned */
 } saga_barrier;
 
 /* Builds the SQL for <schema>.barrier (the identifier is quoted by libpq)
- * and checks the table exists. Statements run prepared through stmts
- * (borrowed, must outlive b). 0, SAGA_ENOTFOUND (with a hint) or SAGA_EDB. */
-int saga_barrier_open(saga_barrier *b, PGconn *c, saga_wpg_stmts *stmts, const char *schema,
-                      saga_error *err);
+ * and checks the table exists. The statements run prepared on whatever
+ * connection is passed (pg.h). 0, SAGA_ENOTFOUND (with a hint) or
+ * SAGA_EDB. */
+int saga_barrier_open(saga_barrier *b, PGconn *c, const char *schema, saga_error *err);
 void saga_barrier_close(saga_barrier *b);
+
+/*
+ * Creates <schema>.barrier (and the schema) if it does not exist: the
+ * library's own migrations (schema/barrier/, :"schema" standing for the
+ * quoted schema), recorded as component "barrier:<schema>". Run after the
+ * participant's migrations, on a connection not in a transaction. Sets
+ * *applied (may be NULL) to how many were applied now. 0 or as
+ * saga_migrate.
+ */
+int saga_barrier_migrate(PGconn *c, const char *schema, int *applied, saga_error *err);
 
 /* One barrier row as read back. Strings owned by the saga_barrier_rows. */
 typedef struct saga_barrier_row {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "barrier.h"
 #include "options.h"
 #include "pg.h"
 #include "worker.h"
@@ -67,17 +68,22 @@ static bool is_help(const char *a)
     return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0;
 }
 
-/* Connects once and applies the migrations; NULL with err set on failure. */
+/* Connects once and applies the migrations (the participant's, then the
+ * barrier's); NULL with err set on failure. */
 static PGconn *open_migrated(const cli *c, int *applied, saga_error *err)
 {
     char app[128];
     snprintf(app, sizeof app, "%s-worker", c->p->name);
-    PGconn *conn = saga_wpg_connect_once(c->cfg.pg_dsn, app, err);
-    if (conn && c->p->migrations &&
-        saga_migrate(conn, c->p->name, c->p->migrations, c->p->n_migrations, applied, err)) {
+    PGconn *conn = saga_pg_connect(c->cfg.pg_dsn, app, err);
+    int own = 0, barrier = 0;
+    if (conn && ((c->p->migrations && saga_migrate(conn, c->p->name, c->p->migrations,
+                                                   c->p->n_migrations, &own, err)) ||
+                 saga_barrier_migrate(conn, c->cfg.schema, &barrier, err))) {
         PQfinish(conn);
         return NULL;
     }
+    if (applied)
+        *applied = own + barrier;
     return conn;
 }
 

@@ -16,9 +16,7 @@
 PGresult *saga_worker_sql(const saga_worker_cmd *cmd, const char *sql, int nparams,
                           const char *const *values)
 {
-    if (!cmd->stmts)
-        return PQexecParams(cmd->conn, sql, nparams, NULL, values, NULL, NULL, 0);
-    return saga_wpg_exec_prepared(cmd->stmts, cmd->conn, sql, nparams, values);
+    return saga_pg_query(cmd->conn, sql, nparams, values, 0);
 }
 
 saga_worker_outcome saga_worker_sql_failed(PGresult *r, char *reason, size_t reason_len)

@@ -34,6 +34,7 @@
 #include "failpoint.h"
 #include "kafka.h"
 #include "ops.h"
+#include "pg.h"
 #include "topics.h"
 
 /* Exit status of an injected crash, distinct from errors (2) and signals. */
@@ -72,7 +73,6 @@ typedef struct worker {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     PGconn *pg;
-    saga_wpg_stmts *stmts; /* prepared statements of pg */
     saga_barrier barrier;
     saga_applier applier;
     saga_wops ops;
@@ -290,12 +290,11 @@ static int apply_until_done(worker *w)
         }
         count(&w->stats->batch_retries, 1);
         saga_wops_beat(&w->ops);
-        if (!saga_wpg_alive(w->pg)) {
+        if (!saga_pg_alive(w->pg)) {
             saga_log_warn(NULL, "lost the PostgreSQL connection; reconnecting");
             saga_wops_ready(&w->ops, false, false);
             PQfinish(w->pg);
-            saga_wpg_stmts_forget(w->stmts);
-            w->pg = saga_wpg_connect(w->cfg->pg_dsn, w->app_name, stopping);
+            w->pg = saga_pg_connect_retry(w->cfg->pg_dsn, w->app_name, stopping);
             if (!w->pg)
                 continue;
             count(&w->stats->db_reconnects, 1);
@@ -584,7 +583,7 @@ static void report_readiness(worker *w)
                     l && l->cnt > 0;
     if (l)
         rd_kafka_topic_partition_list_destroy(l);
-    saga_wops_ready(&w->ops, saga_wpg_alive(w->pg), assigned);
+    saga_wops_ready(&w->ops, saga_pg_alive(w->pg), assigned);
 }
 
 /* --- run ------------------------------------------------------------------------ */
@@ -616,11 +615,8 @@ static int check_config(const saga_worker_config *c, const saga_worker_handlers 
  * way. 0, 1 when asked to stop first, or a negative SAGA_E* code. */
 static int open_db(worker *w, saga_error *err)
 {
-    w->stmts = saga_wpg_stmts_new();
-    if (!w->stmts)
-        return saga_error_set(err, SAGA_ENOMEM, "worker: out of memory");
     for (;;) {
-        w->pg = saga_wpg_connect(w->cfg->pg_dsn, w->app_name, stopping);
+        w->pg = saga_pg_connect_retry(w->cfg->pg_dsn, w->app_name, stopping);
         if (!w->pg)
             return 1;
         int rc = 0, applied = 0;
@@ -630,9 +626,11 @@ static int open_db(worker *w, saga_error *err)
         if (rc == 0 && applied > 0)
             saga_log_info(NULL, "applied %d migrations of %s", applied, w->cfg->participant);
         if (rc == 0)
-            rc = saga_barrier_open(&w->barrier, w->pg, w->stmts, w->cfg->schema, err);
-        if (rc == 0 || saga_wpg_alive(w->pg)) {
-            w->applier = (saga_applier){w->pg, w->stmts, &w->barrier, w->h, w->user, w->stats};
+            rc = saga_barrier_migrate(w->pg, w->cfg->schema, NULL, err);
+        if (rc == 0)
+            rc = saga_barrier_open(&w->barrier, w->pg, w->cfg->schema, err);
+        if (rc == 0 || saga_pg_alive(w->pg)) {
+            w->applier = (saga_applier){w->pg, &w->barrier, w->h, w->user, w->stats};
             return rc;
         }
         saga_log_warn(NULL, "%s; reconnecting", err->msg);
@@ -734,7 +732,6 @@ int saga_worker_run(const saga_worker_config *cfg, const saga_worker_handlers *h
     }
     saga_barrier_close(&w.barrier);
     PQfinish(w.pg);
-    saga_wpg_stmts_free(w.stmts);
     free(w.items);
     saga_wops_stop(&w.ops);
     if (rc == 0)

@@ -70,7 +70,6 @@ typedef struct saga_worker_cmd {
      * PQexecParams); do not COMMIT, ROLLBACK or leave pipeline mode on. */
     PGconn *conn;
     saga_log_ctx log;            /* pass to saga_log for lines about it */
-    struct saga_wpg_stmts *stmts; /* library-private: see saga_worker_sql */
 } saga_worker_cmd;
 
 /*
@@ -105,8 +104,9 @@ int saga_worker_payload_int(const saga_worker_cmd *cmd, const char *name, int64_
  * a prepared statement: prepared on first use per connection, keyed by the
  * SQL text, so later commands skip PostgreSQL's parse and plan. Returns the
  * result (owned: PQclear; never NULL); check PQresultStatus exactly as for
- * PQexecParams, which it replaces (and which it falls back to when cmd was
- * built outside the library, e.g. in a handler's unit test).
+ * PQexecParams, which it replaces (and which it falls back to when the
+ * statement cannot be prepared). Works on any connection, so a handler's
+ * test may build cmd itself.
  */
 PGresult *saga_worker_sql(const saga_worker_cmd *cmd, const char *sql, int nparams,
                           const char *const *values);

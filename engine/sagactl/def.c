@@ -144,7 +144,7 @@ static int run_apply(cli *c, const cli_args *a)
     if (status)
         goto out;
     saga_error err;
-    if (saga_store_begin(c->conn, &err)) {
+    if (saga_pg_begin(c->conn, &err)) {
         status = cli_fail(c, &err);
         goto out;
     }
@@ -153,7 +153,7 @@ static int run_apply(cli *c, const cli_args *a)
         saga_defs_apply_result res = {0};
         int rc = saga_defs_apply(c->conn, specs[i], &res, &err);
         if (rc) {
-            saga_store_rollback(c->conn);
+            saga_pg_rollback(c->conn);
             if (rc == SAGA_ECONFLICT && res.diff) {
                 fprintf(stderr, "%s: error: %s@%d (%s) differs from the stored "
                                 "definition:\n",
@@ -175,14 +175,14 @@ static int run_apply(cli *c, const cli_args *a)
         saga_defs_apply_result_free(&res);
     }
     if (!outcome) {
-        saga_store_rollback(c->conn);
+        saga_pg_rollback(c->conn);
         status = CLI_EXIT_FAIL;
         goto out;
     }
     bool dry = cli_flag(a, "dry-run");
     if (dry)
-        saga_store_rollback(c->conn);
-    else if (saga_store_commit(c->conn, &err)) {
+        saga_pg_rollback(c->conn);
+    else if (saga_pg_commit(c->conn, &err)) {
         free(outcome);
         status = cli_fail(c, &err);
         goto out;

@@ -203,7 +203,7 @@ int cli_connect(cli *c, const cli_args *a)
     setenv("PGCONNECT_TIMEOUT", "10", 0);
     setenv("PGAPPNAME", "sagactl", 0);
     saga_error err;
-    c->conn = saga_store_connect(c->dsn, &err);
+    c->conn = saga_pg_connect(c->dsn, NULL, &err);
     if (!c->conn) {
         saga_error_hint(&err, "check --dsn / SAGA_PG_DSN and that PostgreSQL is up");
         return cli_fail(c, &err);

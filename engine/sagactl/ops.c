@@ -126,11 +126,11 @@ static int run_op(cli *c, const cli_args *a, const op *o, saga_event ev,
     saga_writes w;
     saga_writes_init(&w);
     int status = CLI_EXIT_OK;
-    int rc = saga_store_begin(c->conn, &err);
+    int rc = saga_pg_begin(c->conn, &err);
     if (rc == 0)
         rc = saga_engine_apply(c->engine, c->conn, &x, 1, &w, NULL, &err);
     if (rc == 0 && x.rc) {
-        saga_store_rollback(c->conn);
+        saga_pg_rollback(c->conn);
         status = cli_fail(c, &x.err);
         goto out;
     }
@@ -139,11 +139,11 @@ static int run_op(cli *c, const cli_args *a, const op *o, saga_event ev,
     if (rc == 0 && !dry && w.n_outbox)
         rc = saga_store_notify(c->conn, SAGA_CHANNEL_OUTBOX, &err);
     if (rc == 0 && dry)
-        saga_store_rollback(c->conn);
+        saga_pg_rollback(c->conn);
     else if (rc == 0)
-        rc = saga_store_commit(c->conn, &err);
+        rc = saga_pg_commit(c->conn, &err);
     if (rc) {
-        saga_store_rollback(c->conn);
+        saga_pg_rollback(c->conn);
         status = cli_fail(c, &err);
         goto out;
     }

@@ -400,13 +400,13 @@ static int run(cli *c, const cli_args *a)
         return cli_fail(c, &err);
     /* One snapshot for the three reads: a saga advancing meanwhile must not
      * show steps newer than its header. */
-    if (saga_store_exec(c->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &err))
+    if (saga_pg_exec(c->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &err))
         return cli_fail(c, &err);
     char last_text[24];
     snprintf(last_text, sizeof last_text, "%ld", last);
     shown s = {0};
     int rc = load(c, id, last ? last_text : NULL, &s, &err);
-    saga_store_rollback(c->conn);
+    saga_pg_rollback(c->conn);
     int status = CLI_EXIT_OK;
     if (rc)
         status = cli_fail(c, &err);

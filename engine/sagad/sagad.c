@@ -157,7 +157,7 @@ static void collect(void *user)
 {
     sagad *d = user;
     saga_error err;
-    PGconn *c = saga_store_connect(saga_config_str(d->cfg, "pg.dsn"), &err);
+    PGconn *c = saga_pg_connect(saga_config_str(d->cfg, "pg.dsn"), NULL, &err);
     if (!c)
         return;
     long pending = 0;
@@ -215,11 +215,11 @@ static int pg_connect(sagad *d)
     while (!stopping) {
         saga_error err;
         saga_error_clear(&err);
-        PGconn *c = saga_store_connect(saga_config_str(d->cfg, "pg.dsn"), &err);
+        PGconn *c = saga_pg_connect(saga_config_str(d->cfg, "pg.dsn"), NULL, &err);
         int applied = 0;
         if (c && saga_migrate_core(c, &applied, &err) == 0 &&
-            saga_store_exec(c, "LISTEN " SAGA_CHANNEL_WAKE, &err) == 0 &&
-            saga_store_exec(c, "LISTEN " SAGA_CHANNEL_OUTBOX, &err) == 0) {
+            saga_pg_exec(c, "LISTEN " SAGA_CHANNEL_WAKE, &err) == 0 &&
+            saga_pg_exec(c, "LISTEN " SAGA_CHANNEL_OUTBOX, &err) == 0) {
             if (applied)
                 saga_log_info(NULL, "applied %d schema migrations", applied);
             d->conn = c;
@@ -407,7 +407,7 @@ static void forget_sent(sagad *d)
 {
     saga_error err;
     if (saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err) == 0 &&
-        saga_store_settle(d->conn, &err) == 0)
+        saga_pg_settle(d->conn, &err) == 0)
         d->n_sent = 0;
     else
         saga_log_warn(NULL, "%s", err.msg);
@@ -452,7 +452,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
             take_reply(&t, i, now);
     }
     if (rc == 0)
-        rc = saga_store_defer(d->conn, NULL, "BEGIN", 0, NULL, NULL, &err);
+        rc = saga_pg_defer(d->conn, "BEGIN", 0, NULL, NULL, &err);
     if (rc == 0)
         rc = saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err);
     if (rc == 0 && t.n_starts)
@@ -480,7 +480,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
         rc = saga_store_write_commit(d->conn, &w, &ids, &n_ids, &err);
 
     if (rc) {
-        saga_store_rollback(d->conn);
+        saga_pg_rollback(d->conn);
         *fail = err;
         rc = -1;
     } else {

@@ -70,16 +70,15 @@ typedef struct side {
     saga_applier applier;
 } side;
 
-static int side_open(side *s, PGconn *c, saga_wpg_stmts *stmts, const char *schema,
-                     const saga_worker_handlers *h)
+static int side_open(side *s, PGconn *c, const char *schema, const saga_worker_handlers *h)
 {
     saga_error err;
     memset(s, 0, sizeof *s);
-    if (saga_barrier_open(&s->barrier, c, stmts, schema, &err)) {
+    if (saga_barrier_open(&s->barrier, c, schema, &err)) {
         fprintf(stderr, "direct: %s: %s\n", schema, err.msg);
         return -1;
     }
-    s->applier = (saga_applier){.pg = c, .stmts = stmts, .barrier = &s->barrier, .h = h,
+    s->applier = (saga_applier){.pg = c, .barrier = &s->barrier, .h = h,
                                 .stats = &s->stats};
     return 0;
 }
@@ -172,14 +171,13 @@ static void *conn_main(void *arg)
     const opts *o = sh->o;
     PGconn *c = PQconnectdb(o->dsn);
     side inv, pay;
-    saga_wpg_stmts *stmts = saga_wpg_stmts_new();
     order *ods = calloc((size_t)o->batch, sizeof *ods);
     saga_item *items = calloc((size_t)o->batch, sizeof *items);
-    bool ok = PQstatus(c) == CONNECTION_OK && ods && items && stmts;
+    bool ok = PQstatus(c) == CONNECTION_OK && ods && items;
     if (!ok)
         fprintf(stderr, "direct: cannot start: %s", PQerrorMessage(c));
-    bool inv_open = ok && side_open(&inv, c, stmts, "inventory", &INVENTORY) == 0;
-    bool pay_open = inv_open && side_open(&pay, c, stmts, "payment", &PAYMENT) == 0;
+    bool inv_open = ok && side_open(&inv, c, "inventory", &INVENTORY) == 0;
+    bool pay_open = inv_open && side_open(&pay, c, "payment", &PAYMENT) == 0;
     if (!pay_open)
         atomic_store(&sh->failed, 1);
     while (!atomic_load(&sh->failed) && bench_mono_us() < sh->deadline_mono) {
@@ -207,7 +205,6 @@ static void *conn_main(void *arg)
         saga_barrier_close(&pay.barrier);
     if (inv_open)
         saga_barrier_close(&inv.barrier);
-    saga_wpg_stmts_free(stmts);
     free(ods);
     free(items);
     PQfinish(c);

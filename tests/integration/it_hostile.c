@@ -17,7 +17,7 @@
  *
  * Also: a start refused for its input leaves the caller's transaction
  * usable and stores nothing (start.h), whatever the refusal; and deferred
- * statements (saga_store_defer, the pipelined turn of sagad) report their
+ * statements (saga_pg_defer, the pipelined turn of sagad) report their
  * errors through the statement that waits, commit only what the caller
  * commits, and leave the connection usable whatever failed.
  *
@@ -74,7 +74,7 @@ static void exec_params_ok(PGconn *c, const char *sql, const char *p1)
 static PGconn *connect_test_db(void)
 {
     saga_error err;
-    PGconn *c = saga_store_connect(dsn, &err);
+    PGconn *c = saga_pg_connect(dsn, NULL, &err);
     if (!c)
         fail_msg("%s", err.msg);
     return c;
@@ -142,7 +142,7 @@ static void *load_thread(void *arg)
 {
     loader *l = arg;
     const char *ids[1] = {l->id};
-    l->rc = saga_store_begin(l->conn, &l->err);
+    l->rc = saga_pg_begin(l->conn, &l->err);
     if (l->rc == 0)
         l->rc = saga_store_load(l->conn, ids, 1, &l->rows, &l->n_rows, &l->err);
     return NULL;
@@ -207,7 +207,7 @@ static void load_after_concurrent_commit_is_consistent(void **state)
                      saga_step_status_name(st->steps[i].status),
                      saga_action_name(st->steps[i].action));
 
-    saga_store_rollback(l.conn);
+    saga_pg_rollback(l.conn);
     for (size_t i = 0; i < l.n_rows; i++)
         saga_row_clear(&l.rows[i]);
     free(l.rows);
@@ -276,7 +276,7 @@ static void refused_start_leaves_transaction_usable(void **state)
 static void deferred(PGconn *c, const char *sql, PGresult **keep)
 {
     saga_error err;
-    if (saga_store_defer(c, NULL, sql, 0, NULL, keep, &err))
+    if (saga_pg_defer(c, sql, 0, NULL, keep, &err))
         fail_msg("defer %s: %s", sql, err.msg);
 }
 
@@ -293,13 +293,13 @@ static void deferred_statements_fail_and_commit_as_one(void **state)
     deferred(c, "BEGIN", NULL);
     deferred(c, "INSERT INTO deferred_rows VALUES ('lost')", NULL);
     deferred(c, "SELECT 1 / 0", NULL);
-    PGresult *r = saga_store_query(c, "it_hostile_one", "SELECT 1", 0, NULL, 0);
+    PGresult *r = saga_pg_query(c, "SELECT 1", 0, NULL, 0);
     assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
     assert_non_null(strstr(PQresultErrorMessage(r), "division by zero"));
     PQclear(r);
     assert_int_equal(PQpipelineStatus(c), PQ_PIPELINE_OFF);
     assert_int_equal(PQtransactionStatus(c), PQTRANS_INERROR);
-    saga_store_rollback(c);
+    saga_pg_rollback(c);
     assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
 
     /* Statements and COMMIT together: all of it or, when one fails at
@@ -308,7 +308,7 @@ static void deferred_statements_fail_and_commit_as_one(void **state)
     deferred(c, "BEGIN", NULL);
     deferred(c, "INSERT INTO deferred_rows VALUES ('a') RETURNING id", &kept);
     deferred(c, "INSERT INTO deferred_rows VALUES ('b')", NULL);
-    assert_int_equal(saga_store_commit(c, &err), 0);
+    assert_int_equal(saga_pg_commit(c, &err), 0);
     assert_int_equal(PQresultStatus(kept), PGRES_TUPLES_OK);
     assert_string_equal(PQgetvalue(kept, 0, 0), "a");
     PQclear(kept);
@@ -318,14 +318,14 @@ static void deferred_statements_fail_and_commit_as_one(void **state)
     deferred(c, "INSERT INTO deferred_rows VALUES ('c')", NULL);
     deferred(c, "INSERT INTO deferred_rows VALUES ('a')", NULL);
     saga_error_clear(&err);
-    assert_int_not_equal(saga_store_commit(c, &err), 0);
+    assert_int_not_equal(saga_pg_commit(c, &err), 0);
     assert_non_null(strstr(err.msg, "duplicate key"));
-    saga_store_rollback(c);
+    saga_pg_rollback(c);
     assert_int_equal(itest_pg_long(observer, "SELECT count(*) FROM deferred_rows"), 2);
 
     /* Alone, outside a transaction, settled: committed on its own. */
     deferred(c, "INSERT INTO deferred_rows VALUES ('d')", NULL);
-    assert_int_equal(saga_store_settle(c, &err), 0);
+    assert_int_equal(saga_pg_settle(c, &err), 0);
     assert_int_equal(itest_pg_long(observer, "SELECT count(*) FROM deferred_rows"), 3);
     assert_int_equal(itest_pg_long(c, "SELECT count(*) FROM deferred_rows"), 3);
 
