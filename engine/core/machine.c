@@ -65,7 +65,8 @@ void machine_format(char *buf, size_t size, const char *fmt, ...)
 }
 
 void machine_note(machine_ctx *c, saga_note_kind kind, int step,
-                  saga_action action, int attempt, saga_outcome outcome, const char *fmt, ...)
+                  saga_action action, int attempt, saga_outcome outcome,
+                  const char *fmt, ...)
 {
     assert(c->out->n_notes < SAGA_EFFECTS_MAX_NOTES);
     if (c->out->n_notes >= SAGA_EFFECTS_MAX_NOTES)
@@ -121,8 +122,8 @@ void machine_set_status(machine_ctx *c, saga_status to, const char *fmt, ...)
     machine_format_v(cause, sizeof cause, fmt, ap);
     va_end(ap);
     machine_note(c, SAGA_NOTE_TRANSITION, -1, SAGA_ACT_NONE, 0, SAGA_OUT_NONE,
-                 "%s -> %s: %s", saga_status_name(c->st->status), saga_status_name(to),
-                 cause);
+                 "%s -> %s: %s", saga_status_name(c->st->status),
+                 saga_status_name(to), cause);
     c->st->status = to;
     c->progress = true;
 }
@@ -132,12 +133,14 @@ void machine_set_step(machine_ctx *c, size_t i, saga_step_status to,
 {
     saga_step_state *s = &c->st->steps[i];
     if (cause)
-        machine_note(c, SAGA_NOTE_STEP, (int)i, s->action, s->attempt, SAGA_OUT_NONE,
-                     "%s -> %s: %s", saga_step_status_name(s->status),
+        machine_note(c, SAGA_NOTE_STEP, (int)i, s->action, s->attempt,
+                     SAGA_OUT_NONE, "%s -> %s: %s",
+                     saga_step_status_name(s->status),
                      saga_step_status_name(to), cause);
     else
-        machine_note(c, SAGA_NOTE_STEP, (int)i, s->action, s->attempt, SAGA_OUT_NONE,
-                     "%s -> %s", saga_step_status_name(s->status),
+        machine_note(c, SAGA_NOTE_STEP, (int)i, s->action, s->attempt,
+                     SAGA_OUT_NONE, "%s -> %s",
+                     saga_step_status_name(s->status),
                      saga_step_status_name(to));
     s->status = to;
     c->progress = true;
@@ -272,8 +275,8 @@ static void finish(machine_ctx *c)
         describe_stuck(c, st->stuck_reason, sizeof st->stuck_reason);
         if (!st->stuck) {
             st->stuck = true;
-            machine_note(c, SAGA_NOTE_STUCK, -1, SAGA_ACT_NONE, 0, SAGA_OUT_NONE, "%s",
-                         st->stuck_reason);
+            machine_note(c, SAGA_NOTE_STUCK, -1, SAGA_ACT_NONE, 0,
+                         SAGA_OUT_NONE, "%s", st->stuck_reason);
         }
     }
 

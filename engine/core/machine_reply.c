@@ -43,7 +43,8 @@ static void apply_reserve_reply(machine_ctx *c, size_t i)
         machine_start_compensation(c, cause);
     } else {
         machine_format(s->last_error, sizeof s->last_error, "%s",
-                       machine_reason_or(ev->reason, "asked to retry without a reason"));
+                       machine_reason_or(ev->reason,
+                                         "asked to retry without a reason"));
         machine_fail_attempt(c, i);
     }
 }
@@ -56,10 +57,11 @@ static void apply_final_reply(machine_ctx *c, size_t i)
     const saga_event *ev = c->ev;
 
     if (ev->outcome != SAGA_OUT_OK) {
+        const char *fallback = ev->outcome == SAGA_OUT_REJECTED
+                                   ? "rejected without a reason"
+                                   : "asked to retry without a reason";
         machine_format(s->last_error, sizeof s->last_error, "%s",
-                       machine_reason_or(ev->reason, ev->outcome == SAGA_OUT_REJECTED
-                                                 ? "rejected without a reason"
-                                                 : "asked to retry without a reason"));
+                       machine_reason_or(ev->reason, fallback));
         machine_fail_attempt(c, i);
         return;
     }

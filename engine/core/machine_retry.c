@@ -53,9 +53,9 @@ static void exhaust(machine_ctx *c, size_t i)
 {
     saga_step_state *s = &c->st->steps[i];
     const saga_step_def *d = &c->spec->steps[i];
-    machine_note(c, SAGA_NOTE_EXHAUSTED, (int)i, s->action, s->attempt, SAGA_OUT_NONE,
-                 "RESERVE out of attempts (%d of %d)", s->attempt,
-                 d->retry.max_attempts);
+    machine_note(c, SAGA_NOTE_EXHAUSTED, (int)i, s->action, s->attempt,
+                 SAGA_OUT_NONE, "RESERVE out of attempts (%d of %d)",
+                 s->attempt, d->retry.max_attempts);
     machine_set_step(c, i, SAGA_STEP_FAILED, "out of attempts, outcome unknown");
     machine_clear_command(s);
     char cause[SAGA_MACHINE_ERROR_MAX];
@@ -79,9 +79,10 @@ void machine_fail_attempt(machine_ctx *c, size_t i)
     }
     int64_t delay = saga_machine_backoff(&d->retry, s->failures, c->ev->random);
     s->retry_at_ms = c->now + delay;
-    machine_note(c, SAGA_NOTE_BACKOFF, (int)i, s->action, s->attempt, SAGA_OUT_NONE,
-                 "re-sending %s as attempt %d in %lld ms", saga_action_name(s->action),
-                 s->attempt + 1, (long long)delay);
+    machine_note(c, SAGA_NOTE_BACKOFF, (int)i, s->action, s->attempt,
+                 SAGA_OUT_NONE, "re-sending %s as attempt %d in %lld ms",
+                 saga_action_name(s->action), s->attempt + 1,
+                 (long long)delay);
 }
 
 
@@ -103,9 +104,10 @@ void machine_on_timer(machine_ctx *c)
         if (!machine_in_flight(s) || c->now < s->deadline_ms)
             continue;
         int64_t waited = saga_machine_timeout(&c->spec->steps[i], s->attempt);
-        machine_note(c, SAGA_NOTE_TIMEOUT, (int)i, s->action, s->attempt, SAGA_OUT_NONE,
-                     "no reply to %s attempt %d within %lld ms",
-                     saga_action_name(s->action), s->attempt, (long long)waited);
+        machine_note(c, SAGA_NOTE_TIMEOUT, (int)i, s->action, s->attempt,
+                     SAGA_OUT_NONE, "no reply to %s attempt %d within %lld ms",
+                     saga_action_name(s->action), s->attempt,
+                     (long long)waited);
         machine_format(s->last_error, sizeof s->last_error,
                        "no reply within %lld ms", (long long)waited);
         machine_fail_attempt(c, i);
