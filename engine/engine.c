@@ -160,22 +160,6 @@ static int msgs_push(saga_msgs *m, const char *topic, const char *key,
     return 0;
 }
 
-static const char *NOTE_KINDS[] = {
-    [SAGA_NOTE_TRANSITION] = "transition", [SAGA_NOTE_STEP] = "step",
-    [SAGA_NOTE_REPLY_APPLIED] = "applied", [SAGA_NOTE_REPLY_IGNORED] = "ignored",
-    [SAGA_NOTE_TIMEOUT] = "timeout",       [SAGA_NOTE_BACKOFF] = "backoff",
-    [SAGA_NOTE_EXHAUSTED] = "exhausted",   [SAGA_NOTE_STUCK] = "stuck",
-    [SAGA_NOTE_UNSTUCK] = "unstuck",       [SAGA_NOTE_OPERATOR] = "operator",
-    [SAGA_NOTE_SKIPPED] = "skipped",
-};
-
-static const char *note_kind(saga_note_kind k)
-{
-    if ((size_t)k < sizeof NOTE_KINDS / sizeof NOTE_KINDS[0] && NOTE_KINDS[k])
-        return NOTE_KINDS[k];
-    return "note";
-}
-
 static const saga_phase *phase_of(const saga_step_def *d, saga_action a)
 {
     switch (a) {
@@ -296,7 +280,8 @@ static void record_event(saga_writes *w, const saga_row *row,
 /*
  * Notes the timeline does not need, because another row of the same event
  * says it: "applied" repeats the reply row just written (a reply that is
- * not applied gets an "ignored" row instead), and a plain step transition
+ * not applied gets an "ignored" row instead; one applied for an earlier
+ * attempt keeps its note, which says which attempt was pending), and a plain step transition
  * into a phase ("RESERVED -> CONFIRMING") repeats the command row of that
  * step. History is the largest write per saga, so this matters for
  * throughput; transitions with a reason are always kept.
@@ -304,24 +289,13 @@ static void record_event(saga_writes *w, const saga_row *row,
 static bool redundant(const saga_note *nt, const saga_effects *fx)
 {
     if (nt->kind == SAGA_NOTE_REPLY_APPLIED)
-        return true;
+        return !fx->reply_earlier;
     if (nt->kind != SAGA_NOTE_STEP || strchr(nt->text, ':'))
         return false;
     for (size_t i = 0; i < fx->n_cmds; i++)
         if (fx->cmds[i].step == nt->step)
             return true;
     return false;
-}
-
-/* Created and never dispatched: RUNNING with every step PENDING. */
-static bool fresh(const saga_state *st)
-{
-    if (st->status != SAGA_RUNNING)
-        return false;
-    for (size_t i = 0; i < st->n_steps; i++)
-        if (st->steps[i].status != SAGA_STEP_PENDING)
-            return false;
-    return true;
 }
 
 static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
@@ -342,15 +316,16 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
             return 0;
         }
     }
-    /* An externally started saga (saga_start) is woken by a timer; its
-     * first event is START. */
-    if (ev->kind == SAGA_EV_TIMER && fresh(&row->st))
-        ev->kind = SAGA_EV_START;
     x->status_before = row->st.status;
     x->step_seconds = -1;
+    /* When the command in flight was sent, for the dispatch-to-reply time;
+     * a reply to an earlier attempt has no send time left to measure from. */
     int64_t sent_ms = 0;
-    if (ev->kind == SAGA_EV_REPLY && row->st.steps[ev->step].deadline_ms)
-        sent_ms = row->st.steps[ev->step].deadline_ms - spec->steps[ev->step].timeout_ms;
+    if (ev->kind == SAGA_EV_REPLY && ev->step >= 0) {
+        const saga_step_state *s = &row->st.steps[ev->step];
+        if (s->deadline_ms)
+            sent_ms = s->deadline_ms - saga_machine_timeout(&spec->steps[ev->step], s->attempt);
+    }
     saga_effects fx;
     int rc = saga_machine_apply(spec, &row->st, ev, &fx, &x->err);
     if (rc) {
@@ -358,7 +333,7 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
         return 0;
     }
     record_event(w, row, x);
-    if (fx.reply_applied && sent_ms)
+    if (fx.reply_applied && !fx.reply_earlier && sent_ms)
         x->step_seconds = (double)(ev->now_ms - sent_ms) / 1000.0;
     if (ev->kind == SAGA_EV_REPLY && fx.reply_applied && ev->action == SAGA_ACT_RESERVE &&
         ev->outcome == SAGA_OUT_OK && x->payload) {
@@ -373,7 +348,7 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
         const char *step = nt->step >= 0 && (size_t)nt->step < spec->n_steps
                                ? spec->steps[nt->step].name
                                : NULL;
-        saga_writes_history(w, row->id, ev->now_ms, note_kind(nt->kind), step,
+        saga_writes_history(w, row->id, ev->now_ms, saga_note_kind_name(nt->kind), step,
                             nt->action ? saga_action_name(nt->action) : NULL,
                             nt->attempt,
                             nt->outcome ? saga_outcome_name(nt->outcome) : NULL,
@@ -387,6 +362,7 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
     }
     x->status_after = row->st.status;
     x->applied = fx.changed;
+    x->started = fx.started;
     return 0;
 }
 
@@ -414,6 +390,7 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
         evs[i].rc = 0;
         saga_error_clear(&evs[i].err);
         evs[i].applied = false;
+        evs[i].started = false;
         evs[i].def_name[0] = '\0';
         evs[i].traceparent[0] = '\0';
     }

@@ -45,8 +45,8 @@ typedef struct saga_engine_event {
     saga_event ev;            /* kind, now_ms, random, action, attempt,
                                  outcome, reason, resolve_as, op_reason;
                                  ev.step is set by the engine from step_name;
-                                 a TIMER for a saga never dispatched becomes
-                                 START */
+                                 a TIMER for a saga never dispatched starts
+                                 it (see `started`) */
     const char *step_name;    /* REPLY; RETRY of one step; NULL otherwise */
     const json_t *payload;    /* REPLY: the reply's JSON payload, or NULL */
     const char *actor;        /* operator events: who */
@@ -58,6 +58,9 @@ typedef struct saga_engine_event {
     char traceparent[SAGA_TRACEPARENT_SIZE]; /* the saga's, for log lines */
     int64_t created_ms;       /* unused by callers that don't need it */
     bool applied;             /* the event changed the saga */
+    bool started;             /* the event dispatched the saga's first
+                                 commands (START, or the first TIMER of a
+                                 saga created by saga_start) */
     double step_seconds;      /* REPLY applied: dispatch-to-reply time of
                                  the command it answered; -1 otherwise */
 } saga_engine_event;

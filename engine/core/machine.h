@@ -25,8 +25,19 @@
  *  - Timeouts and RETRY replies re-dispatch after exponential backoff with
  *    jitter; RESERVE up to retry.max_attempts, CONFIRM and COMPENSATE for
  *    ever (a REJECTED reply to them is recorded as an error and retried).
- *  - Only a reply whose (action, attempt) matches the step's command in
- *    flight is applied; anything else is reported as ignored, with the reason.
+ *    Attempt n waits timeout_ms * min(2^(n-1), SAGA_MACHINE_TIMEOUT_GROWTH)
+ *    for its reply (saga_machine_timeout).
+ *  - A reply is applied when its (action, attempt) is the step's command in
+ *    flight, or when it is an OK or REJECTED for an earlier attempt of the
+ *    action still pending (in flight or backing off), or for its latest
+ *    attempt after that timed out: the participant's barrier replays one
+ *    answer per (key, action) to every attempt (docs/participants.md). A
+ *    RETRY for anything but the attempt in flight, a reply for an action no
+ *    longer pending or for an attempt never sent, a duplicate, and a reply
+ *    to a finished saga are reported as ignored, with the reason.
+ *  - START dispatches the roots of a fresh saga (RUNNING, every step
+ *    PENDING); so does a TIMER, for a saga created in someone else's
+ *    transaction (saga_start) that nobody has started yet.
  *  - No progress (a change of saga or step status) for stuck_after_ms ->
  *    stuck flag (cleared on progress); retries go on regardless, and a reply
  *    that only leads to another retry is not progress.
@@ -106,7 +117,8 @@ typedef struct saga_state {
 typedef enum saga_event_kind {
     SAGA_EV_START = 0, /* the saga was just created: dispatch the roots */
     SAGA_EV_REPLY,     /* a participant's Reply */
-    SAGA_EV_TIMER,     /* wake_ms has passed: deadlines, retries, stuck check */
+    SAGA_EV_TIMER,     /* wake_ms has passed: deadlines, retries, stuck check;
+                          starts a saga never dispatched */
     SAGA_EV_RETRY,     /* operator: re-send pending commands now */
     SAGA_EV_ABORT,     /* operator: stop forward progress, compensate */
     SAGA_EV_RESOLVE    /* operator: close as COMPLETED or COMPENSATED */
@@ -169,10 +181,15 @@ typedef struct saga_effects {
     size_t n_notes;
     bool changed;        /* state differs from before: persist it */
     bool reply_applied;  /* REPLY only: store its payload as the result */
+    bool reply_earlier;  /* REPLY applied although it answers an earlier or
+                            timed-out attempt: its APPLIED note says which */
+    bool started;        /* the saga's first commands were dispatched (START,
+                            or the first TIMER of a saga nobody started) */
 } saga_effects;
 
 /* Initial state for a new saga of `spec` created at now_ms (all PENDING,
- * RUNNING). Follow with a SAGA_EV_START event. */
+ * RUNNING). Follow with a SAGA_EV_START event, or leave the saga to its first
+ * SAGA_EV_TIMER (at wake_ms, or earlier when woken), which starts it. */
 void saga_machine_init(const saga_spec *spec, saga_state *st, int64_t now_ms);
 
 /*
@@ -191,6 +208,13 @@ void saga_machine_init(const saga_spec *spec, saga_state *st, int64_t now_ms);
 int saga_machine_apply(const saga_spec *spec, saga_state *st,
                        const saga_event *ev, saga_effects *out,
                        saga_error *err);
+
+/* How long attempt `attempt` (>= 1) of a command of step d waits for its
+ * reply: d->timeout_ms doubled for each earlier attempt, at most
+ * SAGA_MACHINE_TIMEOUT_GROWTH times d->timeout_ms. The Command carries the
+ * resulting deadline; the engine uses this to tell when it was sent. */
+#define SAGA_MACHINE_TIMEOUT_GROWTH 4
+int64_t saga_machine_timeout(const saga_step_def *d, int attempt);
 
 /* Backoff before re-sending after `failures` consecutive failures (>= 1):
  * min(max, initial * multiplier^(failures-1)) minus up to jitter*delay. */

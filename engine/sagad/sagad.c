@@ -504,7 +504,7 @@ static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool tim
                 }
             }
             saga_log_ctx lc = {.saga_id = x->saga_id, .traceparent = x->traceparent};
-            if (x->rc == 0 && x->ev.kind == SAGA_EV_START) {
+            if (x->rc == 0 && x->started) {
                 const char *lv[1] = {x->def_name};
                 saga_metrics_inc(d->m.started, lv, 1);
                 saga_log_info(&lc, "saga %s started", x->def_name);

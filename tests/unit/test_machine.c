@@ -434,6 +434,59 @@ static void test_start_refused_twice(void **state)
                      SAGA_ECONFLICT);
 }
 
+/* A saga created in the caller's transaction (saga_start) is started by
+ * its first timer: the shell does not relabel events. */
+static void test_timer_starts_fresh_saga(void **state)
+{
+    (void)state;
+    spec_parallel();
+    saga_machine_init(&spec, &st, T0);
+    timer(T0 + 3); /* woken by NOTIFY, long before wake_ms */
+    assert_true(out.started);
+    assert_true(out.changed);
+    assert_int_equal(out.n_cmds, 2);
+    assert_true(has_cmd(A, SAGA_ACT_RESERVE, 1));
+    assert_true(has_cmd(B, SAGA_ACT_RESERVE, 1));
+    assert_int_equal(out.cmds[0].deadline_ms, T0 + 3 + TIMEOUT);
+    assert_note(SAGA_NOTE_STEP, A, "PENDING -> RESERVING");
+    assert_note(SAGA_NOTE_STEP, B, "PENDING -> RESERVING");
+    assert_int_equal(count_notes(SAGA_NOTE_TIMEOUT), 0);
+    assert_int_equal(STEP(C).status, SAGA_STEP_PENDING);
+    assert_int_equal(st.wake_ms, T0 + 3 + TIMEOUT);
+
+    /* started now: a second timer only checks deadlines, START is refused */
+    timer(T0 + 4);
+    assert_false(out.started);
+    assert_false(out.changed);
+    assert_int_equal(out.n_cmds, 0);
+    saga_state before = st;
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}),
+                     SAGA_ECONFLICT);
+    assert_false(out.started);
+    assert_memory_equal(&before, &st, sizeof st);
+
+    /* START says so too; a reply does not */
+    begin(T0);
+    assert_true(out.started);
+    reply(T0 + 1, A, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    assert_false(out.started);
+
+    /* the first timer of a saga at its stuck check still starts it */
+    saga_machine_init(&spec, &st, T0);
+    timer(T0 + STUCK);
+    assert_true(out.started);
+    assert_false(st.stuck);
+    assert_int_equal(out.n_cmds, 2);
+
+    /* aborted before it started: a timer finds nothing to do */
+    saga_machine_init(&spec, &st, T0);
+    assert_int_equal(op_abort(T0, NULL), 0);
+    assert_int_equal(st.status, SAGA_COMPENSATED);
+    timer(T0 + 1);
+    assert_false(out.started);
+    assert_int_equal(out.n_cmds, 0);
+}
+
 static void test_happy_path_linear(void **state)
 {
     (void)state;
@@ -775,28 +828,32 @@ static void test_timeout_backoff_retry_success(void **state)
     timer(dl + 99);
     assert_false(out.changed);
 
+    /* a re-send waits twice as long for its reply */
     timer(dl + 100);
-    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, dl + 100 + TIMEOUT);
+    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, dl + 100 + 2 * TIMEOUT);
     assert_int_equal(out.n_notes, 0);
     assert_int_equal(STEP(INV).attempt, 2);
     assert_int_equal(STEP(INV).retry_at_ms, 0);
     assert_int_equal(STEP(INV).reserve_attempts, 2);
-    assert_int_equal(st.wake_ms, dl + 100 + TIMEOUT);
+    assert_int_equal(st.wake_ms, dl + 100 + 2 * TIMEOUT);
 
     /* second timeout doubles the delay */
-    timer(dl + 100 + TIMEOUT);
+    timer(dl + 100 + 2 * TIMEOUT);
+    assert_note(SAGA_NOTE_TIMEOUT, INV, "no reply to RESERVE attempt 2 within "
+                                        "2000 ms");
+    assert_string_equal(STEP(INV).last_error, "no reply within 2000 ms");
     assert_note(SAGA_NOTE_BACKOFF, INV, "re-sending RESERVE as attempt 3 in "
                                         "200 ms");
-    timer(dl + 300 + TIMEOUT);
-    assert_cmds1(INV, SAGA_ACT_RESERVE, 3, dl + 300 + 2 * TIMEOUT);
+    timer(dl + 300 + 2 * TIMEOUT);
+    assert_cmds1(INV, SAGA_ACT_RESERVE, 3, dl + 300 + 6 * TIMEOUT);
 
-    reply(dl + 400 + TIMEOUT, INV, SAGA_ACT_RESERVE, 3, SAGA_OUT_OK);
+    reply(dl + 400 + 2 * TIMEOUT, INV, SAGA_ACT_RESERVE, 3, SAGA_OUT_OK);
     assert_int_equal(STEP(INV).status, SAGA_STEP_RESERVED);
     assert_int_equal(STEP(INV).failures, 0);
     assert_string_equal(STEP(INV).last_error, "");
     assert_int_equal(STEP(INV).reserve_attempts, 3);
     assert_int_equal(STEP(INV).reserve_outcome, SAGA_OUT_OK);
-    assert_cmds1(PAY, SAGA_ACT_RESERVE, 1, dl + 400 + 2 * TIMEOUT);
+    assert_cmds1(PAY, SAGA_ACT_RESERVE, 1, dl + 400 + 3 * TIMEOUT);
 }
 
 static void test_jitter_used_for_backoff(void **state)
@@ -823,20 +880,20 @@ static void test_exhausted_compensates_unknown_and_in_flight(void **state)
     timer(T0 + 1000);
     assert_int_equal(out.n_cmds, 0);
     timer(T0 + 1100);
-    assert_cmds1(A, SAGA_ACT_RESERVE, 2, T0 + 2100);
-    timer(T0 + 2100);
-    timer(T0 + 2300);
-    assert_cmds1(A, SAGA_ACT_RESERVE, 3, T0 + 3300);
+    assert_cmds1(A, SAGA_ACT_RESERVE, 2, T0 + 3100);
+    timer(T0 + 3100);
+    timer(T0 + 3300);
+    assert_cmds1(A, SAGA_ACT_RESERVE, 3, T0 + 7300);
     assert_int_equal(st.status, SAGA_RUNNING);
 
-    timer(T0 + 3300);
+    timer(T0 + 7300);
     assert_int_equal(st.status, SAGA_COMPENSATING);
     assert_note(SAGA_NOTE_TIMEOUT, A, "no reply to RESERVE attempt 3 within "
-                                      "1000 ms");
+                                      "4000 ms");
     assert_note(SAGA_NOTE_EXHAUSTED, A, "RESERVE out of attempts (3 of 3)");
     assert_note(SAGA_NOTE_TRANSITION, -1,
                 "RUNNING -> COMPENSATING: step a RESERVE out of attempts, last "
-                "error \"no reply within 1000 ms\"");
+                "error \"no reply within 4000 ms\"");
     assert_note(SAGA_NOTE_STEP, A,
                 "FAILED -> COMPENSATING: reserve outcome unknown");
     assert_note(SAGA_NOTE_STEP, B,
@@ -849,19 +906,19 @@ static void test_exhausted_compensates_unknown_and_in_flight(void **state)
     assert_int_equal(STEP(A).failures, 0); /* new action, new count */
     assert_int_equal(STEP(A).reserve_attempts, 3);
     assert_int_equal(STEP(B).reserve_attempts, 1);
-    assert_int_equal(st.progress_ms, T0 + 3300);
+    assert_int_equal(st.progress_ms, T0 + 7300);
 
     /* the abandoned reserve's late answer does not count */
-    reply(T0 + 3400, B, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    reply(T0 + 7400, B, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
     assert_ignored(B, "late reply: saga is COMPENSATING");
-    reply(T0 + 3400, A, SAGA_ACT_RESERVE, 3, SAGA_OUT_OK);
+    reply(T0 + 7400, A, SAGA_ACT_RESERVE, 3, SAGA_OUT_OK);
     assert_ignored(A, "late reply: saga is COMPENSATING");
-    reply(T0 + 3400, A, SAGA_ACT_RESERVE, 2, SAGA_OUT_OK);
+    reply(T0 + 7400, A, SAGA_ACT_RESERVE, 2, SAGA_OUT_OK);
     assert_ignored(A, "stale reply for attempt 2 (current attempt 3)");
 
-    reply(T0 + 3500, B, SAGA_ACT_COMPENSATE, 1, SAGA_OUT_OK);
+    reply(T0 + 7500, B, SAGA_ACT_COMPENSATE, 1, SAGA_OUT_OK);
     assert_int_equal(st.status, SAGA_COMPENSATING);
-    reply(T0 + 3600, A, SAGA_ACT_COMPENSATE, 1, SAGA_OUT_OK);
+    reply(T0 + 7600, A, SAGA_ACT_COMPENSATE, 1, SAGA_OUT_OK);
     assert_int_equal(st.status, SAGA_COMPENSATED);
     assert_int_equal(STEP(C).compensate_attempts, 0);
 }
@@ -892,7 +949,7 @@ static void test_retry_replies_on_reserve(void **state)
     assert_ignored(INV, "duplicate reply");
 
     timer(T0 + 110);
-    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, T0 + 110 + TIMEOUT);
+    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, T0 + 110 + 2 * TIMEOUT);
     assert_int_equal(STEP(INV).reserve_outcome, SAGA_OUT_NONE);
     reply(T0 + 120, INV, SAGA_ACT_RESERVE, 2, SAGA_OUT_RETRY);
     assert_string_equal(STEP(INV).last_error,
@@ -900,7 +957,7 @@ static void test_retry_replies_on_reserve(void **state)
     assert_note(SAGA_NOTE_REPLY_APPLIED, INV, "RETRY");
     assert_int_equal(STEP(INV).retry_at_ms, T0 + 320);
     timer(T0 + 320);
-    assert_cmds1(INV, SAGA_ACT_RESERVE, 3, T0 + 320 + TIMEOUT);
+    assert_cmds1(INV, SAGA_ACT_RESERVE, 3, T0 + 320 + 4 * TIMEOUT);
 
     reply_r(T0 + 330, INV, SAGA_ACT_RESERVE, 3, SAGA_OUT_RETRY, "still busy");
     assert_note(SAGA_NOTE_EXHAUSTED, INV, "RESERVE out of attempts (3 of 3)");
@@ -1076,18 +1133,15 @@ static void test_compensate_rejected_and_timeout_retried(void **state)
     assert_ignored(INV, "duplicate reply");
 
     timer(T0 + 103);
-    assert_cmds1(INV, SAGA_ACT_COMPENSATE, 2, T0 + 103 + TIMEOUT);
-    timer(T0 + 103 + TIMEOUT);
+    assert_cmds1(INV, SAGA_ACT_COMPENSATE, 2, T0 + 103 + 2 * TIMEOUT);
+    timer(T0 + 103 + 2 * TIMEOUT);
     assert_note(SAGA_NOTE_TIMEOUT, INV, "no reply to COMPENSATE attempt 2 "
-                                        "within 1000 ms");
+                                        "within 2000 ms");
     assert_note(SAGA_NOTE_BACKOFF, INV, "re-sending COMPENSATE as attempt 3 in "
                                         "200 ms");
-    reply(T0 + 104 + TIMEOUT, INV, SAGA_ACT_COMPENSATE, 2, SAGA_OUT_OK);
-    assert_ignored(INV, "late reply for attempt 2: already timed out, "
-                        "re-dispatch scheduled");
-    timer(T0 + 303 + TIMEOUT);
-    assert_cmds1(INV, SAGA_ACT_COMPENSATE, 3, T0 + 303 + 2 * TIMEOUT);
-    reply(T0 + 304 + TIMEOUT, INV, SAGA_ACT_COMPENSATE, 3, SAGA_OUT_OK);
+    timer(T0 + 303 + 2 * TIMEOUT);
+    assert_cmds1(INV, SAGA_ACT_COMPENSATE, 3, T0 + 303 + 6 * TIMEOUT);
+    reply(T0 + 304 + 2 * TIMEOUT, INV, SAGA_ACT_COMPENSATE, 3, SAGA_OUT_OK);
     assert_int_equal(st.status, SAGA_COMPENSATED);
     assert_int_equal(STEP(INV).compensate_attempts, 3);
     assert_int_equal(STEP(INV).compensate_outcome, SAGA_OUT_OK);
@@ -1123,34 +1177,168 @@ static void test_duplicate_reply(void **state)
     assert_ignored(PAY, "duplicate reply");
 }
 
-static void test_stale_attempt(void **state)
+/* Linear saga whose inventory RESERVE timed out once: attempt 2 in flight
+ * since T0 + TIMEOUT + 100, until T0 + 3 * TIMEOUT + 100. */
+static void inventory_on_attempt_2(void)
 {
-    (void)state;
     spec_linear();
     begin(T0);
     timer(T0 + TIMEOUT);
     timer(T0 + TIMEOUT + 100);
-    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, T0 + 2 * TIMEOUT + 100);
-    reply(T0 + TIMEOUT + 150, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
-    assert_ignored(INV, "stale reply for attempt 1 (current attempt 2)");
-    assert_int_equal(STEP(INV).status, SAGA_STEP_RESERVING);
+    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, T0 + 3 * TIMEOUT + 100);
+}
 
+/* The barrier replays one answer per (key, action) to every attempt, so an
+ * earlier attempt's OK is the pending attempt's answer. */
+static void test_earlier_ok_applied(void **state)
+{
+    (void)state;
+    inventory_on_attempt_2();
+    reply_r(T0 + TIMEOUT + 150, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK, "held");
+    assert_true(out.reply_applied);
+    assert_true(out.reply_earlier);
+    assert_true(out.changed);
+    assert_note(SAGA_NOTE_REPLY_APPLIED, INV,
+                "reply for attempt 1 accepted while attempt 2 pending");
+    assert_int_equal(out.notes[0].attempt, 1);
+    assert_int_equal(out.notes[0].outcome, SAGA_OUT_OK);
+    assert_int_equal(STEP(INV).status, SAGA_STEP_RESERVED);
+    assert_int_equal(STEP(INV).action, SAGA_ACT_NONE);
+    assert_int_equal(STEP(INV).reserve_attempts, 2);
+    assert_int_equal(STEP(INV).reserve_outcome, SAGA_OUT_OK);
+    assert_int_equal(STEP(INV).failures, 0);
+    assert_string_equal(STEP(INV).last_error, "");
+    assert_cmds1(PAY, SAGA_ACT_RESERVE, 1, T0 + 2 * TIMEOUT + 150);
+
+    /* the pending attempt's own answer, arriving after, is a duplicate */
+    reply(T0 + TIMEOUT + 160, INV, SAGA_ACT_RESERVE, 2, SAGA_OUT_OK);
+    assert_ignored(INV, "duplicate reply");
+    reply(T0 + TIMEOUT + 170, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    assert_ignored(INV, "stale reply for attempt 1 (current attempt 2)");
+
+    /* an answer to the current attempt is not "earlier" */
+    reply(T0 + TIMEOUT + 180, PAY, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    assert_true(out.reply_applied);
+    assert_false(out.reply_earlier);
+}
+
+static void test_earlier_rejected_applied(void **state)
+{
+    (void)state;
+    inventory_on_attempt_2();
+    reply_r(T0 + TIMEOUT + 150, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_REJECTED,
+            "out of stock");
+    assert_true(out.reply_applied);
+    assert_true(out.reply_earlier);
+    assert_note(SAGA_NOTE_REPLY_APPLIED, INV,
+                "reply for attempt 1 accepted while attempt 2 pending");
+    assert_int_equal(STEP(INV).status, SAGA_STEP_REJECTED);
+    assert_string_equal(STEP(INV).last_error, "out of stock");
+    assert_int_equal(st.status, SAGA_COMPENSATED);
+    assert_int_equal(out.n_cmds, 0);
+    reply(T0 + TIMEOUT + 160, INV, SAGA_ACT_RESERVE, 2, SAGA_OUT_REJECTED);
+    assert_ignored(INV, "saga is terminal");
+}
+
+/* RETRY is never recorded by the barrier: it speaks only for its own
+ * attempt, so an earlier attempt's RETRY changes nothing. */
+static void test_earlier_retry_ignored(void **state)
+{
+    (void)state;
+    inventory_on_attempt_2();
+    saga_state before = st;
+    reply(T0 + TIMEOUT + 150, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_RETRY);
+    assert_ignored(INV, "stale RETRY for attempt 1 (current attempt 2): only "
+                        "the attempt in flight can be retried");
+    assert_memory_equal(&before, &st, sizeof st);
+
+    /* the timed-out latest attempt cannot be retried either */
+    timer(T0 + 3 * TIMEOUT + 100);
+    before = st;
+    reply(T0 + 3 * TIMEOUT + 110, INV, SAGA_ACT_RESERVE, 2, SAGA_OUT_RETRY);
+    assert_ignored(INV, "late RETRY for attempt 2: already timed out, "
+                        "re-dispatch scheduled");
+    assert_memory_equal(&before, &st, sizeof st);
+}
+
+/* Only the action still pending takes earlier answers; attempts never sent
+ * are refused whatever the action. */
+static void test_earlier_reply_not_pending_or_never_sent(void **state)
+{
+    (void)state;
+    inventory_on_attempt_2();
     reply(T0 + TIMEOUT + 160, INV, SAGA_ACT_RESERVE, 3, SAGA_OUT_OK);
     assert_ignored(INV, "reply for attempt 3 which was never sent (current "
                         "attempt 2)");
+    reply(T0 + TIMEOUT + 160, INV, SAGA_ACT_RESERVE, 9, SAGA_OUT_RETRY);
+    assert_ignored(INV, "reply for attempt 9 which was never sent (current "
+                        "attempt 2)");
 
     reply(T0 + TIMEOUT + 170, INV, SAGA_ACT_RESERVE, 2, SAGA_OUT_OK);
-    assert_true(out.reply_applied);
-
-    /* stale answer to an action that is over */
+    assert_false(out.reply_earlier);
     reply(T0 + TIMEOUT + 180, PAY, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    assert_int_equal(st.status, SAGA_CONFIRMING);
+
+    /* RESERVE is over: neither an earlier nor an unsent attempt applies */
+    saga_state before = st;
     reply(T0 + TIMEOUT + 190, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    assert_ignored(INV, "stale reply for attempt 1 (current attempt 2)");
+    reply(T0 + TIMEOUT + 190, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_REJECTED);
     assert_ignored(INV, "stale reply for attempt 1 (current attempt 2)");
     reply(T0 + TIMEOUT + 190, INV, SAGA_ACT_RESERVE, 5, SAGA_OUT_OK);
     assert_ignored(INV, "reply for attempt 5 which was never sent (current "
                         "attempt 2)");
+    assert_memory_equal(&before, &st, sizeof st);
+
+    /* CONFIRM is pending at attempt 1: attempt 2 was never sent */
+    reply(T0 + TIMEOUT + 200, INV, SAGA_ACT_CONFIRM, 2, SAGA_OUT_OK);
+    assert_ignored(INV, "reply for attempt 2 which was never sent (current "
+                        "attempt 1)");
 }
 
+/* An earlier REJECTED of a CONFIRM counts as one failure of the attempt in
+ * flight (re-sent after backoff), and only once. */
+static void test_earlier_rejected_confirm_counts_once(void **state)
+{
+    (void)state;
+    linear_to_confirming();
+    timer(T0 + 20 + TIMEOUT);
+    timer(T0 + 120 + TIMEOUT);
+    assert_true(has_cmd(INV, SAGA_ACT_CONFIRM, 2));
+    timer(T0 + 120 + 3 * TIMEOUT);
+    timer(T0 + 320 + 3 * TIMEOUT);
+    assert_true(has_cmd(INV, SAGA_ACT_CONFIRM, 3));
+    assert_int_equal(STEP(INV).failures, 2);
+
+    const int64_t t = T0 + 330 + 3 * TIMEOUT;
+    reply_r(t, INV, SAGA_ACT_CONFIRM, 1, SAGA_OUT_REJECTED, "ledger closed");
+    assert_true(out.reply_earlier);
+    assert_note(SAGA_NOTE_REPLY_APPLIED, INV,
+                "reply for attempt 1 accepted while attempt 3 pending");
+    assert_note(SAGA_NOTE_BACKOFF, INV, "re-sending CONFIRM as attempt 4 in "
+                                        "400 ms");
+    assert_int_equal(STEP(INV).failures, 3);
+    assert_int_equal(STEP(INV).deadline_ms, 0);
+    assert_int_equal(STEP(INV).retry_at_ms, t + 400);
+    assert_string_equal(STEP(INV).last_error, "ledger closed");
+
+    saga_state before = st;
+    reply(t + 1, INV, SAGA_ACT_CONFIRM, 2, SAGA_OUT_REJECTED);
+    assert_ignored(INV, "stale reply for attempt 2: a REJECTED already counts "
+                        "for attempt 3");
+    reply(t + 2, INV, SAGA_ACT_CONFIRM, 3, SAGA_OUT_REJECTED);
+    assert_ignored(INV, "duplicate reply");
+    assert_memory_equal(&before, &st, sizeof st);
+
+    timer(t + 400);
+    assert_cmds1(INV, SAGA_ACT_CONFIRM, 4, t + 400 + 4 * TIMEOUT);
+    reply(t + 410, INV, SAGA_ACT_CONFIRM, 2, SAGA_OUT_OK);
+    assert_true(out.reply_earlier);
+    assert_int_equal(STEP(INV).status, SAGA_STEP_CONFIRMED);
+}
+
+/* A reply to the latest attempt after its deadline, while the re-send is
+ * still waiting out its backoff, ends the wait: no re-send. */
 static void test_late_reply_after_timeout(void **state)
 {
     (void)state;
@@ -1158,10 +1346,54 @@ static void test_late_reply_after_timeout(void **state)
     begin(T0);
     timer(T0 + TIMEOUT);
     reply(T0 + TIMEOUT + 10, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
-    assert_ignored(INV, "late reply for attempt 1: already timed out, "
-                        "re-dispatch scheduled");
-    assert_int_equal(STEP(INV).status, SAGA_STEP_RESERVING);
-    assert_int_equal(STEP(INV).retry_at_ms, T0 + TIMEOUT + 100);
+    assert_true(out.reply_applied);
+    assert_true(out.reply_earlier);
+    assert_note(SAGA_NOTE_REPLY_APPLIED, INV,
+                "reply for attempt 1 accepted after its deadline, before the "
+                "re-send");
+    assert_int_equal(STEP(INV).status, SAGA_STEP_RESERVED);
+    assert_int_equal(STEP(INV).retry_at_ms, 0);
+    assert_int_equal(STEP(INV).reserve_attempts, 1);
+    assert_cmds1(PAY, SAGA_ACT_RESERVE, 1, T0 + 2 * TIMEOUT + 10);
+    timer(T0 + TIMEOUT + 100); /* the re-send that was scheduled */
+    assert_int_equal(out.n_cmds, 0);
+    assert_false(out.changed);
+}
+
+/* Attempt n waits timeout * min(2^(n-1), SAGA_MACHINE_TIMEOUT_GROWTH). */
+static void test_deadline_grows_with_attempts(void **state)
+{
+    (void)state;
+    saga_step_def d = {.timeout_ms = 400};
+    assert_int_equal(saga_machine_timeout(&d, 1), 400);
+    assert_int_equal(saga_machine_timeout(&d, 2), 800);
+    assert_int_equal(saga_machine_timeout(&d, 3), 1600);
+    assert_int_equal(saga_machine_timeout(&d, 4), 1600);
+    assert_int_equal(saga_machine_timeout(&d, 1000), 1600);
+    assert_int_equal(saga_machine_timeout(&d, 0), 400);
+    d.timeout_ms = SAGA_SPEC_MAX_TIMEOUT_MS;
+    assert_int_equal(saga_machine_timeout(&d, INT_MAX),
+                     SAGA_SPEC_MAX_TIMEOUT_MS * SAGA_MACHINE_TIMEOUT_GROWTH);
+    d.timeout_ms = 0;
+    assert_int_equal(saga_machine_timeout(&d, 2), 2);
+
+    /* a COMPENSATE retried for ever: deadlines 1x, 2x, 4x, 4x... */
+    spec_linear();
+    begin(T0);
+    reply(T0, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    reply(T0, PAY, SAGA_ACT_RESERVE, 1, SAGA_OUT_REJECTED);
+    assert_cmds1(INV, SAGA_ACT_COMPENSATE, 1, T0 + TIMEOUT);
+    const int64_t want[] = {1, 2, 4, 4, 4, 4};
+    int64_t now = T0;
+    for (int k = 1; k <= 6; k++) {
+        assert_int_equal(STEP(INV).attempt, k);
+        assert_int_equal(STEP(INV).deadline_ms - now, want[k - 1] * TIMEOUT);
+        now = STEP(INV).deadline_ms;
+        timer(now);
+        now = STEP(INV).retry_at_ms;
+        timer(now);
+        assert_true(has_cmd(INV, SAGA_ACT_COMPENSATE, k + 1));
+    }
 }
 
 static void test_timeout_racing_reply(void **state)
@@ -1182,12 +1414,13 @@ static void test_timeout_racing_reply(void **state)
     reply(T0 + TIMEOUT + 7, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
     assert_true(out.reply_applied);
 
-    /* timer first: the reply of the same millisecond is late */
+    /* timer first: the reply of the same millisecond still ends the wait */
     begin(T0);
     timer(T0 + TIMEOUT);
+    assert_int_equal(STEP(INV).retry_at_ms, T0 + TIMEOUT + 100);
     reply(T0 + TIMEOUT, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
-    assert_ignored(INV, "late reply for attempt 1: already timed out, "
-                        "re-dispatch scheduled");
+    assert_true(out.reply_earlier);
+    assert_int_equal(STEP(INV).status, SAGA_STEP_RESERVED);
 }
 
 static void test_reply_validation(void **state)
@@ -1281,7 +1514,8 @@ static void test_stuck_reason_compensate(void **state)
     reply(T0 + 2, 0, SAGA_ACT_RESERVE, 1, SAGA_OUT_REJECTED);
     assert_cmds1(1, SAGA_ACT_COMPENSATE, 1, T0 + 2 + 120000);
     for (int k = 1; k <= 6; k++) {
-        int64_t now = st.steps[1].deadline_ms - 120000 + 1;
+        int64_t now =
+            st.steps[1].deadline_ms - saga_machine_timeout(&defs[1], k) + 1;
         reply_r(now, 1, SAGA_ACT_COMPENSATE, k, SAGA_OUT_RETRY,
                 "connection refused");
         timer(st.wake_ms);
@@ -1312,7 +1546,7 @@ static void test_stuck_reason_backing_off_and_refreshed(void **state)
                         "last error \"no reply within 1000 ms\"");
     /* retries continue while stuck, and the reason follows them */
     timer(T0 + TIMEOUT + 100000);
-    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, T0 + 2 * TIMEOUT + 100000);
+    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, T0 + 3 * TIMEOUT + 100000);
     assert_true(st.stuck);
     assert_true(out.changed);
     assert_int_equal(count_notes(SAGA_NOTE_STUCK), 0);
@@ -1389,9 +1623,9 @@ static void test_wake_ms(void **state)
     assert_int_equal(STEP(B).retry_at_ms, T0 + 800);
     assert_int_equal(st.wake_ms, T0 + 800); /* retry before a's deadline */
     timer(T0 + 800);
-    assert_int_equal(st.wake_ms, T0 + 1000); /* a's deadline, b's at 1500 */
+    assert_int_equal(st.wake_ms, T0 + 1000); /* a's deadline, b's at 2200 */
     reply(T0 + 900, A, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
-    assert_int_equal(st.wake_ms, T0 + 1500);
+    assert_int_equal(st.wake_ms, T0 + 2200);
 
     reply(T0 + 901, B, SAGA_ACT_RESERVE, 2, SAGA_OUT_RETRY);
     assert_int_equal(STEP(B).retry_at_ms, T0 + 901 + 200);
@@ -1410,17 +1644,19 @@ static void test_operator_retry_in_flight(void **state)
     spec_linear();
     begin(T0);
     assert_int_equal(op_retry(T0 + 5, -1), 0);
-    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, T0 + 5 + TIMEOUT);
+    assert_cmds1(INV, SAGA_ACT_RESERVE, 2, T0 + 5 + 2 * TIMEOUT);
     assert_note(SAGA_NOTE_OPERATOR, -1, "retry: re-sending 1 command now: kick");
     assert_true(out.changed);
     assert_int_equal(STEP(INV).reserve_attempts, 2);
-    assert_int_equal(STEP(INV).deadline_ms, T0 + 5 + TIMEOUT);
-    assert_int_equal(st.wake_ms, T0 + 5 + TIMEOUT);
+    assert_int_equal(STEP(INV).deadline_ms, T0 + 5 + 2 * TIMEOUT);
+    assert_int_equal(st.wake_ms, T0 + 5 + 2 * TIMEOUT);
 
+    /* the first attempt's answer still counts */
     reply(T0 + 6, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
-    assert_ignored(INV, "stale reply for attempt 1 (current attempt 2)");
+    assert_true(out.reply_earlier);
+    assert_int_equal(STEP(INV).status, SAGA_STEP_RESERVED);
     reply(T0 + 7, INV, SAGA_ACT_RESERVE, 2, SAGA_OUT_OK);
-    assert_true(out.reply_applied);
+    assert_ignored(INV, "duplicate reply");
 }
 
 static void test_operator_retry_backing_off_resets_backoff(void **state)
@@ -1440,7 +1676,7 @@ static void test_operator_retry_backing_off_resets_backoff(void **state)
     assert_int_equal(op_retry(now + 1, INV), 0);
     assert_note(SAGA_NOTE_OPERATOR, INV,
                 "retry: re-sending 1 command now: kick");
-    assert_cmds1(INV, SAGA_ACT_CONFIRM, 6, now + 1 + TIMEOUT);
+    assert_cmds1(INV, SAGA_ACT_CONFIRM, 6, now + 1 + 4 * TIMEOUT);
     assert_int_equal(STEP(INV).failures, 0);
     assert_int_equal(STEP(INV).retry_at_ms, 0);
 
@@ -1464,12 +1700,12 @@ static void test_operator_retry_grants_one_more_reserve(void **state)
     begin(T0);
     timer(T0 + TIMEOUT);
     timer(T0 + TIMEOUT + 100);
-    timer(T0 + 2 * TIMEOUT + 100);
-    timer(T0 + 2 * TIMEOUT + 300);
+    timer(T0 + 3 * TIMEOUT + 100);
+    timer(T0 + 3 * TIMEOUT + 300);
     assert_int_equal(STEP(INV).attempt, 3);
-    assert_int_equal(op_retry(T0 + 2 * TIMEOUT + 400, INV), 0);
-    assert_cmds1(INV, SAGA_ACT_RESERVE, 4, T0 + 3 * TIMEOUT + 400);
-    timer(T0 + 3 * TIMEOUT + 400);
+    assert_int_equal(op_retry(T0 + 3 * TIMEOUT + 400, INV), 0);
+    assert_cmds1(INV, SAGA_ACT_RESERVE, 4, T0 + 7 * TIMEOUT + 400);
+    timer(T0 + 7 * TIMEOUT + 400);
     assert_note(SAGA_NOTE_EXHAUSTED, INV, "RESERVE out of attempts (4 of 3)");
     assert_int_equal(st.status, SAGA_COMPENSATING);
 }
@@ -1729,7 +1965,7 @@ static void test_capacity_64_steps(void **state)
     assert_int_equal(op_retry(T0, last), 0);
     assert_int_equal(op_retry(T0, last), 0);
     assert_int_equal(STEP(last).attempt, 3);
-    timer(T0 + TIMEOUT);
+    timer(T0 + 4 * TIMEOUT); /* attempt 3 waits 4 timeouts */
     assert_int_equal(st.status, SAGA_COMPENSATING);
     assert_int_equal(out.n_cmds, SAGA_SPEC_MAX_STEPS);
     assert_int_equal(count_notes(SAGA_NOTE_BACKOFF), SAGA_SPEC_MAX_STEPS - 1);
@@ -1760,6 +1996,7 @@ int main(void)
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_start_dispatches_roots),
         cmocka_unit_test(test_start_refused_twice),
+        cmocka_unit_test(test_timer_starts_fresh_saga),
         cmocka_unit_test(test_happy_path_linear),
         cmocka_unit_test(test_parallel_dispatch),
         cmocka_unit_test(test_diamond_happy),
@@ -1780,7 +2017,12 @@ int main(void)
         cmocka_unit_test(test_confirm_timeout_and_retry_reply),
         cmocka_unit_test(test_compensate_rejected_and_timeout_retried),
         cmocka_unit_test(test_duplicate_reply),
-        cmocka_unit_test(test_stale_attempt),
+        cmocka_unit_test(test_earlier_ok_applied),
+        cmocka_unit_test(test_earlier_rejected_applied),
+        cmocka_unit_test(test_earlier_retry_ignored),
+        cmocka_unit_test(test_earlier_reply_not_pending_or_never_sent),
+        cmocka_unit_test(test_earlier_rejected_confirm_counts_once),
+        cmocka_unit_test(test_deadline_grows_with_attempts),
         cmocka_unit_test(test_late_reply_after_timeout),
         cmocka_unit_test(test_timeout_racing_reply),
         cmocka_unit_test(test_reply_validation),
