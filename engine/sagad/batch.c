@@ -50,11 +50,12 @@ void saga_batch_free(saga_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-static void add_poison(saga_batch *b, rd_kafka_message_t *m, const char *fmt,
-                       const char *detail)
+static void add_poison(saga_batch *b, rd_kafka_message_t *m, saga_dlq_reason code,
+                       const char *fmt, const char *detail)
 {
     saga_poison *p = &b->bad[b->n_bad++];
     p->m = m;
+    p->code = code;
     snprintf(p->reason, sizeof p->reason, fmt, detail ? detail : "");
 }
 
@@ -75,9 +76,11 @@ static saga_engine_event *add_event(saga_batch *b, const char *saga_id, saga_eve
 static void take_reply(saga_batch *b, size_t i)
 {
     rd_kafka_message_t *m = b->msgs[i];
+    saga_dlq_reason code;
     char why[256];
-    if (!saga_inbound_reply_decode(m->payload, m->len, &b->replies[i], why, sizeof why)) {
-        add_poison(b, m, "%s", why);
+    if (!saga_inbound_reply_decode(m->payload, m->len, &b->replies[i], &code, why,
+                                   sizeof why)) {
+        add_poison(b, m, code, "%s", why);
         return;
     }
     const Saga__Reply *r = b->replies[i].pb;
@@ -96,9 +99,10 @@ static int take_start(saga_batch *b, sagad *d, size_t i, saga_error *err)
 {
     rd_kafka_message_t *m = b->msgs[i];
     saga_batch_start *q = &b->starts[b->n_starts];
+    saga_dlq_reason code;
     char why[256];
-    if (!saga_inbound_start_decode(m->payload, m->len, &q->in, why, sizeof why)) {
-        add_poison(b, m, "%s", why);
+    if (!saga_inbound_start_decode(m->payload, m->len, &q->in, &code, why, sizeof why)) {
+        add_poison(b, m, code, "%s", why);
         return 0;
     }
     const Saga__StartSaga *s = q->in.pb;
@@ -124,7 +128,7 @@ static int take_start(saga_batch *b, sagad *d, size_t i, saga_error *err)
     }
     saga_inbound_start_free(&q->in);
     if (rc == SAGA_ENOTFOUND || rc == SAGA_EINVAL || rc == SAGA_ELIMIT) {
-        add_poison(b, m, "invalid StartSaga: %s", e.msg);
+        add_poison(b, m, SAGA_DLQ_INVALID_START, "invalid StartSaga: %s", e.msg);
         return 0;
     }
     *err = e;
@@ -173,7 +177,10 @@ void saga_batch_unknown(saga_batch *b)
 {
     for (size_t i = 0; i < b->n_evs; i++) {
         const saga_engine_event *x = &b->evs[i];
-        if (x->rc == SAGA_ENOTFOUND && x->source)
-            add_poison(b, x->source, "%s", x->err.msg);
+        if (x->rc != SAGA_ENOTFOUND || !x->source)
+            continue;
+        /* The engine names the definition once it found the saga. */
+        add_poison(b, x->source, x->def_name[0] ? SAGA_DLQ_UNKNOWN_STEP : SAGA_DLQ_UNKNOWN_SAGA,
+                   "%s", x->err.msg);
     }
 }

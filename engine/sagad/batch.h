@@ -5,7 +5,8 @@
  *
  * Kept apart from the turn because it is the part that judges messages:
  * whether a message can be used is decided here, before the database or
- * after the engine said the saga or step is unknown.
+ * after the engine said the saga or step is unknown, and each poison
+ * message leaves with a reason code as well as its text.
  */
 #ifndef SAGA_SAGAD_BATCH_H
 #define SAGA_SAGAD_BATCH_H
@@ -13,6 +14,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 
+#include "dlq.h"
 #include "engine.h"
 #include "inbound.h"
 #include "sagad.h"
@@ -20,6 +22,7 @@
 
 typedef struct saga_poison {
     rd_kafka_message_t *m; /* borrowed from the batch */
+    saga_dlq_reason code;
     char reason[SAGA_ERROR_MSG_MAX + 64];
 } saga_poison;
 

@@ -61,32 +61,15 @@ void saga_turn_forget_sent(sagad *d)
         saga_log_warn(NULL, "%s", err.msg);
 }
 
-/* The saga_dlq_total label: the kind of reason, never the ids in it, so
- * the series stay few ("invalid Reply", "unknown saga", ...). */
-static void dlq_reason_class(const char *reason, char *out, size_t len)
-{
-    if (strncmp(reason, "no saga ", 8) == 0) {
-        snprintf(out, len, "unknown saga");
-    } else if (strstr(reason, "has no step")) {
-        snprintf(out, len, "unknown step");
-    } else {
-        size_t n = strcspn(reason, ":\"");
-        snprintf(out, len, "%.*s", (int)(n < 40 ? n : 40), reason);
-        while (*out && out[strlen(out) - 1] == ' ')
-            out[strlen(out) - 1] = '\0';
-    }
-}
-
 /* Logs, counts and enqueues one dead letter. */
-static int dead_letter(sagad *d, rd_kafka_message_t *m, const char *reason, saga_error *err)
+static int dead_letter(sagad *d, rd_kafka_message_t *m, saga_dlq_reason code,
+                       const char *reason, saga_error *err)
 {
     saga_log_warn(NULL, "dead-lettering %s [%d] at offset %lld: %s", rd_kafka_topic_name(m->rkt),
                   m->partition, (long long)m->offset, reason);
-    char cls[64];
-    dlq_reason_class(reason, cls, sizeof cls);
-    const char *lv[1] = {cls};
+    const char *lv[1] = {saga_dlq_reason_label(code)};
     saga_metrics_inc(d->m.dlq, lv, 1);
-    return saga_dlq_send(saga_bus_producer(d->bus), d->topic_dlq, m, reason, NULL, err);
+    return saga_dlq_send(saga_bus_producer(d->bus), d->topic_dlq, m, code, reason, NULL, err);
 }
 
 /* The first round trip: nothing in it is waited for until create, claim
@@ -170,7 +153,7 @@ static void turn_publish(turn *t)
     }
     if (rc == 0 && (t->out.n || b->n_bad)) {
         for (size_t i = 0; i < b->n_bad; i++)
-            dead_letter(d, b->bad[i].m, b->bad[i].reason, &err);
+            dead_letter(d, b->bad[i].m, b->bad[i].code, b->bad[i].reason, &err);
         rc = saga_bus_flush(d->bus, 30000, &err);
     }
     if (rc == 0) {
@@ -246,7 +229,7 @@ int saga_turn_isolate(sagad *d, rd_kafka_message_t **msgs, size_t n)
         if (rc) {
             char reason[SAGA_ERROR_MSG_MAX + 64];
             snprintf(reason, sizeof reason, "refused by the database: %s", err.msg);
-            if (dead_letter(d, msgs[i], reason, &err) ||
+            if (dead_letter(d, msgs[i], SAGA_DLQ_REFUSED_BY_DB, reason, &err) ||
                 saga_bus_flush(d->bus, 30000, &err)) {
                 saga_log_warn(NULL, "%s", err.msg);
                 saga_bus_rewind(d->bus, &msgs[i], n - i);
