@@ -516,117 +516,95 @@ static int jp_member(jp *p, uint32_t self, json_t *obj, uint32_t *last)
     return rc;
 }
 
-static int jp_object(jp *p, uint32_t self, json_t **out)
+/* Reads one object member (idx unused) into v; p is past '{' or ','. */
+static int jp_object_item(jp *p, uint32_t self, json_t *v, uint32_t *last,
+                          size_t idx)
 {
     char what[24];
+    int c = peek(p);
 
-    if (jp_descend(p) != 0)
-        return -1;
-    json_t *obj = json_object();
-    if (!obj)
-        return jp_oom(p);
-    uint32_t last = 0;
-    jp_ws(p);
-    if (peek(p) == '}') {
-        adv(p);
-        goto done;
-    }
-    for (;;) {
-        jp_ws(p);
-        int c = peek(p);
-        if (c != '"') {
-            describe(c, what);
-            if (c == '}')
-                jp_fail(p, "expected a key after ',' (trailing commas are "
-                           "not allowed)");
-            else
-                jp_fail(p, "expected a string key, got %s", what);
-            goto bad;
-        }
-        if (jp_member(p, self, obj, &last) != 0)
-            goto bad;
-        jp_ws(p);
-        c = peek(p);
-        if (c == ',') {
-            adv(p);
-            continue;
-        }
-        if (c == '}') {
-            adv(p);
-            break;
-        }
-        describe(c, what);
-        jp_fail(p, "expected ',' or '}' after an object member, got %s", what);
-        if (c == '"')
-            spec_diag_hint(p->diag, "is a ',' missing before it?");
-        goto bad;
-    }
-done:
-    p->depth--;
-    *out = obj;
-    return 0;
-bad:
-    json_decref(obj);
+    (void)idx;
+    if (c == '"')
+        return jp_member(p, self, v, last);
+    describe(c, what);
+    if (c == '}')
+        jp_fail(p, "expected a key after ',' (trailing commas are not "
+                   "allowed)");
+    else
+        jp_fail(p, "expected a string key, got %s", what);
     return -1;
 }
 
-static int jp_array(jp *p, uint32_t self, json_t **out)
+/* Reads array element idx into v; p is past '[' or ','. */
+static int jp_array_item(jp *p, uint32_t self, json_t *v, uint32_t *last,
+                         size_t idx)
+{
+    if (peek(p) == ']') {
+        jp_fail(p, "expected a value after ',' (trailing commas are not "
+                   "allowed)");
+        return -1;
+    }
+    size_t mark = spec_path_index(p->diag, idx);
+    uint32_t kid;
+    int rc = jp_value(p, &kid);
+    spec_path_leave(p->diag, mark);
+    if (rc != 0)
+        return -1;
+    if (json_array_append_new(v, NODE(p, kid).v) != 0)
+        return jp_oom(p);
+    link_kid(p, self, last, kid);
+    return 0;
+}
+
+typedef int (*jp_item_fn)(jp *p, uint32_t self, json_t *v, uint32_t *last,
+                          size_t idx);
+
+/* Reads a container (p on its opening bracket) into a new value from
+ * make(), set in *out (owned by the caller). Items are separated by ','
+ * and closed by `close`. */
+static int jp_container(jp *p, uint32_t self, json_t *(*make)(void),
+                        int close, jp_item_fn item, json_t **out)
 {
     char what[24];
+    uint32_t last = 0;
 
     if (jp_descend(p) != 0)
         return -1;
-    json_t *arr = json_array();
-    if (!arr)
+    json_t *v = make();
+    if (!v)
         return jp_oom(p);
-    uint32_t last = 0;
-    size_t idx = 0;
     jp_ws(p);
-    if (peek(p) == ']') {
+    if (peek(p) == close) {
         adv(p);
         goto done;
     }
-    for (;;) {
+    for (size_t idx = 0;; idx++) {
         jp_ws(p);
-        if (peek(p) == ']') {
-            jp_fail(p, "expected a value after ',' (trailing commas are "
-                       "not allowed)");
+        if (item(p, self, v, &last, idx) != 0)
             goto bad;
-        }
-        size_t mark = spec_path_index(p->diag, idx);
-        uint32_t kid;
-        int rc = jp_value(p, &kid);
-        spec_path_leave(p->diag, mark);
-        if (rc != 0)
-            goto bad;
-        if (json_array_append_new(arr, NODE(p, kid).v) != 0) {
-            jp_oom(p);
-            goto bad;
-        }
-        link_kid(p, self, &last, kid);
-        idx++;
         jp_ws(p);
         int c = peek(p);
         if (c == ',') {
             adv(p);
             continue;
         }
-        if (c == ']') {
+        if (c == close) {
             adv(p);
             break;
         }
         describe(c, what);
-        jp_fail(p, "expected ',' or ']' after an array element, got %s", what);
-        if (c == '"' || c == '{' || c == '[')
+        jp_fail(p, "expected ',' or '%c' after %s, got %s", close,
+                close == '}' ? "an object member" : "an array element", what);
+        if (c == '"' || (close == ']' && (c == '{' || c == '[')))
             spec_diag_hint(p->diag, "is a ',' missing before it?");
         goto bad;
     }
 done:
     p->depth--;
-    *out = arr;
+    *out = v;
     return 0;
 bad:
-    json_decref(arr);
+    json_decref(v);
     return -1;
 }
 
@@ -644,9 +622,9 @@ static int jp_value(jp *p, uint32_t *out)
     if (self == NO_NODE)
         return -1;
     if (c == '{') {
-        rc = jp_object(p, self, &v);
+        rc = jp_container(p, self, json_object, '}', jp_object_item, &v);
     } else if (c == '[') {
-        rc = jp_array(p, self, &v);
+        rc = jp_container(p, self, json_array, ']', jp_array_item, &v);
     } else if (c == '"') {
         rc = jp_string(p);
         if (rc == 0 && !(v = json_stringn(spec_buf_str(&p->str), p->str.len)))
