@@ -324,6 +324,7 @@ static int msg_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Appends line to d, taking it: it is freed when it cannot be added. */
 static int diag_push(saga_diag *d, char *line)
 {
     char **l = realloc(d->lines, (d->n + 1) * sizeof *l);
@@ -341,13 +342,15 @@ void spec_diag_flush(spec_diag *d, saga_diag *out)
     qsort(d->msgs, d->n_msgs, sizeof *d->msgs, msg_cmp);
     for (size_t i = 0; i < d->n_msgs; i++) {
         spec_msg *m = &d->msgs[i];
-        if (out && diag_push(out, m->text) == 0) {
+        if (!out) {
+            free(m->text);
+            free(m->hint);
+        } else if (diag_push(out, m->text) == 0) {
             out->n_errors++;
             if (m->hint)
                 diag_push(out, m->hint);
         } else {
-            free(m->text);
-            free(m->hint);
+            free(m->hint); /* diag_push freed the text */
         }
         m->text = m->hint = NULL;
     }
