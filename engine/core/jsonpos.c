@@ -29,7 +29,7 @@ typedef struct jp {
     size_t n, i;
     int line, col; /* 1-based; columns count characters, not bytes */
     int depth;
-    spec_buf str;  /* the string being decoded */
+    saga_buf str;  /* the string being decoded */
 } jp;
 
 #define NODE(p, i) ((p)->doc->nodes[(i)])
@@ -177,7 +177,7 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
     return need;
 }
 
-static void put_utf8(spec_buf *b, unsigned long cp)
+static void put_utf8(saga_buf *b, unsigned long cp)
 {
     char u[4];
     size_t n;
@@ -200,7 +200,7 @@ static void put_utf8(spec_buf *b, unsigned long cp)
         u[3] = (char)(0x80 | (cp & 0x3F));
         n = 4;
     }
-    spec_buf_putn(b, u, n);
+    saga_buf_putn(b, u, n);
 }
 
 /* Reads 4 hex digits after "\u"; -1 when they are not there. */
@@ -237,14 +237,14 @@ static int jp_escape(jp *p)
     switch (c) {
     case '"': case '\\': case '/': {
         char ch = (char)c;
-        spec_buf_putn(&p->str, &ch, 1);
+        saga_buf_putn(&p->str, &ch, 1);
         return 0;
     }
-    case 'b': spec_buf_putn(&p->str, "\b", 1); return 0;
-    case 'f': spec_buf_putn(&p->str, "\f", 1); return 0;
-    case 'n': spec_buf_putn(&p->str, "\n", 1); return 0;
-    case 'r': spec_buf_putn(&p->str, "\r", 1); return 0;
-    case 't': spec_buf_putn(&p->str, "\t", 1); return 0;
+    case 'b': saga_buf_putn(&p->str, "\b", 1); return 0;
+    case 'f': saga_buf_putn(&p->str, "\f", 1); return 0;
+    case 'n': saga_buf_putn(&p->str, "\n", 1); return 0;
+    case 'r': saga_buf_putn(&p->str, "\r", 1); return 0;
+    case 't': saga_buf_putn(&p->str, "\t", 1); return 0;
     case 'u': break;
     default:
         describe(c, what);
@@ -282,7 +282,7 @@ static int jp_string(jp *p)
 {
     int line = p->line, col = p->col;
 
-    spec_buf_trunc(&p->str, 0);
+    saga_buf_trunc(&p->str, 0);
     adv(p);
     for (;;) {
         int c = peek(p);
@@ -311,7 +311,7 @@ static int jp_string(jp *p)
         }
         if (c < 0x80) {
             char ch = (char)c;
-            spec_buf_putn(&p->str, &ch, 1);
+            saga_buf_putn(&p->str, &ch, 1);
             adv(p);
             continue;
         }
@@ -321,7 +321,7 @@ static int jp_string(jp *p)
             spec_diag_hint(p->diag, "a spec must be encoded in UTF-8");
             return -1;
         }
-        spec_buf_putn(&p->str, (const char *)p->s + p->i, len);
+        saga_buf_putn(&p->str, (const char *)p->s + p->i, len);
         for (size_t k = 0; k < len; k++)
             adv(p);
     }
@@ -491,7 +491,7 @@ static int jp_member(jp *p, uint32_t self, json_t *obj, uint32_t *last)
 
     if (jp_string(p) != 0)
         return -1;
-    char *key = strndup(spec_buf_str(&p->str), p->str.len);
+    char *key = strndup(saga_buf_str(&p->str), p->str.len);
     if (!key)
         return jp_oom(p);
     size_t mark = spec_path_key(p->diag, key);
@@ -627,7 +627,7 @@ static int jp_value(jp *p, uint32_t *out)
         rc = jp_container(p, self, json_array, ']', jp_array_item, &v);
     } else if (c == '"') {
         rc = jp_string(p);
-        if (rc == 0 && !(v = json_stringn(spec_buf_str(&p->str), p->str.len)))
+        if (rc == 0 && !(v = json_stringn(saga_buf_str(&p->str), p->str.len)))
             rc = jp_oom(p);
     } else if (c == '-' || is_digit(c)) {
         rc = jp_number(p, &v);
@@ -672,6 +672,6 @@ int jsonpos_parse(jsonpos_doc *doc, spec_diag *d, const char *buf,
                          what);
         }
     }
-    free(p.str.p);
+    saga_buf_free(&p.str);
     return rc;
 }

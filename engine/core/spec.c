@@ -149,12 +149,12 @@ static const saga_input_field *find_field(const saga_spec *spec,
 static int unknown_field(const saga_spec *spec, const char *key,
                          saga_error *err)
 {
-    spec_buf path = {0};
-    spec_buf_puts(&path, "input");
+    saga_buf path = {0};
+    saga_buf_puts(&path, "input");
     spec_path_put_key(&path, key);
     int rc = saga_error_set(err, SAGA_EINVAL, "%s: unknown field",
-                            spec_buf_str(&path));
-    free(path.p);
+                            saga_buf_str(&path));
+    saga_buf_free(&path);
     const char *best = NULL;
     size_t best_d = SIZE_MAX;
     for (size_t f = 0; f < spec->n_inputs; f++) {
@@ -167,13 +167,13 @@ static int unknown_field(const saga_spec *spec, const char *key,
     if (best && best_d <= 2 && best_d < strlen(key)) {
         saga_error_hint(err, "did you mean \"%s\"?", best);
     } else if (spec->n_inputs) {
-        spec_buf list = {0};
+        saga_buf list = {0};
         for (size_t f = 0; f < spec->n_inputs; f++) {
-            spec_buf_puts(&list, f ? ", " : "");
-            spec_buf_puts(&list, spec->inputs[f].name);
+            saga_buf_puts(&list, f ? ", " : "");
+            saga_buf_puts(&list, spec->inputs[f].name);
         }
-        saga_error_hint(err, "known fields: %s", spec_buf_str(&list));
-        free(list.p);
+        saga_error_hint(err, "known fields: %s", saga_buf_str(&list));
+        saga_buf_free(&list);
     } else {
         saga_error_hint(err, "saga %s takes no input fields", spec->name);
     }

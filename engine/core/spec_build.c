@@ -518,10 +518,10 @@ static void build_step_topic(spec_cx *cx, uint32_t s, saga_step_def *d)
         spec_leave(cx, m);
     }
     if (!t && d->participant) {
-        spec_buf topic = {0};
-        spec_buf_printf(&topic, "saga.%s.commands", d->participant);
-        cx->diag.oom |= topic.oom;
-        d->topic = topic.p;
+        saga_buf topic = {0};
+        saga_buf_printf(&topic, "saga.%s.commands", d->participant);
+        if (!(d->topic = saga_buf_take(&topic)))
+            cx->diag.oom = true;
     }
 }
 

@@ -19,73 +19,7 @@
 /* Longest word the "did you mean" hint compares. */
 #define SUGGEST_MAX 64
 
-/* --- growable strings ----------------------------------------------------- */
-
-static bool buf_reserve(spec_buf *b, size_t extra)
-{
-    if (b->oom)
-        return false;
-    if (b->len + extra + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-void spec_buf_putn(spec_buf *b, const char *s, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void spec_buf_puts(spec_buf *b, const char *s)
-{
-    spec_buf_putn(b, s, strlen(s));
-}
-
-void spec_buf_vprintf(spec_buf *b, const char *fmt, va_list ap)
-{
-    va_list aq;
-    va_copy(aq, ap);
-    int n = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    if (n < 0 || !buf_reserve(b, (size_t)n))
-        return;
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    b->len += (size_t)n;
-}
-
-void spec_buf_printf(spec_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    spec_buf_vprintf(b, fmt, ap);
-    va_end(ap);
-}
-
-void spec_buf_trunc(spec_buf *b, size_t len)
-{
-    if (b->p && len <= b->len) {
-        b->len = len;
-        b->p[len] = '\0';
-    }
-}
-
-const char *spec_buf_str(const spec_buf *b)
-{
-    return b->p ? b->p : "";
-}
+/* --- quoting -------------------------------------------------------------- */
 
 const char *spec_quote(spec_qbuf *b, const char *s, size_t n)
 {
@@ -150,16 +84,16 @@ void spec_diag_verror(spec_diag *d, int line, int col, bool limit,
         d->msgs = m;
         d->cap_msgs = cap;
     }
-    spec_buf t = {0};
-    spec_buf_printf(&t, "%s:%d:%d: %s: ", d->file, line, col,
-                    d->path.len ? spec_buf_str(&d->path) : "(root)");
-    spec_buf_vprintf(&t, fmt, ap);
-    if (t.oom) {
-        free(t.p);
+    saga_buf t = {0};
+    saga_buf_printf(&t, "%s:%d:%d: %s: ", d->file, line, col,
+                    d->path.len ? saga_buf_str(&d->path) : "(root)");
+    saga_buf_vprintf(&t, fmt, ap);
+    char *text = saga_buf_take(&t);
+    if (!text) {
         d->oom = true;
         return;
     }
-    d->msgs[d->n_msgs] = (spec_msg){line, col, d->n_msgs, t.p, NULL};
+    d->msgs[d->n_msgs] = (spec_msg){line, col, d->n_msgs, text, NULL};
     d->n_msgs++;
     d->last_kept = true;
 }
@@ -184,20 +118,20 @@ void spec_diag_hint(spec_diag *d, const char *fmt, ...)
 {
     if (!d->last_kept)
         return;
-    spec_buf h = {0};
+    saga_buf h = {0};
     va_list ap;
     va_start(ap, fmt);
-    spec_buf_puts(&h, "hint: ");
-    spec_buf_vprintf(&h, fmt, ap);
+    saga_buf_puts(&h, "hint: ");
+    saga_buf_vprintf(&h, fmt, ap);
     va_end(ap);
-    if (h.oom) {
-        free(h.p);
+    char *text = saga_buf_take(&h);
+    if (!text) {
         d->oom = true;
         return;
     }
     spec_msg *m = &d->msgs[d->n_msgs - 1];
     free(m->hint);
-    m->hint = h.p;
+    m->hint = text;
 }
 
 /* --- JSON paths ----------------------------------------------------------- */
@@ -217,17 +151,17 @@ static bool is_plain_key(const char *k)
     return true;
 }
 
-void spec_path_put_key(spec_buf *p, const char *key)
+void spec_path_put_key(saga_buf *p, const char *key)
 {
     if (is_plain_key(key)) {
         if (p->len)
-            spec_buf_putn(p, ".", 1);
-        spec_buf_puts(p, key);
+            saga_buf_putn(p, ".", 1);
+        saga_buf_puts(p, key);
     } else {
         spec_qbuf b;
-        spec_buf_putn(p, "[", 1);
-        spec_buf_puts(p, spec_quote_str(&b, key));
-        spec_buf_putn(p, "]", 1);
+        saga_buf_putn(p, "[", 1);
+        saga_buf_puts(p, spec_quote_str(&b, key));
+        saga_buf_putn(p, "]", 1);
     }
 }
 
@@ -241,13 +175,13 @@ size_t spec_path_key(spec_diag *d, const char *key)
 size_t spec_path_index(spec_diag *d, size_t i)
 {
     size_t mark = d->path.len;
-    spec_buf_printf(&d->path, "[%zu]", i);
+    saga_buf_printf(&d->path, "[%zu]", i);
     return mark;
 }
 
 void spec_path_leave(spec_diag *d, size_t mark)
 {
-    spec_buf_trunc(&d->path, mark);
+    saga_buf_trunc(&d->path, mark);
 }
 
 /* --- suggestions ---------------------------------------------------------- */
@@ -299,17 +233,17 @@ void spec_diag_suggest(spec_diag *d, const char *word,
         spec_diag_hint(d, "did you mean %s?", spec_quote_str(&qb, best));
         return;
     }
-    spec_buf list = {0};
+    saga_buf list = {0};
     for (size_t i = 0; i < n; i++) {
         if (!cands[i])
             continue;
-        spec_buf_puts(&list, shown++ ? ", " : "");
-        spec_buf_puts(&list, cands[i]);
+        saga_buf_puts(&list, shown++ ? ", " : "");
+        saga_buf_puts(&list, cands[i]);
     }
     if (shown)
-        spec_diag_hint(d, "%s: %s", what, spec_buf_str(&list));
+        spec_diag_hint(d, "%s: %s", what, saga_buf_str(&list));
     d->oom |= list.oom;
-    free(list.p);
+    saga_buf_free(&list);
 }
 
 /* --- flushing ------------------------------------------------------------- */
@@ -355,15 +289,14 @@ void spec_diag_flush(spec_diag *d, saga_diag *out)
         m->text = m->hint = NULL;
     }
     if (out && d->n_errors > d->n_msgs) {
-        spec_buf more = {0};
-        spec_buf_printf(&more, "%s: %zu more errors not shown (at most %d are "
+        saga_buf more = {0};
+        saga_buf_printf(&more, "%s: %zu more errors not shown (at most %d are "
                                "listed)",
                         d->file, d->n_errors - d->n_msgs,
                         SAGA_SPEC_MAX_ERRORS);
-        if (!more.oom)
-            diag_push(out, more.p);
-        else
-            free(more.p);
+        char *line = saga_buf_take(&more);
+        if (line)
+            diag_push(out, line);
     }
 }
 
@@ -374,7 +307,7 @@ void spec_diag_free(spec_diag *d)
         free(d->msgs[i].hint);
     }
     free(d->msgs);
-    free(d->path.p);
+    saga_buf_free(&d->path);
 }
 
 /* --- saga_diag (public, spec.h) ------------------------------------------- */

@@ -8,8 +8,8 @@
  * JSON path of what is being looked at, which every message is prefixed
  * with. The reader and the validators push into it and never stop at the
  * first problem; spec_diag_flush sorts the messages by position at the end.
- * It also holds the small text tools messages are made of: a growable
- * string with a sticky out-of-memory flag, and quoting of user text.
+ * It also quotes user text for messages; messages are built in saga_bufs
+ * (buf.h).
  */
 #ifndef SAGA_SPEC_DIAG_H
 #define SAGA_SPEC_DIAG_H
@@ -18,29 +18,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "spec.h"
 
 /* How much of a user-supplied string a message quotes. */
 #define SPEC_QUOTE_MAX 64
-
-/* A growable string; zero-initialised is empty. Once an allocation fails
- * `oom` is set and every later write is dropped, so callers check once at
- * the end. The caller frees p. */
-typedef struct spec_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} spec_buf;
-
-void spec_buf_putn(spec_buf *b, const char *s, size_t n);
-void spec_buf_puts(spec_buf *b, const char *s);
-void spec_buf_vprintf(spec_buf *b, const char *fmt, va_list ap);
-void __attribute__((format(printf, 2, 3)))
-spec_buf_printf(spec_buf *b, const char *fmt, ...);
-/* Cuts the string back to len bytes (no-op when it is shorter). */
-void spec_buf_trunc(spec_buf *b, size_t len);
-/* The text so far (borrowed); "" when nothing was written. */
-const char *spec_buf_str(const spec_buf *b);
 
 /* A quoted string for a message: s[0..n) in double quotes, JSON-escaped,
  * cut at SPEC_QUOTE_MAX bytes on a UTF-8 boundary, so that user text in a
@@ -64,7 +46,7 @@ typedef struct spec_diag {
     bool last_kept;   /* the latest error was kept: a hint may follow */
     bool limit;       /* some error was a size limit */
     bool oom;         /* memory ran out somewhere in the run */
-    spec_buf path;    /* JSON path of what is being looked at */
+    saga_buf path;    /* JSON path of what is being looked at */
 } spec_diag;
 
 /* Records an error at line:col about the current path; `limit` marks it as
@@ -87,7 +69,7 @@ void spec_diag_suggest(spec_diag *d, const char *word,
 size_t spec_edit_distance(const char *a, const char *b);
 
 /* Appends ".key" to p (or ["key"] for keys that are not identifiers). */
-void spec_path_put_key(spec_buf *p, const char *key);
+void spec_path_put_key(saga_buf *p, const char *key);
 /* Enter a member or an element: each returns a mark for spec_path_leave,
  * which restores the path to what it was (mark 0: the root). */
 size_t spec_path_key(spec_diag *d, const char *key);

@@ -40,7 +40,7 @@ static void step_names(spec_cx *cx, const char **names)
 static void path_step(spec_cx *cx, size_t i)
 {
     spec_path_reset(cx);
-    spec_buf_printf(&cx->diag.path, "steps[%zu]", i);
+    saga_buf_printf(&cx->diag.path, "steps[%zu]", i);
 }
 
 /* Resolves step i's explicit "after" list (node an, an array of at most
@@ -150,16 +150,16 @@ static void report_cycle(spec_cx *cx, const size_t *stack, size_t at,
     if (from == len)
         return;
     size_t u = stack[at + from], v = stack[at + (from + 1) % len];
-    spec_buf text = {0};
+    saga_buf text = {0};
     for (size_t t = 0; t <= len; t++) {
-        spec_buf_puts(&text, t ? " -> " : "");
-        spec_buf_puts(&text, cx->aux[stack[at + (from + t) % len]].name);
+        saga_buf_puts(&text, t ? " -> " : "");
+        saga_buf_puts(&text, cx->aux[stack[at + (from + t) % len]].name);
     }
     path_step(cx, u);
     spec_enter(cx, cx->aux[u].after);
     spec_enter_index(cx, cx->aux[u].edge_idx[v]);
     spec_err_at(cx, cx->aux[u].edge_node[v], "dependency cycle: %s",
-                spec_buf_str(&text));
+                saga_buf_str(&text));
     if (implicit)
         spec_hint(cx, "each step runs after the next one in the cycle, so none "
                       "can start; a step without \"after\" runs after the "
@@ -169,7 +169,7 @@ static void report_cycle(spec_cx *cx, const size_t *stack, size_t at,
                       "can start");
     spec_path_reset(cx);
     cx->diag.oom |= text.oom;
-    free(text.p);
+    saga_buf_free(&text);
 }
 
 static void cycle_dfs(spec_cx *cx, size_t i, int *color, size_t *stack,
@@ -240,13 +240,13 @@ static void check_irreversible(spec_cx *cx)
         uint64_t missing = reversible & ~cx->aux[i].anc;
         if (!missing)
             continue;
-        spec_buf list = {0};
+        saga_buf list = {0};
         size_t count = 0;
         for (size_t j = 0; j < spec->n_steps; j++) {
             if (!(missing & (UINT64_C(1) << j)))
                 continue;
-            spec_buf_puts(&list, count++ ? ", " : "");
-            spec_buf_puts(&list, spec->steps[j].name);
+            saga_buf_puts(&list, count++ ? ", " : "");
+            saga_buf_puts(&list, spec->steps[j].name);
         }
         path_step(cx, i);
         spec_enter(cx, cx->aux[i].irrev);
@@ -254,14 +254,14 @@ static void check_irreversible(spec_cx *cx)
                     "irreversible step %s may run before reversible step%s "
                     "%s",
                     spec_quote_str(&qb, spec->steps[i].name),
-                    count > 1 ? "s" : "", spec_buf_str(&list));
+                    count > 1 ? "s" : "", saga_buf_str(&list));
         spec_hint(cx, "an irreversible step runs only after every reversible "
                       "step has reserved: list %s in its \"after\", directly "
                       "or through steps it runs after",
                   count > 1 ? "them" : "it");
         spec_path_reset(cx);
         cx->diag.oom |= list.oom;
-        free(list.p);
+        saga_buf_free(&list);
     }
 }
 
