@@ -31,7 +31,9 @@
 #include "bus.h"
 #include "config.h"
 #include "engine.h"
+#include "failpoint.h"
 #include "http.h"
+#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -76,6 +78,12 @@ static const saga_config_key KEYS[] = {
      .range = "0ms..10m", .help = "longest graceful stop after SIGTERM before exiting anyway"},
     {.key = "reconnect.max_backoff", .type = SAGA_CONFIG_DURATION, .def = "5s",
      .range = "100ms..5m", .help = "cap of the backoff between reconnection attempts"},
+    {.key = "pg.lock_timeout", .type = SAGA_CONFIG_DURATION, .def = "5s", .range = "10ms..10m",
+     .help = "longest wait of a turn for a saga row locked elsewhere (the turn is retried)"},
+    {.key = "log.status_interval", .type = SAGA_CONFIG_DURATION, .def = "30s",
+     .range = "0ms..1d", .help = "how often a status line is logged at info (0ms = never)"},
+    {.key = "ready.max_timer_lag", .type = SAGA_CONFIG_DURATION, .def = "1m",
+     .range = "1s..1d", .help = "/readyz fails when the earliest due wake-up waits longer"},
 };
 
 static volatile sig_atomic_t stopping;
@@ -149,16 +157,7 @@ static void collect(void *user)
 
 static bool ready(void *user, char *why, size_t len)
 {
-    sagad *d = user;
-    if (!d->pg_ok) {
-        snprintf(why, len, "PostgreSQL unreachable");
-        return false;
-    }
-    if (!d->bus || !saga_bus_assigned(d->bus)) {
-        snprintf(why, len, "Kafka consumer has no partitions assigned");
-        return false;
-    }
-    return true;
+    return sagad_watch_ready(user, why, len);
 }
 
 /* --- PostgreSQL connection --------------------------------------------- */
@@ -189,7 +188,11 @@ static int pg_connect(sagad *d)
         saga_error_clear(&err);
         PGconn *c = saga_pg_connect(saga_config_str(d->cfg, "pg.dsn"), NULL, &err);
         int applied = 0;
+        char lock_timeout[64];
+        snprintf(lock_timeout, sizeof lock_timeout, "SET lock_timeout = %lld",
+                 (long long)saga_config_ms(d->cfg, "pg.lock_timeout"));
         if (c && saga_migrate_core(c, &applied, &err) == 0 &&
+            saga_pg_exec(c, lock_timeout, &err) == 0 &&
             saga_pg_exec(c, "LISTEN " SAGA_CHANNEL_WAKE, &err) == 0 &&
             saga_pg_exec(c, "LISTEN " SAGA_CHANNEL_OUTBOX, &err) == 0) {
             if (applied)
@@ -268,14 +271,24 @@ static int turn(sagad *d, rd_kafka_message_t **msgs, size_t n, bool due)
     d->wake_now = false;
     saga_error err;
     int rc = saga_turn_run(d, msgs, n, due, &err);
+    d->watch.counts.turns++;
     if (rc) {
+        d->watch.counts.failed_turns++;
         saga_log_warn(NULL, "transaction failed: %s", err.msg);
-        if (sagad_pg_broken(d))
+        if (err.code == SAGA_EBUSY) {
+            /* A lock held elsewhere (or a deadlock): the same messages will
+             * pass once it is released; isolating them would not help. */
+            saga_log_warn(NULL, "a saga this turn needs is locked elsewhere; the turn is "
+                                "retried (pg.lock_timeout)");
             saga_bus_rewind(d->bus, msgs, n);
-        else if (n)
+            usleep(100000);
+        } else if (sagad_pg_broken(d)) {
+            saga_bus_rewind(d->bus, msgs, n);
+        } else if (n) {
             rc = saga_turn_isolate(d, msgs, n);
-        else
+        } else {
             usleep(100000); /* due sagas alone failed: do not spin */
+        }
     }
     for (size_t i = 0; i < n; i++)
         rd_kafka_message_destroy(msgs[i]);
@@ -285,6 +298,12 @@ static int turn(sagad *d, rd_kafka_message_t **msgs, size_t n, bool due)
     }
     if (due && saga_timers_next(d->conn, &d->next_wake, &err))
         saga_log_warn(NULL, "%s", err.msg);
+    if (due)
+        d->earliest_wake = d->next_wake;
+    /* Due sagas that no turn can claim are locked by another transaction:
+     * look again at the next tick rather than spin on them. */
+    if (due && d->claimed == 0 && d->next_wake && d->next_wake <= saga_now_ms())
+        d->next_wake = d->next_relay;
     return 0;
 }
 
@@ -298,6 +317,7 @@ static void tick(sagad *d, int64_t interval)
     saga_error err;
     if (saga_timers_next(d->conn, &d->next_wake, &err))
         saga_log_warn(NULL, "%s", err.msg);
+    d->earliest_wake = d->next_wake;
     d->next_relay = saga_now_ms() + interval;
     int64_t lag = saga_bus_lag(d->bus);
     if (lag >= 0)
@@ -313,6 +333,7 @@ static int loop(sagad *d)
     d->next_relay = 0;
     while (!stopping) {
         saga_http_beat(d->http);
+        sagad_watch_tick(d, saga_now_ms()); /* also while turns keep failing */
         if (!d->conn || sagad_pg_broken(d)) {
             if (pg_connect(d))
                 break;
@@ -346,12 +367,11 @@ static int loop(sagad *d)
 
 static int set_kafka(const char *key, const char *value, void *user)
 {
-    char errstr[512];
-    if (rd_kafka_conf_set(user, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-        saga_log_error(NULL, "kafka.%s: %s", key, errstr);
-        return -1;
-    }
-    return 0;
+    saga_error err;
+    if (saga_kafka_conf_set(user, key, value, &err) == 0)
+        return 0;
+    saga_log_error(NULL, "%s", err.msg);
+    return -1;
 }
 
 /* Role defaults first, then the user's kafka.* keys, so the user always
@@ -371,6 +391,8 @@ static rd_kafka_conf_t *kafka_conf(const saga_config *cfg, bool consumer)
         {"heartbeat.interval.ms", "1500"},
         {"fetch.wait.max.ms", "100"},
         {"auto.commit.interval.ms", "250"}, /* of offsets marked done; see bus.h */
+        /* only the partitions that must move stop during a rebalance */
+        {"partition.assignment.strategy", "cooperative-sticky"},
     };
     set_kafka("client.id", "sagad", c);
     set_kafka("socket.nagle.disable", "true", c);
@@ -459,8 +481,14 @@ static int serve(sagad *d, rd_kafka_conf_t *kc, rd_kafka_conf_t *cc)
     int code = 1;
     if (kc && cc && d->engine && pg_connect(d) == 0 && ensure_topics(d, kc) == 0) {
         const char *topics[] = {d->topic_replies, d->topic_start};
+        /* A restarted sagad takes its partitions back at once (kafka.h). */
+        char instance[512];
+        bool is_static = !saga_config_str(d->cfg, "kafka.group.instance.id") &&
+                         saga_kafka_instance_id("sagad", saga_config_str(d->cfg, "http.listen"),
+                                                instance, sizeof instance);
         saga_bus_opts bo = {.producer = kc, .consumer = cc,
                             .group_id = saga_config_str(d->cfg, "sagad.group"),
+                            .instance_id = is_static ? instance : NULL,
                             .topics = topics, .n_topics = 2};
         saga_error err;
         d->bus = saga_bus_new(&bo, &err);
@@ -493,8 +521,15 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    saga_error fperr;
+    if (saga_failpoint_init(&fperr)) {
+        fprintf(stderr, "sagad: %s\nhint: %s\n", fperr.msg, fperr.hint);
+        saga_config_free(d.cfg);
+        return 2;
+    }
     d.metrics = saga_metrics_new(0);
     metrics_init(&d);
+    sagad_watch_init(&d);
     /* Healthy while the loop turns: it wakes at least every outbox.interval. */
     saga_http_handlers hh = {.ready = ready, .collect = collect, .metrics = d.metrics,
                              .liveness_ms = 30000 + 3 * saga_config_ms(d.cfg, "outbox.interval"),

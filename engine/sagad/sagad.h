@@ -5,7 +5,8 @@
  * One struct for all of it because one thread owns all of it: the loop
  * decides when a turn runs, a turn reads the configuration and the
  * connections and leaves behind what the next one needs (the published
- * outbox ids, the earliest wake-up). Only pg_ok is read by the HTTP thread.
+ * outbox ids, the earliest wake-up). The HTTP thread reads only pg_ok, the
+ * bus's assignment and watch.lag_ms.
  */
 #ifndef SAGA_SAGAD_H
 #define SAGA_SAGAD_H
@@ -20,6 +21,7 @@
 #include "engine.h"
 #include "http.h"
 #include "metrics.h"
+#include "watch.h"
 
 typedef struct sagad {
     saga_config *cfg;
@@ -30,7 +32,8 @@ typedef struct sagad {
     saga_http *http;
     size_t batch_max;
     const char *topic_start, *topic_replies, *topic_dlq; /* borrowed from cfg */
-    int64_t next_wake;      /* earliest sagas.wake_at, 0 = none known */
+    int64_t next_wake;      /* when to look at due sagas next, 0 = none known */
+    int64_t earliest_wake;  /* earliest sagas.wake_at last read (the timer lag) */
     bool wake_now;          /* a NOTIFY said: look at due sagas */
     bool relay_now;         /* a NOTIFY said: outbox rows are waiting */
     int64_t next_relay;
@@ -40,9 +43,15 @@ typedef struct sagad {
     int64_t *sent_ids;
     size_t n_sent, cap_sent;
     volatile bool pg_ok;
+    size_t claimed;         /* due sagas the last turn claimed */
+    struct {
+        int64_t status_every, next_status, max_timer_lag, next_check;
+        int64_t lag_ms;     /* atomic: read by /readyz */
+        sagad_counts counts;
+    } watch;
     struct {
         saga_metrics_family *started, *finished, *replies, *dlq, *batch,
-            *outbox, *lag, *stuck, *step_seconds, *ignored;
+            *outbox, *lag, *stuck, *step_seconds, *ignored, *timer_lag;
     } m;
 } sagad;
 

@@ -20,6 +20,7 @@
 
 #include "batch.h"
 #include "dlq.h"
+#include "failpoint.h"
 #include "log.h"
 #include "store.h"
 
@@ -69,6 +70,7 @@ static int dead_letter(sagad *d, rd_kafka_message_t *m, saga_dlq_reason code,
                   m->partition, (long long)m->offset, reason);
     const char *lv[1] = {saga_dlq_reason_label(code)};
     saga_metrics_inc(d->m.dlq, lv, 1);
+    d->watch.counts.dead++;
     return saga_dlq_send(saga_bus_producer(d->bus), d->topic_dlq, m, code, reason, NULL, err);
 }
 
@@ -96,8 +98,25 @@ static int turn_decide(turn *t, saga_error *err)
     return rc;
 }
 
+static void count_event(sagad_counts *c, const saga_engine_event *x)
+{
+    if (x->rc)
+        return;
+    if (x->ev.kind == SAGA_EV_TIMER)
+        c->timers++;
+    if (x->ev.kind == SAGA_EV_REPLY) {
+        if (x->applied)
+            c->applied++;
+        else
+            c->ignored++;
+    }
+    c->started += x->started;
+    c->finished += x->status_after != x->status_before && saga_status_terminal(x->status_after);
+}
+
 static void report_event(sagad *d, const saga_engine_event *x)
 {
+    count_event(&d->watch.counts, x);
     if (x->ev.kind == SAGA_EV_REPLY) {
         const char *lv[1] = {saga_outcome_name(x->ev.outcome)};
         saga_metrics_inc(d->m.replies, lv, 1);
@@ -156,6 +175,10 @@ static void turn_publish(turn *t)
             dead_letter(d, b->bad[i].m, b->bad[i].code, b->bad[i].reason, &err);
         rc = saga_bus_flush(d->bus, 30000, &err);
     }
+    if (rc == 0)
+        d->watch.counts.sent += t->out.n;
+    if (rc == 0)
+        rc = saga_failpoint("turn.after_publish", &err);
     if (rc == 0) {
         remember_sent(d, t->ids, t->n_ids);
         saga_bus_done(d->bus, b->msgs, b->n_msgs);
@@ -182,16 +205,25 @@ int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timer
     if (rc == 0)
         rc = turn_begin(&t, timers, &err);
     if (rc == 0)
+        rc = saga_failpoint("turn.after_begin", &err);
+    if (rc == 0)
         rc = turn_decide(&t, &err);
     if (rc == 0)
+        rc = saga_failpoint("turn.before_commit", &err);
+    if (rc == 0)
         rc = saga_store_write_commit(d->conn, &t.w, &t.ids, &t.n_ids, &err);
+    d->claimed = t.b.n_due;
     if (rc) {
         saga_pg_rollback(d->conn);
         *fail = err;
         rc = -1;
     } else {
         turn_settle(&t);
-        turn_publish(&t);
+        saga_error fp;
+        if (saga_failpoint("turn.after_commit", &fp))
+            saga_log_warn(NULL, "%s; the outbox relay will publish", fp.msg);
+        else
+            turn_publish(&t);
     }
     size_t n_due = t.b.n_due;
     free(t.ids);
