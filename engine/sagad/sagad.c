@@ -391,8 +391,11 @@ static rd_kafka_conf_t *kafka_conf(const saga_config *cfg, bool consumer)
         {"heartbeat.interval.ms", "1500"},
         {"fetch.wait.max.ms", "100"},
         {"auto.commit.interval.ms", "250"}, /* of offsets marked done; see bus.h */
-        /* only the partitions that must move stop during a rebalance */
-        {"partition.assignment.strategy", "cooperative-sticky"},
+        /* Not cooperative-sticky (the workers' choice): it balances the
+         * count of partitions over both topics, and gave one of two sagad
+         * all of saga.start and the other every reply. The range assignor
+         * splits each topic; static membership gives the fast restart. */
+        {"partition.assignment.strategy", "range"},
     };
     set_kafka("client.id", "sagad", c);
     set_kafka("socket.nagle.disable", "true", c);
