@@ -103,9 +103,9 @@ func TestApplyBatchRules(t *testing.T) {
 	a, h := setup(t)
 	first := []*item{
 		batchItem(t, "s1", Reserve, 1, `{"qty":1}`),
-		batchItem(t, "s1", Reserve, 1, `{"qty":1}`), // duplicate in the batch
-		batchItem(t, "s2", Compensate, 1, ``),       // empty compensation
-		batchItem(t, "s2", Reserve, 1, `{"qty":1}`), // hanging reserve
+		batchItem(t, "s1", Reserve, 1, `{"qty":1}`),  // duplicate in the batch
+		batchItem(t, "s2", Compensate, 1, ``),        // empty compensation
+		batchItem(t, "s2", Reserve, 1, `{"qty":1}`),  // hanging reserve
 		batchItem(t, "s3", Reserve, 1, `{"qty":13}`), // fails: rolled back alone
 		batchItem(t, "s4", Reserve, 1, `{"qty":0}`),  // refused
 		batchItem(t, "s5", Reserve, 1, `{"qty":2}`),
