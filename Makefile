@@ -17,7 +17,8 @@
 #   tests/unit/test_*.c     -> build/tests/test_* (cmocka, pure logic)
 #   tests/integration/it_*.c -> build/tests/it_* (cmocka, real stack)
 #   tests/fuzz/fuzz_*.c     -> build/fuzz/fuzz_* (clang libFuzzer)
-#   tests/{bench,chaos}/*.c -> build/tools/* (load generators and probes)
+#   tests/{bench,chaos,conformance}/*.c -> build/tools/* (load generators, probes,
+#                            deliberately broken participants)
 # `make asan` builds the same tree with ASan+UBSan into build/asan.
 
 BUILD    ?= build
@@ -50,7 +51,7 @@ COMPONENTS  := $(patsubst schema/%/,%,$(sort $(dir $(wildcard schema/*/*.sql))))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 IT_SRC      := $(wildcard tests/integration/it_*.c)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
-TOOLS_SRC   := $(wildcard tests/bench/*.c tests/chaos/*.c)
+TOOLS_SRC   := $(wildcard tests/bench/*.c tests/chaos/*.c tests/conformance/*.c)
 
 GEN_PB      := $(BUILD)/gen/saga.pb-c.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
