@@ -69,7 +69,7 @@ IT_BINS     := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
 TOOL_BINS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLS_SRC)))
 
 .PHONY: FORCE all deps asan test unit integration fuzz demo bench chaos \
-        stack-up stack-down stack-reset stack-status clean install uninstall
+        stack-up stack-down stack-reset stack-status clean install uninstall go-gen
 .DEFAULT_GOAL := all
 # Keep objects made by pattern chains (tests), so rebuilds stay incremental.
 .SECONDARY:
@@ -88,6 +88,12 @@ asan: | deps
 $(BUILD)/gen/saga.pb-c.c $(BUILD)/gen/saga.pb-c.h &: schema/saga.proto | deps
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -Ischema schema/saga.proto
+
+# The Go library's copies of schema/saga.proto (sagapb/saga.pb.go) and of
+# schema/barrier/ are committed; this regenerates them (needs protoc), and
+# workers/go's TestGeneratedUpToDate fails when they are stale.
+go-gen: | deps
+	sh workers/go/gen.sh
 
 $(BUILD)/gen/migrations_core.c: $(wildcard schema/*.sql) tests/stack/embed-sql.sh
 	@mkdir -p $(BUILD)/gen
