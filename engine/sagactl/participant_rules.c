@@ -155,6 +155,27 @@ static bool same(const pc_reply *a, const pc_reply *b)
     return eq;
 }
 
+/* ACTION twice (OK, one result), then OTHER (REJECTED): the step is either
+ * confirmed or compensated, and each is idempotent. */
+static void twice_then_other(checker *k, const char *saga, int action, int other,
+                             pc_rule *twice, pc_rule *late)
+{
+    const char *p1 = action == CONFIRM ? k->o->confirm : k->o->compensate;
+    const char *p2 = other == CONFIRM ? k->o->confirm : k->o->compensate;
+    char d1[300], d2[300];
+    pc_reply a = {0}, b = {0}, x = {0};
+    ask(k, saga, action, 1, p1, &a);
+    ask(k, saga, action, 1, p1, &b);
+    verdict(twice, is(&a, SAGA__OUTCOME__OK) && same(&a, &b) ? PC_PASS : PC_FAIL,
+            "%s after RESERVE: %s; again: %s", action_name(action), describe(k, &a, d1, sizeof d1),
+            describe(k, &b, d2, sizeof d2));
+    ask(k, saga, other, 1, p2, &x);
+    verdict(late, is(&x, SAGA__OUTCOME__REJECTED) ? PC_PASS : PC_FAIL, "%s after %s: %s%s",
+            action_name(other), action_name(action), describe(k, &x, d1, sizeof d1),
+            is(&x, SAGA__OUTCOME__OK) ? " - the step is both confirmed and compensated" : "");
+    pc_reply_free(&a), pc_reply_free(&b), pc_reply_free(&x);
+}
+
 /* RESERVE, its duplicates, CONFIRM twice, then a COMPENSATE to refuse. */
 static void scenario_confirm(checker *k)
 {
@@ -165,7 +186,7 @@ static void scenario_confirm(checker *k)
     pc_rule *dup = rule(k, "duplicate-reserve", true);
     pc_rule *confirm = rule(k, "confirm", true);
     pc_rule *late = rule(k, "compensate-after-confirm", true);
-    pc_reply r1, r2 = {0}, r3 = {0}, c1 = {0}, c2 = {0}, x = {0};
+    pc_reply r1, r2 = {0}, r3 = {0};
     if (!ask(k, saga, RESERVE, 1, k->o->reserve, &r1)) {
         verdict(answers, PC_FAIL, "RESERVE: %s", describe(k, &r1, d1, sizeof d1));
         if (!k->blocked[0])
@@ -188,18 +209,9 @@ static void scenario_confirm(checker *k)
         not_checked(late, "no successful RESERVE (check --reserve-payload)");
         goto out;
     }
-    ask(k, saga, CONFIRM, 1, k->o->confirm, &c1);
-    ask(k, saga, CONFIRM, 1, k->o->confirm, &c2);
-    verdict(confirm, is(&c1, SAGA__OUTCOME__OK) && same(&c1, &c2) ? PC_PASS : PC_FAIL,
-            "CONFIRM: %s; again: %s", describe(k, &c1, d1, sizeof d1),
-            describe(k, &c2, d2, sizeof d2));
-    ask(k, saga, COMPENSATE, 1, k->o->compensate, &x);
-    verdict(late, is(&x, SAGA__OUTCOME__REJECTED) ? PC_PASS : PC_FAIL,
-            "COMPENSATE after CONFIRM: %s%s", describe(k, &x, d1, sizeof d1),
-            is(&x, SAGA__OUTCOME__OK) ? " - the step is both confirmed and compensated" : "");
+    twice_then_other(k, saga, CONFIRM, COMPENSATE, confirm, late);
 out:
     pc_reply_free(&r1), pc_reply_free(&r2), pc_reply_free(&r3);
-    pc_reply_free(&c1), pc_reply_free(&c2), pc_reply_free(&x);
 }
 
 /* COMPENSATE of a step never reserved, then the RESERVE that arrives late. */
@@ -229,11 +241,11 @@ static void scenario_empty(checker *k)
 /* RESERVE, COMPENSATE twice, then a CONFIRM to refuse. */
 static void scenario_compensate(checker *k)
 {
-    char saga[37], d1[300], d2[300];
+    char saga[37];
     saga_random_uuid(saga);
     pc_rule *comp = rule(k, "compensate", true);
     pc_rule *late = rule(k, "confirm-after-compensate", true);
-    pc_reply r = {0}, k1 = {0}, k2 = {0}, f = {0};
+    pc_reply r = {0};
     if (k->blocked[0] || !ask(k, saga, RESERVE, 1, k->o->reserve, &r) ||
         !is(&r, SAGA__OUTCOME__OK)) {
         const char *why = k->blocked[0] ? k->blocked : "no successful RESERVE to compensate";
@@ -242,16 +254,8 @@ static void scenario_compensate(checker *k)
         pc_reply_free(&r);
         return;
     }
-    ask(k, saga, COMPENSATE, 1, k->o->compensate, &k1);
-    ask(k, saga, COMPENSATE, 1, k->o->compensate, &k2);
-    verdict(comp, is(&k1, SAGA__OUTCOME__OK) && same(&k1, &k2) ? PC_PASS : PC_FAIL,
-            "COMPENSATE after RESERVE: %s; again: %s", describe(k, &k1, d1, sizeof d1),
-            describe(k, &k2, d2, sizeof d2));
-    ask(k, saga, CONFIRM, 1, k->o->confirm, &f);
-    verdict(late, is(&f, SAGA__OUTCOME__REJECTED) ? PC_PASS : PC_FAIL,
-            "CONFIRM after COMPENSATE: %s%s", describe(k, &f, d1, sizeof d1),
-            is(&f, SAGA__OUTCOME__OK) ? " - the step is both compensated and confirmed" : "");
-    pc_reply_free(&r), pc_reply_free(&k1), pc_reply_free(&k2), pc_reply_free(&f);
+    twice_then_other(k, saga, COMPENSATE, CONFIRM, comp, late);
+    pc_reply_free(&r);
 }
 
 static void scenario_reject(checker *k)

@@ -15,20 +15,34 @@ P=$$
 TOOLS=$(dirname "$BIN")/tools
 CHECK="$BIN/sagactl participant check"
 
-# expect NAME STATUS "RULE..." ARGS...: runs the check and asserts its exit
-# status and the exact set of rules reported FAIL (or WARN, for the rule
-# that is only reported).
-expect() {
-    what=$1 want_status=$2 want_rules=$3
-    shift 3
-    out=$LOGS/check-$what.txt
-    $CHECK "$@" >"$out" 2>&1
-    status=$?
+# run_check NAME ARGS...: runs the check, keeping its output and status.
+run_check() {
+    what=$1
+    shift
+    $CHECK "$@" >"$LOGS/check-$what.txt" 2>&1
+    echo $? >"$LOGS/check-$what.status"
+}
+
+# verdict NAME STATUS "RULE...": asserts a finished check's exit status and
+# the exact set of rules it reported FAIL (or WARN, for the rule that is
+# only reported).
+verdict() {
+    out=$LOGS/check-$1.txt
+    status=$(cat "$LOGS/check-$1.status")
     got=$(awk '$1 == "FAIL" || $1 == "WARN" {print $2}' "$out" | sort | tr '\n' ' ' | sed 's/ $//')
-    want=$(printf '%s\n' $want_rules | sort | tr '\n' ' ' | sed 's/ $//')
-    [ "$status" = "$want_status" ] || { cat "$out"; fail "$what: exit status $status, want $want_status"; }
-    [ "$got" = "$want" ] || { cat "$out"; fail "$what: failed rules '$got', want '$want'"; }
-    ok "$what: exit $status${got:+, reports $got}"
+    want=$(printf '%s\n' $3 | sort | tr '\n' ' ' | sed 's/ $//')
+    [ "$status" = "$2" ] || { cat "$out"; fail "$1: exit status $status, want $2"; }
+    [ "$got" = "$want" ] || { cat "$out"; fail "$1: failed rules '$got', want '$want'"; }
+    ok "$1: exit $status${got:+, reports $got}"
+}
+
+# await_rogue MODE: waits until the rogue of MODE consumes its topic.
+await_rogue() {
+    end=$(($(date +%s) + 20))
+    until grep -q "^rogue: consuming" "$LOGS/rogue-$1.log" 2>/dev/null; do
+        [ "$(date +%s)" -ge "$end" ] && fail "rogue $1 did not start: $(cat "$LOGS/rogue-$1.log")"
+        sleep 0.05
+    done
 }
 
 # Usage errors are status 2, before anything is contacted.
@@ -48,47 +62,45 @@ ok "usage errors exit 2; a participant that is not there exits 1"
     --balance 1000 --blocked >/dev/null || fail "seed accounts"
 spawn inventory "$BIN/inventory-worker"
 spawn payment "$BIN/payment-worker"
-expect inventory 0 "" inventory --timeout 20s \
+run_check inventory inventory --timeout 20s \
     --reserve-payload "{\"sku\":\"conf-$P\",\"qty\":1}" --reject-payload "{\"sku\":\"conf-$P\",\"qty\":0}"
-expect payment 0 "" payment --timeout 20s \
+verdict inventory 0 ""
+run_check payment payment --timeout 20s \
     --reserve-payload "{\"account\":\"conf-$P\",\"amount\":100}" \
     --reject-payload "{\"account\":\"conf-blocked-$P\",\"amount\":100}"
+verdict payment 0 ""
 "$BIN/inventory-worker" check --prefix "conf-$P" >/dev/null || fail "inventory invariants after the check"
 "$BIN/payment-worker" check --prefix "conf-$P" >/dev/null || fail "payment invariants after the check"
 
-# rogue MODE STATUS "RULES": one broken participant, checked, stopped.
-rogue() {
-    participant=rogue-$1-$P
-    spawn "rogue-$1" "$TOOLS/rogue_participant" --participant "$participant" --break "$1"
-    pid=$SPAWNED
-    end=$(($(date +%s) + 20))
-    until grep -q "^rogue: consuming" "$LOGS/rogue-$1.log" 2>/dev/null; do
-        [ "$(date +%s)" -ge "$end" ] && fail "rogue $1 did not start: $(cat "$LOGS/rogue-$1.log")"
-        sleep 0.05
-    done
-    expect "$1" "$2" "$3" "$participant" --timeout 2s --reserve-payload '{"qty":1}' --reject-payload '{"qty":0}'
-    kill -TERM "$pid" 2>/dev/null
-}
-
-rogue none 0 ""
-rogue ok-to-all 1 "compensate-after-confirm hanging-reserve confirm-after-compensate reject-payload"
-rogue reapply-duplicates 1 "duplicate-reserve"
-rogue no-empty-compensation 1 "empty-compensation"
-rogue no-hanging-protection 1 "hanging-reserve"
-rogue confirm-after-compensate 1 "confirm-after-compensate"
-rogue silent-on-reject 1 "reject-payload"
-rogue dies-on-poison 1 "survives-undecodable dead-letters-undecodable"
-rogue no-traceparent 1 "reply-envelope"
-rogue no-dlq 0 "dead-letters-undecodable"
+# The broken participants, one process per mode, checked side by side
+# (silence costs each check its 2 s timeout, not the sum of them).
+MODES="none ok-to-all reapply-duplicates no-empty-compensation no-hanging-protection
+confirm-after-compensate silent-on-reject dies-on-poison no-traceparent no-dlq"
+for m in $MODES; do
+    spawn "rogue-$m" "$TOOLS/rogue_participant" --participant "rogue-$m-$P" --break "$m"
+done
+for m in $MODES; do await_rogue "$m"; done
+CHECKS=""
+for m in $MODES; do
+    run_check "$m" "rogue-$m-$P" --timeout 2s --reserve-payload '{"qty":1}' --reject-payload '{"qty":0}' &
+    CHECKS="$CHECKS $!"
+done
+for c in $CHECKS; do wait "$c"; done
+verdict none 0 ""
+verdict ok-to-all 1 "compensate-after-confirm hanging-reserve confirm-after-compensate reject-payload"
+verdict reapply-duplicates 1 "duplicate-reserve"
+verdict no-empty-compensation 1 "empty-compensation"
+verdict no-hanging-protection 1 "hanging-reserve"
+verdict confirm-after-compensate 1 "confirm-after-compensate"
+verdict silent-on-reject 1 "reject-payload"
+verdict dies-on-poison 1 "survives-undecodable dead-letters-undecodable"
+verdict no-traceparent 1 "reply-envelope"
+verdict no-dlq 0 "dead-letters-undecodable"
 
 # --json says the same in one document; a participant that stopped fails
 # every rule, each saying why it was not checked.
 spawn rogue-json "$TOOLS/rogue_participant" --participant "rogue-json-$P" --break none
-end=$(($(date +%s) + 20))
-until grep -q "^rogue: consuming" "$LOGS/rogue-json.log" 2>/dev/null; do
-    [ "$(date +%s)" -ge "$end" ] && fail "rogue json did not start"
-    sleep 0.05
-done
+await_rogue json
 $CHECK "rogue-json-$P" --json --timeout 2s --reserve-payload '{"qty":1}' >"$LOGS/json.json" ||
     fail "--json: exit status $?"
 [ "$(jq -r '[.passed, (.rules | length), ([.rules[] | select(.status == "PASS")] | length)] | join(" ")'     "$LOGS/json.json")" = "true 13 12" ] || fail "--json: $(cat "$LOGS/json.json")"
