@@ -278,13 +278,15 @@ static rd_kafka_t *client(rd_kafka_type_t type, const pc_options *o, saga_error 
         {"enable.auto.commit", "false"},
         {"fetch.wait.max.ms", "20"},
     };
+#define N_OF(a) (sizeof a / sizeof *a)
     int rc = saga_kafka_conf_set(conf, "bootstrap.servers", o->brokers, err);
-    for (size_t i = 0; rc == 0 && i < sizeof common / sizeof *common; i++)
+    for (size_t i = 0; rc == 0 && i < N_OF(common); i++)
         rc = saga_kafka_conf_set(conf, common[i][0], common[i][1], err);
-    for (size_t i = 0; rc == 0 && type == RD_KAFKA_PRODUCER && i < 2; i++)
+    for (size_t i = 0; rc == 0 && type == RD_KAFKA_PRODUCER && i < N_OF(producer); i++)
         rc = saga_kafka_conf_set(conf, producer[i][0], producer[i][1], err);
-    for (size_t i = 0; rc == 0 && type == RD_KAFKA_CONSUMER && i < 3; i++)
+    for (size_t i = 0; rc == 0 && type == RD_KAFKA_CONSUMER && i < N_OF(consumer); i++)
         rc = saga_kafka_conf_set(conf, consumer[i][0], consumer[i][1], err);
+#undef N_OF
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return NULL;

@@ -195,7 +195,10 @@ static void scenario_confirm(checker *k)
             not_checked(r, k->blocked);
         goto out;
     }
-    verdict(answers, PC_PASS, "RESERVE answered %s", describe(k, &r1, d1, sizeof d1));
+    verdict(answers,
+            is(&r1, SAGA__OUTCOME__OK) || is(&r1, SAGA__OUTCOME__REJECTED) ? PC_PASS : PC_FAIL,
+            "RESERVE answered %s%s", describe(k, &r1, d1, sizeof d1),
+            r1.retries ? " after RETRY answers re-sent with the next attempt" : "");
     verdict(accepted, is(&r1, SAGA__OUTCOME__OK) ? PC_PASS : PC_FAIL,
             "RESERVE with --reserve-payload answered %s", outcome_name(r1.outcome));
     int at = r1.attempt_sent;
