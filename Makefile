@@ -17,7 +17,8 @@
 #   tests/unit/test_*.c     -> build/tests/test_* (cmocka, pure logic)
 #   tests/integration/it_*.c -> build/tests/it_* (cmocka, real stack)
 #   tests/fuzz/fuzz_*.c     -> build/fuzz/fuzz_* (clang libFuzzer)
-#   tests/{bench,chaos}/*.c -> build/tools/* (load generators and probes)
+#   tests/{bench,chaos,conformance}/*.c -> build/tools/* (load generators, probes,
+#                            deliberately broken participants)
 # `make asan` builds the same tree with ASan+UBSan into build/asan.
 
 BUILD    ?= build
@@ -50,7 +51,7 @@ COMPONENTS  := $(patsubst schema/%/,%,$(sort $(dir $(wildcard schema/*/*.sql))))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 IT_SRC      := $(wildcard tests/integration/it_*.c)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
-TOOLS_SRC   := $(wildcard tests/bench/*.c tests/chaos/*.c)
+TOOLS_SRC   := $(wildcard tests/bench/*.c tests/chaos/*.c tests/conformance/*.c)
 
 GEN_PB      := $(BUILD)/gen/saga.pb-c.c
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -68,7 +69,7 @@ IT_BINS     := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
 TOOL_BINS   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOLS_SRC)))
 
 .PHONY: FORCE all deps asan test unit integration fuzz demo bench chaos \
-        stack-up stack-down stack-reset stack-status clean install uninstall
+        stack-up stack-down stack-reset stack-status clean install uninstall go-gen
 .DEFAULT_GOAL := all
 # Keep objects made by pattern chains (tests), so rebuilds stay incremental.
 .SECONDARY:
@@ -87,6 +88,12 @@ asan: | deps
 $(BUILD)/gen/saga.pb-c.c $(BUILD)/gen/saga.pb-c.h &: schema/saga.proto | deps
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -Ischema schema/saga.proto
+
+# The Go library's copies of schema/saga.proto (sagapb/saga.pb.go) and of
+# schema/barrier/ are committed; this regenerates them (needs protoc), and
+# workers/go's TestGeneratedUpToDate fails when they are stale.
+go-gen: | deps
+	sh workers/go/gen.sh
 
 $(BUILD)/gen/migrations_core.c: $(wildcard schema/*.sql) tests/stack/embed-sql.sh
 	@mkdir -p $(BUILD)/gen
