@@ -88,7 +88,7 @@ func TestRunEndToEnd(t *testing.T) {
 		hdr[h.Key] = string(h.Value)
 	}
 	if string(dead.Value) != "not a command" || hdr[hdrTopic] != cfg.Topic || hdr[hdrOffset] != "1" ||
-		!strings.HasPrefix(hdr[hdrReason], "not a saga.Command") {
+		!strings.HasPrefix(hdr[hdrReason], "not a saga.Command") || hdr[hdrClass] != "invalid Command" {
 		t.Errorf("dead-letter copy: %q %v", dead.Value, hdr)
 	}
 

@@ -35,6 +35,7 @@ const stopGrace = 30 * time.Second
 // Dead-letter headers (engine/common/dlq.h).
 const (
 	hdrReason    = "dlq.reason"
+	hdrClass     = "dlq.class"
 	hdrTopic     = "dlq.topic"
 	hdrPartition = "dlq.partition"
 	hdrOffset    = "dlq.offset"
@@ -307,6 +308,15 @@ func (w *worker) applyUntilDone(ctx context.Context, items []*item) bool {
 	}
 }
 
+// poisonClass is the dlq.class of a dead letter, the labels of
+// engine/common/dlq.c: too large, or not a valid Command.
+func poisonClass(value []byte, maxBytes int) string {
+	if maxBytes > 0 && len(value) > maxBytes {
+		return "Command too large"
+	}
+	return "invalid Command"
+}
+
 // outgoing builds the reply (or dead-letter copy) of every item.
 func (w *worker) outgoing(items []*item) ([]*kgo.Record, error) {
 	out := make([]*kgo.Record, 0, len(items))
@@ -316,6 +326,7 @@ func (w *worker) outgoing(items []*item) ([]*kgo.Record, error) {
 			hdrs := append([]kgo.RecordHeader(nil), r.Headers...)
 			hdrs = append(hdrs,
 				kgo.RecordHeader{Key: hdrReason, Value: []byte(it.poison)},
+				kgo.RecordHeader{Key: hdrClass, Value: []byte(poisonClass(r.Value, w.cfg.MaxMessageBytes))},
 				kgo.RecordHeader{Key: hdrTopic, Value: []byte(r.Topic)},
 				kgo.RecordHeader{Key: hdrPartition, Value: []byte(strconv.FormatInt(int64(r.Partition), 10))},
 				kgo.RecordHeader{Key: hdrOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))})
