@@ -107,7 +107,10 @@ ok "sagas run: completed, compensated, hostile input, stuck"
 # --- consoles: one read-only, one with actions -----------------------------------------
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s\n' "$TOKEN" >"$TMP/token"
-spawn console "$S" serve --listen 127.0.0.1:0
+# The read-only console's DSN carries a password (the stack trusts local
+# connections, so it is not checked): no page may show it.
+SECRET=pw-secret-$P
+spawn console env SAGA_PG_DSN="$SAGA_PG_DSN password=$SECRET" "$S" serve --listen 127.0.0.1:0
 spawn console-actions "$S" serve --listen 127.0.0.1:0 --actions --token-file "$TMP/token"
 wait_for 10 "consoles print their URLs" sh -c "grep -q console: '$LOGS/console.log' &&
     grep -q console: '$LOGS/console-actions.log'"
@@ -229,3 +232,10 @@ shot "$URL/defs/checkout" def
 shot "$URL/stats" stats
 [ "$(ls "$SHOTS"/*.png | wc -l)" -eq 9 ] || fail "screenshots missing: $(ls "$SHOTS")"
 ok "screenshots in $SHOTS"
+
+for p in / /stuck /defs /defs/checkout /stats "/sagas/$COMP" /sagas/nope /api/sagas /nope; do
+    curl -sS "$URL$p"
+done >"$TMP/all-pages"
+cat "$TMP"/*.html >>"$TMP/all-pages"
+hasnt "$TMP/all-pages" "$SECRET" "the DSN's password"
+ok "the DSN's password appears on no page"
