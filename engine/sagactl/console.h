@@ -42,6 +42,8 @@ void console_json_text(saga_buf *b, const json_t *v);
 const char *console_str(const json_t *o, const char *key);
 /* An RFC 3339 time member as epoch ms, 0 when null or unreadable. */
 int64_t console_time(const json_t *o, const char *key);
+/* A table row of o's members keys[0..n) as text, the first as a time. */
+void console_row(saga_buf *b, const json_t *o, const char *const keys[], size_t n);
 /* <span class="st st-STATUS">STATUS</span>. */
 void console_status(saga_buf *b, const char *status);
 

@@ -127,6 +127,25 @@ static void time_cell(saga_buf *b, const json_t *o, const char *key)
     saga_buf_puts(b, "</td>");
 }
 
+/* The last cell of a stuck row, and the row's end. */
+static void reason_cell(saga_buf *b, const json_t *o)
+{
+    saga_buf_puts(b, "<td class=\"reason\">");
+    console_text(b, console_str(o, "reason"));
+    saga_buf_puts(b, "</td></tr>\n");
+}
+
+void console_row(saga_buf *b, const json_t *o, const char *const keys[], size_t n)
+{
+    saga_buf_puts(b, "<tr>");
+    for (size_t k = 0; k < n; k++) {
+        saga_buf_puts(b, k ? "<td>" : "<td class=\"t\">");
+        console_json_text(b, json_object_get(o, keys[k]));
+        saga_buf_puts(b, "</td>");
+    }
+    saga_buf_puts(b, "</tr>\n");
+}
+
 /* --- / : sagas ----------------------------------------------------------------- */
 
 static void input_field(saga_buf *b, const cli_args *a, const char *name,
@@ -240,9 +259,7 @@ static void stuck_groups(saga_buf *b, const json_t *groups)
         console_json_text(b, json_object_get(g, "step"));
         saga_buf_puts(b, "</td>");
         time_cell(b, g, "oldest_progress_at");
-        saga_buf_puts(b, "<td class=\"reason\">");
-        console_text(b, console_str(g, "reason"));
-        saga_buf_puts(b, "</td></tr>\n");
+        reason_cell(b, g);
     }
     saga_buf_puts(b, "</tbody></table>\n");
 }
@@ -277,9 +294,7 @@ void console_page_stuck(console *k, const json_t *doc, const cli_args *a, saga_b
         console_status(b, console_str(s, "status"));
         saga_buf_puts(b, "</td>");
         time_cell(b, s, "progress_at");
-        saga_buf_puts(b, "<td class=\"reason\">");
-        console_text(b, console_str(s, "reason"));
-        saga_buf_puts(b, "</td></tr>\n");
+        reason_cell(b, s);
     }
     saga_buf_puts(b, "</tbody></table>\n");
     console_page_close(b);

@@ -235,15 +235,9 @@ static void audit_and_history(saga_buf *b, const json_t *doc)
     saga_buf_puts(b, "<h2>Audit <small>operator actions</small></h2><table class=\"list\" "
                      "id=\"audit\"><thead><tr><th>when</th><th>who</th><th>action</th></tr>"
                      "</thead><tbody>\n");
-    json_array_foreach(json_object_get(doc, "operator_actions"), i, h) {
-        saga_buf_puts(b, "<tr><td class=\"t\">");
-        console_text(b, console_str(h, "at"));
-        saga_buf_puts(b, "</td><td>");
-        console_text(b, console_str(h, "actor"));
-        saga_buf_puts(b, "</td><td>");
-        console_json_text(b, json_object_get(h, "action"));
-        saga_buf_puts(b, "</td></tr>\n");
-    }
+    static const char *const audit[] = {"at", "actor", "action"};
+    json_array_foreach(json_object_get(doc, "operator_actions"), i, h)
+        console_row(b, h, audit, 3);
     saga_buf_printf(b, "</tbody></table>\n<h2>History <small>%zu of %lld entries</small></h2>"
                        "<table class=\"list\" id=\"history\"><thead><tr><th>at</th><th>kind</th>"
                        "<th>step</th><th>action</th><th>attempt</th><th>outcome</th>"
@@ -252,15 +246,8 @@ static void audit_and_history(saga_buf *b, const json_t *doc)
                     (long long)json_integer_value(json_object_get(doc, "timeline_total")));
     static const char *const cols[] = {"at", "kind", "step", "action", "attempt", "outcome",
                                        "text", "actor"};
-    json_array_foreach(json_object_get(doc, "timeline"), i, h) {
-        saga_buf_puts(b, "<tr>");
-        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
-            saga_buf_puts(b, k ? "<td>" : "<td class=\"t\">");
-            console_json_text(b, json_object_get(h, cols[k]));
-            saga_buf_puts(b, "</td>");
-        }
-        saga_buf_puts(b, "</tr>\n");
-    }
+    json_array_foreach(json_object_get(doc, "timeline"), i, h)
+        console_row(b, h, cols, sizeof cols / sizeof cols[0]);
     saga_buf_puts(b, "</tbody></table>\n");
 }
 

@@ -128,11 +128,7 @@ page_ms() {
     fi
 }
 spawn console "$S" serve --listen 127.0.0.1:0
-end=$(($(date +%s) + 10))
-until grep -q '^console:' "$LOGS/console.log"; do
-    [ "$(date +%s)" -ge "$end" ] && fail "console did not start: $(cat "$LOGS/console.log")"
-    sleep 0.1
-done
+wait_for 10 "the console starts" grep -q '^console:' "$LOGS/console.log"
 CONSOLE=$(sed -n 's/^console: \(http[^ ]*\)\/ .*/\1/p' "$LOGS/console.log")
 page_ms "/ (first page of 50)" 200 "/"
 page_ms "/?status=COMPENSATED,RUNNING&def=perf (filtered)" 200 "/?status=COMPENSATED,RUNNING&def=perf"

@@ -28,16 +28,6 @@ SHOTS=$LOGS/shots
 rm -rf "$TMP" "$SHOTS" && mkdir -p "$TMP" "$SHOTS"
 T=con-$P
 
-wait_for() { # SECONDS MESSAGE CMD...
-    end=$(($(date +%s) + $1))
-    msg=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$end" ] && fail "timed out: $msg"
-        sleep 0.1
-    done
-}
-
 # chrome ARGS...: one headless Chromium run with a profile of its own.
 N=0
 chrome() {
