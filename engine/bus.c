@@ -311,18 +311,6 @@ rd_kafka_t *saga_bus_consumer(saga_bus *b)
     return b->consumer;
 }
 
-bool saga_bus_assigned(saga_bus *b)
-{
-    if (!b->consumer)
-        return true;
-    rd_kafka_topic_partition_list_t *l = NULL;
-    if (rd_kafka_assignment(b->consumer, &l))
-        return false;
-    bool any = l->cnt > 0;
-    rd_kafka_topic_partition_list_destroy(l);
-    return any;
-}
-
 int64_t saga_bus_lag(saga_bus *b)
 {
     if (!b->consumer)

@@ -73,9 +73,6 @@ void saga_bus_rewind(saga_bus *b, rd_kafka_message_t *const *msgs, size_t n);
 rd_kafka_t *saga_bus_producer(saga_bus *b); /* borrowed */
 rd_kafka_t *saga_bus_consumer(saga_bus *b); /* borrowed; NULL without one */
 
-/* True once the consumer has a partition assignment (readiness). */
-bool saga_bus_assigned(saga_bus *b);
-
 /* Sum over assigned partitions of (high watermark - position), or -1. */
 int64_t saga_bus_lag(saga_bus *b);
 

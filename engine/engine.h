@@ -54,9 +54,10 @@ typedef struct saga_engine_event {
     int rc;
     saga_error err;
     saga_status status_before, status_after;
-    char def_name[SAGA_SPEC_MAX_NAME + 1];
+    char def_name[SAGA_SPEC_MAX_NAME + 1]; /* "" when the saga is unknown */
     char traceparent[SAGA_TRACEPARENT_SIZE]; /* the saga's, for log lines */
-    int64_t created_ms;       /* unused by callers that don't need it */
+    void *source;             /* the caller's own tag (sagad: the Kafka
+                                 message the event came from); never read */
     bool applied;             /* the event changed the saga */
     bool started;             /* the event dispatched the saga's first
                                  commands (START, or the first TIMER of a

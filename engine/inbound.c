@@ -30,22 +30,26 @@ static bool name_ok(const char *s)
     return s && *s && strlen(s) <= SAGA_INBOUND_MAX_NAME && saga_utf8_valid(s);
 }
 
-static bool refuse(char *why, size_t len, const char *what)
+static bool refuse(saga_dlq_reason *code, saga_dlq_reason c, char *why, size_t len,
+                   const char *what)
 {
+    if (code)
+        *code = c;
     snprintf(why, len, "%s", what);
     return false;
 }
 
 bool saga_inbound_reply_decode(const void *buf, size_t len,
-                               saga_inbound_reply *out, char *why,
-                               size_t why_len)
+                               saga_inbound_reply *out, saga_dlq_reason *code,
+                               char *why, size_t why_len)
 {
     memset(out, 0, sizeof *out);
     if (len > SAGA_INBOUND_MAX_BYTES)
-        return refuse(why, why_len, "message larger than 1 MiB");
+        return refuse(code, SAGA_DLQ_TOO_LARGE, why, why_len, "message larger than 1 MiB");
     Saga__Reply *r = saga__reply__unpack(NULL, len, buf);
     if (!r)
-        return refuse(why, why_len, "undecodable Reply protobuf");
+        return refuse(code, SAGA_DLQ_UNDECODABLE_REPLY, why, why_len,
+                      "undecodable Reply protobuf");
     const char *bad = NULL;
     if (!saga_inbound_uuid(r->saga_id))
         bad = "invalid Reply: saga_id is not a UUID";
@@ -70,7 +74,7 @@ bool saga_inbound_reply_decode(const void *buf, size_t len,
     if (bad) {
         json_decref(payload);
         saga__reply__free_unpacked(r, NULL);
-        return refuse(why, why_len, bad);
+        return refuse(code, SAGA_DLQ_INVALID_REPLY, why, why_len, bad);
     }
     out->pb = r;
     out->payload = payload;
@@ -86,15 +90,16 @@ void saga_inbound_reply_free(saga_inbound_reply *r)
 }
 
 bool saga_inbound_start_decode(const void *buf, size_t len,
-                               saga_inbound_start *out, char *why,
-                               size_t why_len)
+                               saga_inbound_start *out, saga_dlq_reason *code,
+                               char *why, size_t why_len)
 {
     memset(out, 0, sizeof *out);
     if (len > SAGA_INBOUND_MAX_BYTES)
-        return refuse(why, why_len, "message larger than 1 MiB");
+        return refuse(code, SAGA_DLQ_TOO_LARGE, why, why_len, "message larger than 1 MiB");
     Saga__StartSaga *s = saga__start_saga__unpack(NULL, len, buf);
     if (!s)
-        return refuse(why, why_len, "undecodable StartSaga protobuf");
+        return refuse(code, SAGA_DLQ_UNDECODABLE_START, why, why_len,
+                      "undecodable StartSaga protobuf");
     const char *bad = NULL;
     json_t *input = NULL;
     if (!name_ok(s->name))
@@ -114,7 +119,7 @@ bool saga_inbound_start_decode(const void *buf, size_t len,
     if (bad) {
         json_decref(input);
         saga__start_saga__free_unpacked(s, NULL);
-        return refuse(why, why_len, bad);
+        return refuse(code, SAGA_DLQ_INVALID_START, why, why_len, bad);
     }
     out->pb = s;
     out->input = input;

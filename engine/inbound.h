@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dlq.h"
 #include "saga.pb-c.h"
 
 /* Largest message sagad accepts on saga.replies or saga.start. */
@@ -34,16 +35,17 @@ typedef struct saga_inbound_start {
 } saga_inbound_start;
 
 /* Decodes and validates a Reply. Returns true and fills *out (free with
- * saga_inbound_reply_free), or false with the reason in why. */
+ * saga_inbound_reply_free), or false with the reason's code in *code (when
+ * code is not NULL) and its text in why. */
 bool saga_inbound_reply_decode(const void *buf, size_t len,
-                               saga_inbound_reply *out, char *why,
-                               size_t why_len);
+                               saga_inbound_reply *out, saga_dlq_reason *code,
+                               char *why, size_t why_len);
 void saga_inbound_reply_free(saga_inbound_reply *r);
 
 /* The same for StartSaga (input must be a JSON object; version >= 0). */
 bool saga_inbound_start_decode(const void *buf, size_t len,
-                               saga_inbound_start *out, char *why,
-                               size_t why_len);
+                               saga_inbound_start *out, saga_dlq_reason *code,
+                               char *why, size_t why_len);
 void saga_inbound_start_free(saga_inbound_start *s);
 
 /* Whether s is a UUID in text form (8-4-4-4-12 hex digits). */

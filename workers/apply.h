@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "barrier.h"
+#include "dlq.h"
 #include "faults.h"
 #include "wire.h"
 #include "worker.h"
@@ -22,6 +23,7 @@ typedef struct saga_item {
     rd_kafka_message_t *msg; /* owned */
     saga_wire_cmd cmd;       /* cmd.pb NULL: poison */
     char poison[256];        /* why, when poison */
+    saga_dlq_reason poison_code;
     saga_fault_draw fault;
     saga_log_ctx log;
     /* The answer, reset whenever the batch is (re-)applied. */

@@ -52,7 +52,7 @@ static const saga_config_key KEYS[] = {
     {.key = "http.listen", .type = SAGA_CONFIG_STRING, .def = "off",
      .help = "address of /healthz, /readyz and /metrics; \"off\" disables"},
     {.key = "http.bind_timeout", .type = SAGA_CONFIG_DURATION, .def = "30s", .range = "0ms..10m",
-     .help = "how long a port still in use (a predecessor dying) is waited for; 0 = one try"},
+     .help = "how long a port still in use (a predecessor dying) is waited for; 0ms = one try"},
     {.key = "log.level", .type = SAGA_CONFIG_ENUM, .def = "info",
      .choices = "debug|info|warn|error", .help = "lowest level logged"},
     {.key = "log.format", .type = SAGA_CONFIG_ENUM, .def = "auto", .choices = "auto|json|text",

@@ -366,7 +366,8 @@ static void produce_one(worker *w, saga_item *it)
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!it->cmd.pb) {
         saga_error err;
-        if (saga_dlq_send(w->producer, w->cfg->dlq_topic, it->msg, it->poison, it, &err))
+        if (saga_dlq_send(w->producer, w->cfg->dlq_topic, it->msg, it->poison_code,
+                          it->poison, it, &err))
             e = RD_KAFKA_RESP_ERR__FAIL;
     } else {
         const Saga__Command *pb = it->cmd.pb;
@@ -491,8 +492,10 @@ static void add_message(worker *w, rd_kafka_message_t *m)
     saga_item *it = &w->items[w->n++];
     memset(it, 0, sizeof *it);
     it->msg = m;
-    if (saga_wire_decode(m->payload, m->len, w->cfg->max_message_bytes, &it->cmd, it->poison,
-                         sizeof it->poison)) {
+    int rc = saga_wire_decode(m->payload, m->len, w->cfg->max_message_bytes, &it->cmd,
+                              it->poison, sizeof it->poison);
+    if (rc) {
+        it->poison_code = rc == SAGA_ELIMIT ? SAGA_DLQ_COMMAND_TOO_LARGE : SAGA_DLQ_INVALID_COMMAND;
         saga_log_warn(NULL, "dead-lettering %s [%" PRId32 "] @%" PRId64 ": %s",
                       rd_kafka_topic_name(m->rkt), m->partition, m->offset, it->poison);
         count(&w->stats->dead_lettered, 1);

@@ -13,9 +13,36 @@
 
 #include "topics.h"
 
+const char *saga_dlq_reason_label(saga_dlq_reason code)
+{
+    switch (code) {
+    case SAGA_DLQ_TOO_LARGE:
+        return "message larger than 1 MiB";
+    case SAGA_DLQ_UNDECODABLE_REPLY:
+        return "undecodable Reply protobuf";
+    case SAGA_DLQ_UNDECODABLE_START:
+        return "undecodable StartSaga protobuf";
+    case SAGA_DLQ_INVALID_REPLY:
+        return "invalid Reply";
+    case SAGA_DLQ_INVALID_START:
+        return "invalid StartSaga";
+    case SAGA_DLQ_UNKNOWN_SAGA:
+        return "unknown saga";
+    case SAGA_DLQ_UNKNOWN_STEP:
+        return "unknown step";
+    case SAGA_DLQ_REFUSED_BY_DB:
+        return "refused by the database";
+    case SAGA_DLQ_COMMAND_TOO_LARGE:
+        return "Command too large";
+    case SAGA_DLQ_INVALID_COMMAND:
+        return "invalid Command";
+    }
+    return "other";
+}
+
 int saga_dlq_send(rd_kafka_t *producer, const char *dlq_topic,
-                  const rd_kafka_message_t *m, const char *reason,
-                  void *msg_opaque, saga_error *err)
+                  const rd_kafka_message_t *m, saga_dlq_reason code,
+                  const char *reason, void *msg_opaque, saga_error *err)
 {
     const char *src = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
     if (!dlq_topic)
@@ -29,12 +56,13 @@ int saga_dlq_send(rd_kafka_t *producer, const char *dlq_topic,
     if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
         h = rd_kafka_headers_copy(orig);
     else
-        h = rd_kafka_headers_new(4);
+        h = rd_kafka_headers_new(5);
 
     char part[16], off[32];
     snprintf(part, sizeof part, "%" PRId32, m->partition);
     snprintf(off, sizeof off, "%" PRId64, m->offset);
     rd_kafka_header_add(h, SAGA_DLQ_HDR_REASON, -1, reason, -1);
+    rd_kafka_header_add(h, SAGA_DLQ_HDR_CLASS, -1, saga_dlq_reason_label(code), -1);
     rd_kafka_header_add(h, SAGA_DLQ_HDR_TOPIC, -1, src, -1);
     rd_kafka_header_add(h, SAGA_DLQ_HDR_PARTITION, -1, part, -1);
     rd_kafka_header_add(h, SAGA_DLQ_HDR_OFFSET, -1, off, -1);

@@ -53,13 +53,28 @@ int saga_pg_error(saga_error *err, const char *what, const char *pq_msg)
     return saga_error_set(err, SAGA_EDB, "%s: %s", what, msg);
 }
 
+/* A statement that failed for a lock or a conflict (lock_timeout, a
+ * deadlock, a serialization failure) will pass when retried: callers
+ * retry it rather than treat its input as poison. */
+static int classify(int rc, const PGresult *r, saga_error *err)
+{
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (rc && st && (strcmp(st, "55P03") == 0 || strcmp(st, "40P01") == 0 ||
+                     strcmp(st, "40001") == 0)) {
+        if (err)
+            err->code = SAGA_EBUSY;
+        return SAGA_EBUSY;
+    }
+    return rc;
+}
+
 int saga_pg_result_ok(PGresult *r, PGconn *c, const char *what, saga_error *err)
 {
     ExecStatusType s = PQresultStatus(r);
     if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
         return 0;
     const char *m = PQresultErrorMessage(r);
-    return saga_pg_error(err, what, m && *m ? m : PQerrorMessage(c));
+    return classify(saga_pg_error(err, what, m && *m ? m : PQerrorMessage(c)), r, err);
 }
 
 /* "what" of a statement in messages: its first 40 bytes. */
@@ -285,7 +300,7 @@ static int read_pending(PGconn *c, conn_state *s, size_t nq, PGresult **failed,
             continue;
         }
         if (!ok && rc == 0 && st != PGRES_PIPELINE_ABORTED) {
-            rc = saga_pg_error(err, q->what, PQresultErrorMessage(r));
+            rc = classify(saga_pg_error(err, q->what, PQresultErrorMessage(r)), r, err);
             if (failed && !q->keep) {
                 *failed = r;
                 r = NULL;

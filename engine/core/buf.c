@@ -66,6 +66,19 @@ void saga_buf_printf(saga_buf *b, const char *fmt, ...)
     va_end(ap);
 }
 
+const char *saga_buf_str(const saga_buf *b)
+{
+    return b->p ? b->p : "";
+}
+
+void saga_buf_trunc(saga_buf *b, size_t len)
+{
+    if (b->p && len <= b->len) {
+        b->len = len;
+        b->p[len] = '\0';
+    }
+}
+
 char *saga_buf_take(saga_buf *b)
 {
     char *p = b->oom ? NULL : b->p ? b->p : strdup("");

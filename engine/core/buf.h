@@ -32,6 +32,14 @@ void saga_buf_printf(saga_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void saga_buf_vprintf(saga_buf *b, const char *fmt, va_list ap);
 
+/* The text so far (borrowed, valid until the next append); "" when nothing
+ * was appended. */
+const char *saga_buf_str(const saga_buf *b);
+
+/* Cuts the text back to its first len bytes (no-op when it is shorter):
+ * undoes the appends made since b->len was len. */
+void saga_buf_trunc(saga_buf *b, size_t len);
+
 /* The text (owned by the caller, free()), "" when nothing was appended, or
  * NULL when an append ran out of memory. Leaves b empty either way. */
 char *saga_buf_take(saga_buf *b);

@@ -51,6 +51,7 @@ const char *saga_strerror(int code)
     case SAGA_ENOMEM: return "out of memory";
     case SAGA_EIO: return "i/o error";
     case SAGA_ELIMIT: return "limit exceeded";
+    case SAGA_EBUSY: return "busy, try again";
     default: return "unknown error";
     }
 }

@@ -21,7 +21,8 @@ enum {
     SAGA_EKAFKA = -5,    /* Kafka failed or is unreachable */
     SAGA_ENOMEM = -6,
     SAGA_EIO = -7,       /* file or socket */
-    SAGA_ELIMIT = -8     /* a documented size limit was exceeded */
+    SAGA_ELIMIT = -8,    /* a documented size limit was exceeded */
+    SAGA_EBUSY = -9      /* a lock or conflict a retry resolves (lock_timeout, deadlock) */
 };
 
 #define SAGA_ERROR_MSG_MAX 1024

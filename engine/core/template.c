@@ -64,18 +64,16 @@ static bool seg_is(const char *s, size_t n, const char *word)
     return strlen(word) == n && memcmp(s, word, n) == 0;
 }
 
-/* Parses the body of "${body}" (whole = the "${...}" text, for messages). */
-static int parse_ref(const char *body, size_t n, const char *whole,
-                     size_t whole_len, saga_template_piece *pc,
+/* Splits body[0..n) at '.' into at most 5 segments (seg, seg_len) and
+ * counts them all in *nseg; SAGA_EINVAL for a character that is not
+ * allowed or an empty segment (shown = the reference, for messages). */
+static int split_ref(const char *body, size_t n, const char *shown,
+                     const char **seg, size_t *seg_len, size_t *nseg,
                      saga_error *err)
 {
-    char shown[SHOW_MAX * 6 + 8];
-    const char *seg[5];
-    size_t seg_len[5];
-    size_t nseg = 0;
     size_t start = 0;
 
-    show(shown, sizeof shown, whole, whole_len);
+    *nseg = 0;
     for (size_t i = 0; i <= n; i++) {
         if (i < n && body[i] != '.') {
             if (!ref_char(body[i])) {
@@ -93,13 +91,29 @@ static int parse_ref(const char *body, size_t n, const char *whole,
             saga_error_hint(err, REF_HINT);
             return SAGA_EINVAL;
         }
-        if (nseg < 5) {
-            seg[nseg] = body + start;
-            seg_len[nseg] = i - start;
+        if (*nseg < 5) {
+            seg[*nseg] = body + start;
+            seg_len[*nseg] = i - start;
         }
-        nseg++;
+        (*nseg)++;
         start = i + 1;
     }
+    return 0;
+}
+
+/* Parses the body of "${body}" (whole = the "${...}" text, for messages). */
+static int parse_ref(const char *body, size_t n, const char *whole,
+                     size_t whole_len, saga_template_piece *pc,
+                     saga_error *err)
+{
+    char shown[SHOW_MAX * 6 + 8];
+    const char *seg[5];
+    size_t seg_len[5];
+    size_t nseg;
+
+    show(shown, sizeof shown, whole, whole_len);
+    if (split_ref(body, n, shown, seg, seg_len, &nseg, err) != 0)
+        return SAGA_EINVAL;
 
     if (nseg >= 1 && seg_is(seg[0], seg_len[0], "input")) {
         if (nseg < 2) {

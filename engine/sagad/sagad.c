@@ -5,8 +5,9 @@
  * One thread, one loop. It sleeps in poll() on the Kafka consumer's
  * wake-up pipe and the PostgreSQL socket (LISTEN) with a timeout equal to
  * the next saga wake-up, so it reacts at once to a reply, a start request or
- * a NOTIFY, and wakes exactly when a deadline is due. Each turn is one
- * transaction covering every waiting message and every due saga:
+ * a NOTIFY, and wakes exactly when a deadline is due. Each turn (turn.c,
+ * over the batch of batch.c) is one transaction covering every waiting
+ * message and every due saga:
  *
  *   BEGIN; delete the outbox rows the previous turn published;
  *   lock + decide + write state, history, outbox; COMMIT;
@@ -29,24 +30,22 @@
 
 #include "bus.h"
 #include "config.h"
-#include "dlq.h"
 #include "engine.h"
+#include "failpoint.h"
 #include "http.h"
-#include "inbound.h"
+#include "kafka.h"
 #include "log.h"
-#include "random.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "sagad.h"
 #include "schema.h"
 #include "outbox.h"
 #include "queries.h"
 #include "start.h"
-#include "start_item.h"
 #include "store.h"
 #include "timers.h"
 #include "topics.h"
-#include "trace.h"
-
+#include "turn.h"
 
 static const saga_config_key KEYS[] = {
     {.key = "pg.dsn", .type = SAGA_CONFIG_STRING, .flags = SAGA_CONFIG_REQUIRED,
@@ -54,7 +53,7 @@ static const saga_config_key KEYS[] = {
     {.key = "http.listen", .type = SAGA_CONFIG_STRING, .def = "127.0.0.1:9464",
      .help = "address of /healthz, /readyz and /metrics; \"off\" disables"},
     {.key = "http.bind_timeout", .type = SAGA_CONFIG_DURATION, .def = "30s", .range = "0ms..10m",
-     .help = "how long a port still in use (a predecessor dying) is waited for; 0 = one try"},
+     .help = "how long a port still in use (a predecessor dying) is waited for; 0ms = one try"},
     {.key = "log.level", .type = SAGA_CONFIG_ENUM, .def = "info",
      .choices = "debug|info|warn|error", .help = "lowest level logged"},
     {.key = "log.format", .type = SAGA_CONFIG_ENUM, .def = "auto",
@@ -79,6 +78,12 @@ static const saga_config_key KEYS[] = {
      .range = "0ms..10m", .help = "longest graceful stop after SIGTERM before exiting anyway"},
     {.key = "reconnect.max_backoff", .type = SAGA_CONFIG_DURATION, .def = "5s",
      .range = "100ms..5m", .help = "cap of the backoff between reconnection attempts"},
+    {.key = "pg.lock_timeout", .type = SAGA_CONFIG_DURATION, .def = "5s", .range = "10ms..10m",
+     .help = "longest wait of a turn for a saga row locked elsewhere (the turn is retried)"},
+    {.key = "log.status_interval", .type = SAGA_CONFIG_DURATION, .def = "30s",
+     .range = "0ms..1d", .help = "how often a status line is logged at info (0ms = never)"},
+    {.key = "ready.max_timer_lag", .type = SAGA_CONFIG_DURATION, .def = "1m",
+     .range = "1s..1d", .help = "/readyz fails when the earliest due wake-up waits longer"},
 };
 
 static volatile sig_atomic_t stopping;
@@ -90,31 +95,6 @@ static void on_signal(int sig)
         _exit(1); /* a second signal: stop at once */
     stopping = 1;
 }
-
-typedef struct sagad {
-    saga_config *cfg;
-    PGconn *conn;
-    saga_bus *bus;
-    saga_engine *engine;
-    saga_metrics *metrics;
-    saga_http *http;
-    size_t batch_max;
-    const char *topic_start, *topic_replies, *topic_dlq; /* borrowed from cfg */
-    int64_t next_wake;      /* earliest sagas.wake_at, 0 = none known */
-    bool wake_now;          /* a NOTIFY said: look at due sagas */
-    bool relay_now;         /* a NOTIFY said: outbox rows are waiting */
-    int64_t next_relay;
-    /* Outbox rows already published, deleted by the next turn's transaction
-     * (or on their own when none comes soon): a turn then ends at its
-     * flush, not at a transaction of its own. */
-    int64_t *sent_ids;
-    size_t n_sent, cap_sent;
-    volatile bool pg_ok;
-    struct {
-        saga_metrics_family *started, *finished, *replies, *dlq, *batch,
-            *outbox, *lag, *stuck, *step_seconds, *ignored;
-    } m;
-} sagad;
 
 /* --- metrics and health ------------------------------------------------ */
 
@@ -177,16 +157,7 @@ static void collect(void *user)
 
 static bool ready(void *user, char *why, size_t len)
 {
-    sagad *d = user;
-    if (!d->pg_ok) {
-        snprintf(why, len, "PostgreSQL unreachable");
-        return false;
-    }
-    if (!d->bus || !saga_bus_assigned(d->bus)) {
-        snprintf(why, len, "Kafka consumer has no partitions assigned");
-        return false;
-    }
-    return true;
+    return sagad_watch_ready(user, why, len);
 }
 
 /* --- PostgreSQL connection --------------------------------------------- */
@@ -217,7 +188,11 @@ static int pg_connect(sagad *d)
         saga_error_clear(&err);
         PGconn *c = saga_pg_connect(saga_config_str(d->cfg, "pg.dsn"), NULL, &err);
         int applied = 0;
+        char lock_timeout[64];
+        snprintf(lock_timeout, sizeof lock_timeout, "SET lock_timeout = %lld",
+                 (long long)saga_config_ms(d->cfg, "pg.lock_timeout"));
         if (c && saga_migrate_core(c, &applied, &err) == 0 &&
+            saga_pg_exec(c, lock_timeout, &err) == 0 &&
             saga_pg_exec(c, "LISTEN " SAGA_CHANNEL_WAKE, &err) == 0 &&
             saga_pg_exec(c, "LISTEN " SAGA_CHANNEL_OUTBOX, &err) == 0) {
             if (applied)
@@ -235,382 +210,6 @@ static int pg_connect(sagad *d)
     return -1;
 }
 
-static bool pg_broken(sagad *d)
-{
-    return PQstatus(d->conn) != CONNECTION_OK;
-}
-
-/* --- one turn ---------------------------------------------------------- */
-
-typedef struct poison {
-    rd_kafka_message_t *m; /* borrowed from the batch */
-    char reason[SAGA_ERROR_MSG_MAX + 64];
-} poison;
-
-typedef struct start_req {
-    rd_kafka_message_t *m;    /* borrowed from the batch */
-    saga_inbound_start in;    /* decoded, owned */
-    char key[SAGA_INBOUND_MAX_NAME + 64];
-    saga_start_item item;     /* borrows in and key */
-} start_req;
-
-typedef struct turn {
-    rd_kafka_message_t **msgs;
-    size_t n_msgs;
-    saga_engine_event *evs;
-    size_t n_evs;
-    saga_inbound_reply *replies; /* decoded, owned; indexed like msgs */
-    poison *bad;
-    size_t n_bad;
-    char (*due)[SAGA_ID_LEN + 1];
-    start_req *starts; /* valid StartSaga messages, created together */
-    size_t n_starts;
-} turn;
-
-/* The saga_dlq_total label: the kind of reason, never the ids in it, so
- * the series stay few ("invalid Reply", "unknown saga", ...). */
-static void dlq_reason_class(const char *reason, char *out, size_t len)
-{
-    if (strncmp(reason, "no saga ", 8) == 0) {
-        snprintf(out, len, "unknown saga");
-    } else if (strstr(reason, "has no step")) {
-        snprintf(out, len, "unknown step");
-    } else {
-        size_t n = strcspn(reason, ":\"");
-        snprintf(out, len, "%.*s", (int)(n < 40 ? n : 40), reason);
-        while (*out && out[strlen(out) - 1] == ' ')
-            out[strlen(out) - 1] = '\0';
-    }
-}
-
-static void add_poison(turn *t, rd_kafka_message_t *m, const char *fmt, const char *detail)
-{
-    poison *p = &t->bad[t->n_bad++];
-    p->m = m;
-    snprintf(p->reason, sizeof p->reason, fmt, detail ? detail : "");
-}
-
-/* Decodes a Reply into an event, or records why it is poison. */
-static void take_reply(turn *t, size_t i, int64_t now)
-{
-    rd_kafka_message_t *m = t->msgs[i];
-    char why[256];
-    if (!saga_inbound_reply_decode(m->payload, m->len, &t->replies[i], why, sizeof why)) {
-        add_poison(t, m, "%s", why);
-        return;
-    }
-    const Saga__Reply *r = t->replies[i].pb;
-    saga_engine_event *x = &t->evs[t->n_evs++];
-    memset(x, 0, sizeof *x);
-    x->saga_id = r->saga_id;
-    x->step_name = r->step;
-    x->payload = t->replies[i].payload;
-    x->ev.kind = SAGA_EV_REPLY;
-    x->ev.now_ms = now;
-    x->ev.random = saga_random32();
-    x->ev.action = (saga_action)r->action;
-    x->ev.attempt = r->attempt;
-    x->ev.outcome = (saga_outcome)r->outcome;
-    x->ev.reason = r->reason;
-    x->created_ms = (int64_t)i; /* remembers which message it came from */
-}
-
-/* Checks a StartSaga message against its definition and queues it for
- * create_started, or records why it is poison. */
-static int take_start(sagad *d, turn *t, size_t i, saga_error *err)
-{
-    rd_kafka_message_t *m = t->msgs[i];
-    start_req *q = &t->starts[t->n_starts];
-    char why[256];
-    if (!saga_inbound_start_decode(m->payload, m->len, &q->in, why, sizeof why)) {
-        add_poison(t, m, "%s", why);
-        return 0;
-    }
-    const Saga__StartSaga *s = q->in.pb;
-    const saga_spec *spec = NULL;
-    saga_error e;
-    saga_error_clear(&e);
-    int rc = saga_engine_def(d->engine, d->conn, s->name, s->version, &spec, &e);
-    if (rc == 0) {
-        /* Without a key, the message's own coordinates are the key, so a
-         * redelivery after a crash cannot start the saga twice. */
-        if (*s->idempotency_key)
-            snprintf(q->key, sizeof q->key, "%s", s->idempotency_key);
-        else
-            snprintf(q->key, sizeof q->key, "kafka:%s:%d:%lld", rd_kafka_topic_name(m->rkt),
-                     m->partition, (long long)m->offset);
-        rc = saga_start_prepare(spec, q->in.input, q->key, s->traceparent, false, &q->item,
-                                &e);
-    }
-    if (rc == 0) {
-        q->m = m;
-        t->n_starts++;
-        return 0;
-    }
-    saga_inbound_start_free(&q->in);
-    if (rc == SAGA_ENOTFOUND || rc == SAGA_EINVAL || rc == SAGA_ELIMIT) {
-        add_poison(t, m, "invalid StartSaga: %s", e.msg);
-        return 0;
-    }
-    *err = e;
-    return rc;
-}
-
-/* Creates the sagas of the turn's StartSaga messages in one statement and
- * queues START for each one created (a known key starts nothing). */
-static int create_started(turn *t, int64_t now, PGconn *conn, saga_error *err)
-{
-    const saga_new **rows = malloc(t->n_starts * sizeof *rows);
-    bool *created = malloc(t->n_starts * sizeof *created);
-    int rc = rows && created ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < t->n_starts; i++)
-        rows[i] = &t->starts[i].item.row;
-    if (rc == 0)
-        rc = saga_store_create_many(conn, rows, t->n_starts, created, err);
-    for (size_t i = 0; rc == 0 && i < t->n_starts; i++) {
-        if (!created[i])
-            continue;
-        saga_engine_event *x = &t->evs[t->n_evs++];
-        memset(x, 0, sizeof *x);
-        x->saga_id = t->starts[i].item.id;
-        x->ev.kind = SAGA_EV_START;
-        x->ev.now_ms = now;
-        x->ev.random = saga_random32();
-        x->created_ms = -1;
-    }
-    free(rows);
-    free(created);
-    return rc;
-}
-
-/* Keeps published outbox ids for the next turn to delete; if memory runs
- * out they are simply not deleted here and the relay re-sends them later
- * (participants deduplicate). */
-static void remember_sent(sagad *d, const int64_t *ids, size_t n)
-{
-    if (n == 0)
-        return;
-    if (d->n_sent + n > d->cap_sent) {
-        size_t cap = (d->n_sent + n) * 2;
-        int64_t *v = realloc(d->sent_ids, cap * sizeof *v);
-        if (!v)
-            return;
-        d->sent_ids = v;
-        d->cap_sent = cap;
-    }
-    memcpy(d->sent_ids + d->n_sent, ids, n * sizeof *ids);
-    d->n_sent += n;
-}
-
-/* Deletes the published outbox rows on their own (no turn came soon). */
-static void forget_sent(sagad *d)
-{
-    saga_error err;
-    if (saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err) == 0 &&
-        saga_pg_settle(d->conn, &err) == 0)
-        d->n_sent = 0;
-    else
-        saga_log_warn(NULL, "%s", err.msg);
-}
-
-/* Runs one transaction over the messages and due sagas. Returns 0, or -1
- * when the transaction failed (its error in *fail); nothing of it is then
- * published or committed, and the caller decides what to consume again. */
-static int run_turn(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers,
-                    saga_error *fail)
-{
-    size_t cap = n_msgs + d->batch_max;
-    turn t = {.msgs = msgs, .n_msgs = n_msgs};
-    t.evs = calloc(cap ? cap : 1, sizeof *t.evs);
-    t.replies = calloc(n_msgs + 1, sizeof *t.replies);
-    t.bad = calloc(n_msgs + 1, sizeof *t.bad);
-    t.due = calloc(d->batch_max, sizeof *t.due);
-    t.starts = calloc(n_msgs + 1, sizeof *t.starts);
-    saga_writes w;
-    saga_writes_init(&w);
-    saga_msgs out = {0};
-    int64_t *ids = NULL;
-    size_t n_ids = 0, n_due = 0;
-    saga_error err;
-    saga_error_clear(&err);
-    int rc = 0;
-    int64_t now = saga_now_ms();
-
-    if (!t.evs || !t.replies || !t.bad || !t.due || !t.starts)
-        rc = saga_error_set(&err, SAGA_ENOMEM, "out of memory");
-    saga_engine_turn(d->engine); /* a new "latest" definition may exist */
-    /* Definitions are resolved before the transaction, so that BEGIN, the
-     * outbox delete and the first statement that is waited for (create,
-     * claim or load) travel together; the write and COMMIT go in a second
-     * round trip. */
-    for (size_t i = 0; i < n_msgs && rc == 0; i++) {
-        rd_kafka_message_t *m = msgs[i];
-        const char *topic = rd_kafka_topic_name(m->rkt);
-        if (strcmp(topic, d->topic_start) == 0)
-            rc = take_start(d, &t, i, &err);
-        else
-            take_reply(&t, i, now);
-    }
-    if (rc == 0)
-        rc = saga_pg_defer(d->conn, "BEGIN", 0, NULL, NULL, &err);
-    if (rc == 0)
-        rc = saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err);
-    if (rc == 0 && t.n_starts)
-        rc = create_started(&t, now, d->conn, &err);
-    if (rc == 0 && timers) {
-        rc = saga_timers_claim(d->conn, now, d->batch_max, t.due, &n_due, &err);
-        for (size_t i = 0; i < n_due && rc == 0; i++) {
-            saga_engine_event *x = &t.evs[t.n_evs++];
-            memset(x, 0, sizeof *x);
-            x->saga_id = t.due[i];
-            x->ev.kind = SAGA_EV_TIMER;
-            x->ev.now_ms = now;
-            x->ev.random = saga_random32();
-            x->created_ms = -1;
-        }
-    }
-    if (rc == 0)
-        rc = saga_engine_apply(d->engine, d->conn, t.evs, t.n_evs, &w, &out, &err);
-    for (size_t i = 0; i < t.n_evs && rc == 0; i++) {
-        saga_engine_event *x = &t.evs[i];
-        if (x->rc == SAGA_ENOTFOUND && x->created_ms >= 0)
-            add_poison(&t, msgs[x->created_ms], "%s", x->err.msg);
-    }
-    if (rc == 0)
-        rc = saga_store_write_commit(d->conn, &w, &ids, &n_ids, &err);
-
-    if (rc) {
-        saga_pg_rollback(d->conn);
-        *fail = err;
-        rc = -1;
-    } else {
-        d->n_sent = 0;
-        /* The turn's own wake-ups; the exact earliest of all sagas is asked
-         * after turns that claimed due sagas and on every relay tick. */
-        if (w.earliest_wake_ms && (!d->next_wake || w.earliest_wake_ms < d->next_wake))
-            d->next_wake = w.earliest_wake_ms;
-        saga_metrics_observe(d->m.batch, NULL, (double)(n_msgs + n_due));
-        for (size_t i = 0; i < t.n_evs; i++) {
-            saga_engine_event *x = &t.evs[i];
-            if (x->ev.kind == SAGA_EV_REPLY) {
-                const char *lv[1] = {saga_outcome_name(x->ev.outcome)};
-                saga_metrics_inc(d->m.replies, lv, 1);
-                if (x->rc == 0 && !x->applied)
-                    saga_metrics_inc(d->m.ignored, NULL, 1);
-                if (x->rc == 0 && x->step_seconds >= 0) {
-                    const char *sv[3] = {x->def_name, x->step_name,
-                                         saga_action_name(x->ev.action)};
-                    saga_metrics_observe(d->m.step_seconds, sv, x->step_seconds);
-                }
-            }
-            saga_log_ctx lc = {.saga_id = x->saga_id, .traceparent = x->traceparent};
-            if (x->rc == 0 && x->started) {
-                const char *lv[1] = {x->def_name};
-                saga_metrics_inc(d->m.started, lv, 1);
-                saga_log_info(&lc, "saga %s started", x->def_name);
-            }
-            if (x->rc == 0 && x->status_after != x->status_before &&
-                saga_status_terminal(x->status_after)) {
-                const char *lv[2] = {x->def_name, saga_status_name(x->status_after)};
-                saga_metrics_inc(d->m.finished, lv, 1);
-                saga_log_info(&lc, "saga %s %s", x->def_name, saga_status_name(x->status_after));
-            }
-            if (x->rc == SAGA_ENOTFOUND || x->rc == SAGA_ECONFLICT)
-                saga_log_warn(&lc, "%s", x->err.msg);
-        }
-        /* Publish what was just committed; on failure the rows stay and the
-         * relay sends them after their grace period. */
-        int prc = 0;
-        for (size_t i = 0; i < out.n && prc == 0; i++)
-            prc = saga_bus_produce(d->bus, out.v[i].topic, out.v[i].key, out.v[i].payload,
-                                   out.v[i].len, out.v[i].traceparent, &err);
-        if (prc == 0 && (out.n || t.n_bad)) {
-            for (size_t i = 0; i < t.n_bad; i++) {
-                saga_log_warn(NULL, "dead-lettering %s [%d] at offset %lld: %s",
-                              rd_kafka_topic_name(t.bad[i].m->rkt), t.bad[i].m->partition,
-                              (long long)t.bad[i].m->offset, t.bad[i].reason);
-                char cls[64];
-                dlq_reason_class(t.bad[i].reason, cls, sizeof cls);
-                const char *lv[1] = {cls};
-                saga_metrics_inc(d->m.dlq, lv, 1);
-                saga_dlq_send(saga_bus_producer(d->bus), d->topic_dlq, t.bad[i].m,
-                              t.bad[i].reason, NULL, &err);
-            }
-            prc = saga_bus_flush(d->bus, 30000, &err);
-        }
-        if (prc == 0) {
-            remember_sent(d, ids, n_ids);
-            saga_bus_done(d->bus, msgs, n_msgs);
-        } else {
-            saga_log_warn(NULL, "publish failed, the outbox relay will resend: %s", err.msg);
-            /* The dead letters may not have landed: consume those again. */
-            if (t.n_bad)
-                saga_bus_rewind(d->bus, msgs, n_msgs); /* dead letters may be lost */
-            else
-                saga_bus_done(d->bus, msgs, n_msgs);
-        }
-    }
-
-    for (size_t i = 0; t.replies && i < n_msgs; i++)
-        saga_inbound_reply_free(&t.replies[i]);
-    free(ids);
-    saga_msgs_clear(&out);
-    saga_writes_clear(&w);
-    free(t.evs);
-    free(t.replies);
-    free(t.bad);
-    free(t.due);
-    for (size_t i = 0; i < t.n_starts; i++)
-        saga_inbound_start_free(&t.starts[i].in);
-    free(t.starts);
-    if (rc == 0 && n_due == d->batch_max)
-        d->wake_now = true; /* more may be due */
-    return rc;
-}
-
-/*
- * A batch whose transaction failed while the connection is fine may hold
- * one message the database refuses (a value it cannot store). Left alone,
- * that message would fail every batch it is in, for ever, and stop its
- * partition. So the batch is redone one message per transaction; a message
- * that still fails on its own, three times, is dead-lettered with the
- * database's reason and its offset committed. Transient failures (a
- * deadlock) pass on a retry and are not mistaken for poison.
- */
-static int isolate(sagad *d, rd_kafka_message_t **msgs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        saga_error err;
-        int rc = 0;
-        for (int tries = 0; tries < 3; tries++) {
-            rc = run_turn(d, &msgs[i], 1, false, &err);
-            if (rc == 0 || pg_broken(d))
-                break;
-        }
-        if (rc && pg_broken(d)) {
-            saga_bus_rewind(d->bus, &msgs[i], n - i);
-            return -1;
-        }
-        if (rc) {
-            char reason[SAGA_ERROR_MSG_MAX + 64];
-            snprintf(reason, sizeof reason, "refused by the database: %s", err.msg);
-            saga_log_warn(NULL, "dead-lettering %s [%d] at offset %lld: %s",
-                          rd_kafka_topic_name(msgs[i]->rkt), msgs[i]->partition,
-                          (long long)msgs[i]->offset, reason);
-            const char *lv[1] = {"refused by the database"};
-            saga_metrics_inc(d->m.dlq, lv, 1);
-            if (saga_dlq_send(saga_bus_producer(d->bus), d->topic_dlq, msgs[i], reason,
-                              NULL, &err) ||
-                saga_bus_flush(d->bus, 30000, &err)) {
-                saga_log_warn(NULL, "%s", err.msg);
-                saga_bus_rewind(d->bus, &msgs[i], n - i);
-                return -1;
-            }
-            saga_bus_done(d->bus, &msgs[i], 1);
-        }
-    }
-    return 0;
-}
 
 /* --- the loop ---------------------------------------------------------- */
 
@@ -644,6 +243,87 @@ static void relay(sagad *d)
 /* How long published outbox rows wait for a turn to delete them in. */
 #define SENT_LINGER_MS 5
 
+/* How long poll() may sleep: until the next wake-up or relay tick, at most
+ * outbox.interval; not at all when a NOTIFY asked for work. */
+static int poll_timeout(const sagad *d, int64_t interval)
+{
+    int64_t now = saga_now_ms();
+    int timeout = (int)interval;
+    if (d->next_wake) {
+        int64_t until = d->next_wake - now;
+        if (until < timeout)
+            timeout = until < 0 ? 0 : (int)until;
+    }
+    if (d->next_relay && d->next_relay - now < timeout)
+        timeout = d->next_relay - now < 0 ? 0 : (int)(d->next_relay - now);
+    if (d->n_sent && timeout > SENT_LINGER_MS)
+        timeout = SENT_LINGER_MS;
+    if (d->wake_now || d->relay_now)
+        timeout = 0;
+    return timeout;
+}
+
+/* Runs a turn over msgs (destroyed here) and the due sagas, and decides
+ * what a failed one consumes again. Returns non-zero when it failed. */
+static int turn(sagad *d, rd_kafka_message_t **msgs, size_t n, bool due)
+{
+    saga_log_debug(NULL, "turn: %zu messages%s", n, due ? ", due sagas" : "");
+    d->wake_now = false;
+    saga_error err;
+    int rc = saga_turn_run(d, msgs, n, due, &err);
+    d->watch.counts.turns++;
+    if (rc) {
+        d->watch.counts.failed_turns++;
+        saga_log_warn(NULL, "transaction failed: %s", err.msg);
+        if (err.code == SAGA_EBUSY) {
+            /* A lock held elsewhere (or a deadlock): the same messages will
+             * pass once it is released; isolating them would not help. */
+            saga_log_warn(NULL, "a saga this turn needs is locked elsewhere; the turn is "
+                                "retried (pg.lock_timeout)");
+            saga_bus_rewind(d->bus, msgs, n);
+            usleep(100000);
+        } else if (sagad_pg_broken(d)) {
+            saga_bus_rewind(d->bus, msgs, n);
+        } else if (n) {
+            rc = saga_turn_isolate(d, msgs, n);
+        } else {
+            usleep(100000); /* due sagas alone failed: do not spin */
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(msgs[i]);
+    if (rc) {
+        d->wake_now = due;
+        return rc;
+    }
+    if (due && saga_timers_next(d->conn, &d->next_wake, &err))
+        saga_log_warn(NULL, "%s", err.msg);
+    if (due)
+        d->earliest_wake = d->next_wake;
+    /* Due sagas that no turn can claim are locked by another transaction:
+     * look again at the next tick rather than spin on them. */
+    if (due && d->claimed == 0 && d->next_wake && d->next_wake <= saga_now_ms())
+        d->next_wake = d->next_relay;
+    return 0;
+}
+
+/* The relay tick: orphaned outbox rows, the earliest wake-up, the lag. */
+static void tick(sagad *d, int64_t interval)
+{
+    d->relay_now = false;
+    relay(d);
+    /* Also catches wake-ups written by other processes (a sagad that
+     * died, sagactl) that no turn of this one has seen. */
+    saga_error err;
+    if (saga_timers_next(d->conn, &d->next_wake, &err))
+        saga_log_warn(NULL, "%s", err.msg);
+    d->earliest_wake = d->next_wake;
+    d->next_relay = saga_now_ms() + interval;
+    int64_t lag = saga_bus_lag(d->bus);
+    if (lag >= 0)
+        saga_metrics_set(d->m.lag, NULL, (double)lag);
+}
+
 static int loop(sagad *d)
 {
     rd_kafka_message_t **msgs = calloc(d->batch_max, sizeof *msgs);
@@ -653,88 +333,45 @@ static int loop(sagad *d)
     d->next_relay = 0;
     while (!stopping) {
         saga_http_beat(d->http);
-        if (!d->conn || pg_broken(d)) {
+        sagad_watch_tick(d, saga_now_ms()); /* also while turns keep failing */
+        if (!d->conn || sagad_pg_broken(d)) {
             if (pg_connect(d))
                 break;
         }
-        int64_t now = saga_now_ms();
-        int timeout = (int)interval;
-        if (d->next_wake) {
-            int64_t until = d->next_wake - now;
-            if (until < timeout)
-                timeout = until < 0 ? 0 : (int)until;
-        }
-        if (d->next_relay && d->next_relay - now < timeout)
-            timeout = d->next_relay - now < 0 ? 0 : (int)(d->next_relay - now);
-        if (d->n_sent && timeout > SENT_LINGER_MS)
-            timeout = SENT_LINGER_MS;
-        if (d->wake_now || d->relay_now)
-            timeout = 0;
+        int timeout = poll_timeout(d, interval);
         struct pollfd fds[2] = {{.fd = saga_bus_fd(d->bus), .events = POLLIN},
                                 {.fd = PQsocket(d->conn), .events = POLLIN}};
         if (poll(fds, 2, timeout) < 0 && errno != EINTR)
             saga_log_warn(NULL, "poll: %s", strerror(errno));
         saga_bus_serve(d->bus);
         drain_notifies(d);
-        if (pg_broken(d))
+        if (sagad_pg_broken(d))
             continue;
 
-        now = saga_now_ms();
-        bool due = d->wake_now || (d->next_wake && d->next_wake <= now);
+        bool due = d->wake_now || (d->next_wake && d->next_wake <= saga_now_ms());
         size_t n = saga_bus_consume(d->bus, msgs, d->batch_max, 0);
         if (n || due) {
-            saga_log_debug(NULL, "turn: %zu messages%s", n, due ? ", due sagas" : "");
-            d->wake_now = false;
-            saga_error err;
-            int rc = run_turn(d, msgs, n, due, &err);
-            if (rc) {
-                saga_log_warn(NULL, "transaction failed: %s", err.msg);
-                if (pg_broken(d))
-                    saga_bus_rewind(d->bus, msgs, n);
-                else if (n)
-                    rc = isolate(d, msgs, n);
-                else
-                    usleep(100000); /* due sagas alone failed: do not spin */
-            }
-            for (size_t i = 0; i < n; i++)
-                rd_kafka_message_destroy(msgs[i]);
-            if (rc) {
-                d->wake_now = due;
+            if (turn(d, msgs, n, due))
                 continue;
-            }
-            if (due && saga_timers_next(d->conn, &d->next_wake, &err))
-                saga_log_warn(NULL, "%s", err.msg);
         } else if (d->n_sent) {
-            forget_sent(d);
+            saga_turn_forget_sent(d);
         }
-        if (d->relay_now || saga_now_ms() >= d->next_relay) {
-            d->relay_now = false;
-            relay(d);
-            /* Also catches wake-ups written by other processes (a sagad that
-             * died, sagactl) that no turn of this one has seen. */
-            saga_error err;
-            if (saga_timers_next(d->conn, &d->next_wake, &err))
-                saga_log_warn(NULL, "%s", err.msg);
-            d->next_relay = saga_now_ms() + interval;
-            int64_t lag = saga_bus_lag(d->bus);
-            if (lag >= 0)
-                saga_metrics_set(d->m.lag, NULL, (double)lag);
-        }
+        if (d->relay_now || saga_now_ms() >= d->next_relay)
+            tick(d, interval);
     }
-    if (d->n_sent && d->conn && !pg_broken(d))
-        forget_sent(d);
+    if (d->n_sent && d->conn && !sagad_pg_broken(d))
+        saga_turn_forget_sent(d);
     free(msgs);
     return 0;
 }
 
 static int set_kafka(const char *key, const char *value, void *user)
 {
-    char errstr[512];
-    if (rd_kafka_conf_set(user, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-        saga_log_error(NULL, "kafka.%s: %s", key, errstr);
-        return -1;
-    }
-    return 0;
+    saga_error err;
+    if (saga_kafka_conf_set(user, key, value, &err) == 0)
+        return 0;
+    saga_log_error(NULL, "%s", err.msg);
+    return -1;
 }
 
 /* Role defaults first, then the user's kafka.* keys, so the user always
@@ -754,6 +391,11 @@ static rd_kafka_conf_t *kafka_conf(const saga_config *cfg, bool consumer)
         {"heartbeat.interval.ms", "1500"},
         {"fetch.wait.max.ms", "100"},
         {"auto.commit.interval.ms", "250"}, /* of offsets marked done; see bus.h */
+        /* Not cooperative-sticky (the workers' choice): it balances the
+         * count of partitions over both topics, and gave one of two sagad
+         * all of saga.start and the other every reply. The range assignor
+         * splits each topic; static membership gives the fast restart. */
+        {"partition.assignment.strategy", "range"},
     };
     set_kafka("client.id", "sagad", c);
     set_kafka("socket.nagle.disable", "true", c);
@@ -797,37 +439,84 @@ static int ensure_topics(sagad *d, rd_kafka_conf_t *kc)
     return -1;
 }
 
+/* Reads the configuration and sets logging up. Returns -1 to go on, or the
+ * exit code (0 after --help or --print-config, 2 on a bad configuration). */
+static int configure(sagad *d, int argc, char **argv)
+{
+    saga_error err;
+    d->cfg = saga_config_new(KEYS, sizeof KEYS / sizeof *KEYS);
+    if (!d->cfg)
+        return 1;
+    int code = -1;
+    if (saga_config_load(d->cfg, argc, argv, NULL, &err)) {
+        fprintf(stderr, "sagad: %s\n", err.msg);
+        if (err.hint[0])
+            fprintf(stderr, "hint: %s\n", err.hint);
+        code = 2;
+    } else if (saga_config_help_requested(d->cfg)) {
+        printf("usage: sagad [--config FILE] [--KEY=VALUE ...]\n\n");
+        saga_config_usage(d->cfg, stdout);
+        code = 0;
+    } else if (saga_config_print_requested(d->cfg)) {
+        saga_config_print(d->cfg, stdout);
+        code = 0;
+    }
+    if (code >= 0) {
+        saga_config_free(d->cfg);
+        return code;
+    }
+    saga_log_level lvl = SAGA_LOG_INFO;
+    saga_log_format fmt = SAGA_LOG_AUTO;
+    saga_log_level_parse(saga_config_str(d->cfg, "log.level"), &lvl);
+    saga_log_format_parse(saga_config_str(d->cfg, "log.format"), &fmt);
+    saga_log_setup("sagad", lvl, fmt);
+    d->batch_max = (size_t)saga_config_int(d->cfg, "batch.max");
+    d->topic_replies = saga_config_str(d->cfg, "topics.replies");
+    d->topic_start = saga_config_str(d->cfg, "topics.start");
+    d->topic_dlq = saga_config_str(d->cfg, "topics.dlq");
+    return -1;
+}
+
+/* Connects to PostgreSQL and Kafka and runs the loop until a stop.
+ * Returns the exit code. */
+static int serve(sagad *d, rd_kafka_conf_t *kc, rd_kafka_conf_t *cc)
+{
+    int code = 1;
+    if (kc && cc && d->engine && pg_connect(d) == 0 && ensure_topics(d, kc) == 0) {
+        const char *topics[] = {d->topic_replies, d->topic_start};
+        /* A restarted sagad takes its partitions back at once (kafka.h). */
+        char instance[512];
+        bool is_static = !saga_config_str(d->cfg, "kafka.group.instance.id") &&
+                         saga_kafka_instance_id("sagad", saga_config_str(d->cfg, "http.listen"),
+                                                instance, sizeof instance);
+        saga_bus_opts bo = {.producer = kc, .consumer = cc,
+                            .group_id = saga_config_str(d->cfg, "sagad.group"),
+                            .instance_id = is_static ? instance : NULL,
+                            .topics = topics, .n_topics = 2};
+        saga_error err;
+        d->bus = saga_bus_new(&bo, &err);
+        if (!d->bus) {
+            saga_log_error(NULL, "%s", err.msg);
+        } else {
+            saga_log_info(NULL, "sagad running");
+            code = loop(d);
+            saga_log_info(NULL, "stopping");
+        }
+    } else if (stopping) {
+        code = 0;
+    }
+    if (stopping && code == 1 && !d->bus)
+        code = 0;
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     saga_log_setup("sagad", SAGA_LOG_INFO, SAGA_LOG_AUTO);
     sagad d = {0};
-    saga_error err;
-    d.cfg = saga_config_new(KEYS, sizeof KEYS / sizeof *KEYS);
-    if (!d.cfg)
-        return 1;
-    if (saga_config_load(d.cfg, argc, argv, NULL, &err)) {
-        fprintf(stderr, "sagad: %s\n", err.msg);
-        if (err.hint[0])
-            fprintf(stderr, "hint: %s\n", err.hint);
-        saga_config_free(d.cfg);
-        return 2;
-    }
-    if (saga_config_help_requested(d.cfg)) {
-        printf("usage: sagad [--config FILE] [--KEY=VALUE ...]\n\n");
-        saga_config_usage(d.cfg, stdout);
-        saga_config_free(d.cfg);
-        return 0;
-    }
-    if (saga_config_print_requested(d.cfg)) {
-        saga_config_print(d.cfg, stdout);
-        saga_config_free(d.cfg);
-        return 0;
-    }
-    saga_log_level lvl = SAGA_LOG_INFO;
-    saga_log_format fmt = SAGA_LOG_AUTO;
-    saga_log_level_parse(saga_config_str(d.cfg, "log.level"), &lvl);
-    saga_log_format_parse(saga_config_str(d.cfg, "log.format"), &fmt);
-    saga_log_setup("sagad", lvl, fmt);
+    int code = configure(&d, argc, argv);
+    if (code >= 0)
+        return code;
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -835,16 +524,20 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    d.batch_max = (size_t)saga_config_int(d.cfg, "batch.max");
-    d.topic_replies = saga_config_str(d.cfg, "topics.replies");
-    d.topic_start = saga_config_str(d.cfg, "topics.start");
-    d.topic_dlq = saga_config_str(d.cfg, "topics.dlq");
+    saga_error fperr;
+    if (saga_failpoint_init(&fperr)) {
+        fprintf(stderr, "sagad: %s\nhint: %s\n", fperr.msg, fperr.hint);
+        saga_config_free(d.cfg);
+        return 2;
+    }
     d.metrics = saga_metrics_new(0);
     metrics_init(&d);
+    sagad_watch_init(&d);
     /* Healthy while the loop turns: it wakes at least every outbox.interval. */
     saga_http_handlers hh = {.ready = ready, .collect = collect, .metrics = d.metrics,
                              .liveness_ms = 30000 + 3 * saga_config_ms(d.cfg, "outbox.interval"),
                              .bind_timeout_ms = saga_config_ms(d.cfg, "http.bind_timeout")};
+    saga_error err;
     d.http = saga_http_start(saga_config_str(d.cfg, "http.listen"), &hh, &d, &err);
     if (!d.http) {
         saga_log_error(NULL, "http.listen: %s", err.msg);
@@ -853,28 +546,10 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    int code = 1;
     rd_kafka_conf_t *kc = kafka_conf(d.cfg, false);
     rd_kafka_conf_t *cc = kafka_conf(d.cfg, true);
     d.engine = saga_engine_new(d.topic_replies);
-    if (kc && cc && d.engine && pg_connect(&d) == 0 && ensure_topics(&d, kc) == 0) {
-        const char *topics[] = {d.topic_replies, d.topic_start};
-        saga_bus_opts bo = {.producer = kc, .consumer = cc,
-                            .group_id = saga_config_str(d.cfg, "sagad.group"),
-                            .topics = topics, .n_topics = 2};
-        d.bus = saga_bus_new(&bo, &err);
-        if (!d.bus) {
-            saga_log_error(NULL, "%s", err.msg);
-        } else {
-            saga_log_info(NULL, "sagad running");
-            code = loop(&d);
-            saga_log_info(NULL, "stopping");
-        }
-    } else if (stopping) {
-        code = 0;
-    }
-    if (stopping && code == 1 && !d.bus)
-        code = 0;
+    code = serve(&d, kc, cc);
     saga_http_stop(d.http);
     saga_bus_free(d.bus, (int)saga_config_ms(d.cfg, "shutdown.timeout"));
     d.bus = NULL;

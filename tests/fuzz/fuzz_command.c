@@ -85,7 +85,7 @@ static void check_reply(const Saga__Command *pb, saga_worker_outcome o, const ch
         return;
     saga_inbound_reply r;
     char why[256];
-    bool ok = saga_inbound_reply_decode(buf, len, &r, why, sizeof why);
+    bool ok = saga_inbound_reply_decode(buf, len, &r, NULL, why, sizeof why);
     if (saga_inbound_uuid(pb->saga_id) && pb->attempt >= 1 && !ok) {
         fprintf(stderr, "sagad refuses the reply: %s\n", why);
         fail("sagad refuses a reply the worker packs for a valid command");

@@ -119,7 +119,7 @@ static void reply_roundtrip(const Saga__Reply *r)
     saga__reply__pack(r, buf);
     saga_inbound_reply again;
     char why[256];
-    if (!saga_inbound_reply_decode(buf, n, &again, why, sizeof why))
+    if (!saga_inbound_reply_decode(buf, n, &again, NULL, why, sizeof why))
         fail("a re-packed accepted Reply is refused");
     saga_inbound_reply_free(&again);
     free(buf);
@@ -134,7 +134,7 @@ static void start_roundtrip(const Saga__StartSaga *s)
     saga__start_saga__pack(s, buf);
     saga_inbound_start again;
     char why[256];
-    if (!saga_inbound_start_decode(buf, n, &again, why, sizeof why))
+    if (!saga_inbound_start_decode(buf, n, &again, NULL, why, sizeof why))
         fail("a re-packed accepted StartSaga is refused");
     saga_inbound_start_free(&again);
     free(buf);
@@ -145,7 +145,7 @@ static void one_message(const uint8_t *data, size_t size)
     char why[256];
     saga_inbound_reply r;
     why[0] = '\0';
-    if (saga_inbound_reply_decode(data, size, &r, why, sizeof why)) {
+    if (saga_inbound_reply_decode(data, size, &r, NULL, why, sizeof why)) {
         check_reply(r.pb, r.payload);
         reply_roundtrip(r.pb);
         saga_inbound_reply_free(&r);
@@ -155,7 +155,7 @@ static void one_message(const uint8_t *data, size_t size)
 
     saga_inbound_start s;
     why[0] = '\0';
-    if (saga_inbound_start_decode(data, size, &s, why, sizeof why)) {
+    if (saga_inbound_start_decode(data, size, &s, NULL, why, sizeof why)) {
         if (!json_is_object(s.input) || s.pb->version < 0 || !s.pb->name[0] ||
             strlen(s.pb->name) > SAGA_INBOUND_MAX_NAME ||
             strlen(s.pb->idempotency_key) > SAGA_INBOUND_MAX_NAME)
@@ -222,7 +222,7 @@ static bool frame_reply(const saga_spec *spec, const saga_state *st, uint8_t ctl
         return true;
     }
     char why[256];
-    if (!saga_inbound_reply_decode(b, n, decoded, why, sizeof why))
+    if (!saga_inbound_reply_decode(b, n, decoded, NULL, why, sizeof why))
         return false;
     const Saga__Reply *r = decoded->pb;
     check_reply(r, decoded->payload);

@@ -664,7 +664,11 @@ static void test_poison_messages_are_dead_lettered(void **state)
                 fprintf(stderr, "dlq: %s\n", reason);
                 if (strstr(reason, "undecodable Reply"))
                     reasons[0] = true;
-                if (strstr(reason, "no saga"))
+                const void *cv;
+                size_t cvlen;
+                if (strstr(reason, "no saga") &&
+                    rd_kafka_header_get_last(h, "dlq.class", &cv, &cvlen) == 0 &&
+                    cvlen == strlen("unknown saga") && memcmp(cv, "unknown saga", cvlen) == 0)
                     reasons[1] = true;
                 if (strstr(reason, "attempt"))
                     reasons[2] = true;

@@ -72,6 +72,27 @@ static void test_oom_is_sticky(void **state)
     assert_false(b.oom);
 }
 
+/* str reads without taking; trunc undoes appends back to a mark (how the
+ * spec validator leaves a JSON path) and ignores marks past the end. */
+static void test_str_and_trunc(void **state)
+{
+    (void)state;
+    saga_buf b = {0};
+    assert_string_equal(saga_buf_str(&b), "");
+    saga_buf_trunc(&b, 0);
+    saga_buf_puts(&b, "steps[0]");
+    size_t mark = b.len;
+    saga_buf_puts(&b, ".after[2]");
+    assert_string_equal(saga_buf_str(&b), "steps[0].after[2]");
+    saga_buf_trunc(&b, mark);
+    assert_string_equal(saga_buf_str(&b), "steps[0]");
+    saga_buf_trunc(&b, 100);
+    assert_string_equal(saga_buf_str(&b), "steps[0]");
+    saga_buf_puts(&b, ".name");
+    assert_string_equal(saga_buf_str(&b), "steps[0].name");
+    saga_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -79,6 +100,7 @@ int main(void)
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_empty_take),
         cmocka_unit_test(test_oom_is_sticky),
+        cmocka_unit_test(test_str_and_trunc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,64 @@
+/*
+ * sagad.h - the daemon's state, shared by its loop (sagad.c) and its turns
+ * (turn.c, batch.c). Internal to the sagad program; nothing else includes it.
+ *
+ * One struct for all of it because one thread owns all of it: the loop
+ * decides when a turn runs, a turn reads the configuration and the
+ * connections and leaves behind what the next one needs (the published
+ * outbox ids, the earliest wake-up). The HTTP thread reads only pg_ok, the
+ * bus's assignment and watch.lag_ms.
+ */
+#ifndef SAGA_SAGAD_H
+#define SAGA_SAGAD_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "config.h"
+#include "engine.h"
+#include "http.h"
+#include "metrics.h"
+#include "watch.h"
+
+typedef struct sagad {
+    saga_config *cfg;
+    PGconn *conn;
+    saga_bus *bus;
+    saga_engine *engine;
+    saga_metrics *metrics;
+    saga_http *http;
+    size_t batch_max;
+    const char *topic_start, *topic_replies, *topic_dlq; /* borrowed from cfg */
+    int64_t next_wake;      /* when to look at due sagas next, 0 = none known */
+    int64_t earliest_wake;  /* earliest sagas.wake_at last read (the timer lag) */
+    bool wake_now;          /* a NOTIFY said: look at due sagas */
+    bool relay_now;         /* a NOTIFY said: outbox rows are waiting */
+    int64_t next_relay;
+    /* Outbox rows already published, deleted by the next turn's transaction
+     * (or on their own when none comes soon): a turn then ends at its
+     * flush, not at a transaction of its own. */
+    int64_t *sent_ids;
+    size_t n_sent, cap_sent;
+    volatile bool pg_ok;
+    size_t claimed;         /* due sagas the last turn claimed */
+    struct {
+        int64_t status_every, next_status, max_timer_lag, next_check;
+        int64_t lag_ms;     /* atomic: read by /readyz */
+        sagad_counts counts;
+    } watch;
+    struct {
+        saga_metrics_family *started, *finished, *replies, *dlq, *batch,
+            *outbox, *lag, *stuck, *step_seconds, *ignored, *timer_lag;
+    } m;
+} sagad;
+
+/* Whether the PostgreSQL connection is lost (the loop then reconnects). */
+static inline bool sagad_pg_broken(const sagad *d)
+{
+    return PQstatus(d->conn) != CONNECTION_OK;
+}
+
+#endif

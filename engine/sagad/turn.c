@@ -1,0 +1,274 @@
+/*
+ * turn.c - one turn of sagad's loop, as the steps it takes:
+ *
+ *   decode   the batch's messages, definitions resolved (batch.c), before
+ *            the transaction so that none of its round trips waits on them;
+ *   begin    BEGIN, the previous turn's outbox delete, then create / claim:
+ *            deferred statements that travel together in one round trip;
+ *   decide   lock, load and run the engine on every event;
+ *   commit   state, history and outbox written with COMMIT: round trip two;
+ *   publish  the commands and dead letters, one flush, offsets marked done.
+ *
+ * Two round trips per turn whatever its size is the shape the throughput
+ * rests on: a step added here must join one of them, not make a third.
+ */
+#include "turn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "dlq.h"
+#include "failpoint.h"
+#include "log.h"
+#include "store.h"
+
+typedef struct turn {
+    sagad *d;
+    saga_batch b;
+    saga_writes w;
+    saga_msgs out;
+    int64_t *ids; /* outbox ids written, owned */
+    size_t n_ids;
+} turn;
+
+/* Keeps published outbox ids for the next turn to delete; if memory runs
+ * out they are simply not deleted here and the relay re-sends them later
+ * (participants deduplicate). */
+static void remember_sent(sagad *d, const int64_t *ids, size_t n)
+{
+    if (n == 0)
+        return;
+    if (d->n_sent + n > d->cap_sent) {
+        size_t cap = (d->n_sent + n) * 2;
+        int64_t *v = realloc(d->sent_ids, cap * sizeof *v);
+        if (!v)
+            return;
+        d->sent_ids = v;
+        d->cap_sent = cap;
+    }
+    memcpy(d->sent_ids + d->n_sent, ids, n * sizeof *ids);
+    d->n_sent += n;
+}
+
+void saga_turn_forget_sent(sagad *d)
+{
+    saga_error err;
+    if (saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err) == 0 &&
+        saga_pg_settle(d->conn, &err) == 0)
+        d->n_sent = 0;
+    else
+        saga_log_warn(NULL, "%s", err.msg);
+}
+
+/* Logs, counts and enqueues one dead letter. */
+static int dead_letter(sagad *d, rd_kafka_message_t *m, saga_dlq_reason code,
+                       const char *reason, saga_error *err)
+{
+    saga_log_warn(NULL, "dead-lettering %s [%d] at offset %lld: %s", rd_kafka_topic_name(m->rkt),
+                  m->partition, (long long)m->offset, reason);
+    const char *lv[1] = {saga_dlq_reason_label(code)};
+    saga_metrics_inc(d->m.dlq, lv, 1);
+    d->watch.counts.dead++;
+    return saga_dlq_send(saga_bus_producer(d->bus), d->topic_dlq, m, code, reason, NULL, err);
+}
+
+/* The first round trip: nothing in it is waited for until create, claim
+ * or the engine's load. */
+static int turn_begin(turn *t, bool timers, saga_error *err)
+{
+    sagad *d = t->d;
+    int rc = saga_pg_defer(d->conn, "BEGIN", 0, NULL, NULL, err);
+    if (rc == 0)
+        rc = saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, err);
+    if (rc == 0 && t->b.n_starts)
+        rc = saga_batch_create(&t->b, d->conn, err);
+    if (rc == 0 && timers)
+        rc = saga_batch_claim(&t->b, d->conn, d->batch_max, err);
+    return rc;
+}
+
+static int turn_decide(turn *t, saga_error *err)
+{
+    int rc = saga_engine_apply(t->d->engine, t->d->conn, t->b.evs, t->b.n_evs, &t->w, &t->out,
+                               err);
+    if (rc == 0)
+        saga_batch_unknown(&t->b);
+    return rc;
+}
+
+static void count_event(sagad_counts *c, const saga_engine_event *x)
+{
+    if (x->rc)
+        return;
+    if (x->ev.kind == SAGA_EV_TIMER)
+        c->timers++;
+    if (x->ev.kind == SAGA_EV_REPLY) {
+        if (x->applied)
+            c->applied++;
+        else
+            c->ignored++;
+    }
+    c->started += x->started;
+    c->finished += x->status_after != x->status_before && saga_status_terminal(x->status_after);
+}
+
+static void report_event(sagad *d, const saga_engine_event *x)
+{
+    count_event(&d->watch.counts, x);
+    if (x->ev.kind == SAGA_EV_REPLY) {
+        const char *lv[1] = {saga_outcome_name(x->ev.outcome)};
+        saga_metrics_inc(d->m.replies, lv, 1);
+        if (x->rc == 0 && !x->applied)
+            saga_metrics_inc(d->m.ignored, NULL, 1);
+        if (x->rc == 0 && x->step_seconds >= 0) {
+            const char *sv[3] = {x->def_name, x->step_name, saga_action_name(x->ev.action)};
+            saga_metrics_observe(d->m.step_seconds, sv, x->step_seconds);
+        }
+    }
+    saga_log_ctx lc = {.saga_id = x->saga_id, .traceparent = x->traceparent};
+    if (x->rc == 0 && x->started) {
+        const char *lv[1] = {x->def_name};
+        saga_metrics_inc(d->m.started, lv, 1);
+        saga_log_info(&lc, "saga %s started", x->def_name);
+    }
+    if (x->rc == 0 && x->status_after != x->status_before &&
+        saga_status_terminal(x->status_after)) {
+        const char *lv[2] = {x->def_name, saga_status_name(x->status_after)};
+        saga_metrics_inc(d->m.finished, lv, 1);
+        saga_log_info(&lc, "saga %s %s", x->def_name, saga_status_name(x->status_after));
+    }
+    if (x->rc == SAGA_ENOTFOUND || x->rc == SAGA_ECONFLICT)
+        saga_log_warn(&lc, "%s", x->err.msg);
+}
+
+/* What a committed turn leaves for the loop and the metrics. */
+static void turn_settle(turn *t)
+{
+    sagad *d = t->d;
+    d->n_sent = 0;
+    /* The turn's own wake-ups; the exact earliest of all sagas is asked
+     * after turns that claimed due sagas and on every relay tick. */
+    if (t->w.earliest_wake_ms && (!d->next_wake || t->w.earliest_wake_ms < d->next_wake))
+        d->next_wake = t->w.earliest_wake_ms;
+    saga_metrics_observe(d->m.batch, NULL, (double)(t->b.n_msgs + t->b.n_due));
+    for (size_t i = 0; i < t->b.n_evs; i++)
+        report_event(d, &t->b.evs[i]);
+}
+
+/* Publishes what was just committed; on failure the rows stay and the
+ * relay sends them after their grace period. */
+static void turn_publish(turn *t)
+{
+    sagad *d = t->d;
+    const saga_batch *b = &t->b;
+    saga_error err;
+    int rc = 0;
+    for (size_t i = 0; i < t->out.n && rc == 0; i++) {
+        const saga_msg *m = &t->out.v[i];
+        rc = saga_bus_produce(d->bus, m->topic, m->key, m->payload, m->len, m->traceparent,
+                              &err);
+    }
+    if (rc == 0 && (t->out.n || b->n_bad)) {
+        for (size_t i = 0; i < b->n_bad; i++)
+            dead_letter(d, b->bad[i].m, b->bad[i].code, b->bad[i].reason, &err);
+        rc = saga_bus_flush(d->bus, 30000, &err);
+    }
+    if (rc == 0)
+        d->watch.counts.sent += t->out.n;
+    if (rc == 0)
+        rc = saga_failpoint("turn.after_publish", &err);
+    if (rc == 0) {
+        remember_sent(d, t->ids, t->n_ids);
+        saga_bus_done(d->bus, b->msgs, b->n_msgs);
+    } else {
+        saga_log_warn(NULL, "publish failed, the outbox relay will resend: %s", err.msg);
+        if (b->n_bad)
+            saga_bus_rewind(d->bus, b->msgs, b->n_msgs); /* dead letters may be lost */
+        else
+            saga_bus_done(d->bus, b->msgs, b->n_msgs);
+    }
+}
+
+int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers,
+                  saga_error *fail)
+{
+    turn t = {.d = d};
+    saga_writes_init(&t.w);
+    saga_error err;
+    saga_error_clear(&err);
+    int rc = saga_batch_init(&t.b, msgs, n_msgs, d->batch_max, saga_now_ms(), &err);
+    saga_engine_turn(d->engine); /* a new "latest" definition may exist */
+    if (rc == 0)
+        rc = saga_batch_decode(&t.b, d, &err);
+    if (rc == 0)
+        rc = turn_begin(&t, timers, &err);
+    if (rc == 0)
+        rc = saga_failpoint("turn.after_begin", &err);
+    if (rc == 0)
+        rc = turn_decide(&t, &err);
+    if (rc == 0)
+        rc = saga_failpoint("turn.before_commit", &err);
+    if (rc == 0)
+        rc = saga_store_write_commit(d->conn, &t.w, &t.ids, &t.n_ids, &err);
+    d->claimed = t.b.n_due;
+    if (rc) {
+        saga_pg_rollback(d->conn);
+        *fail = err;
+        rc = -1;
+    } else {
+        turn_settle(&t);
+        saga_error fp;
+        if (saga_failpoint("turn.after_commit", &fp))
+            saga_log_warn(NULL, "%s; the outbox relay will publish", fp.msg);
+        else
+            turn_publish(&t);
+    }
+    size_t n_due = t.b.n_due;
+    free(t.ids);
+    saga_msgs_clear(&t.out);
+    saga_writes_clear(&t.w);
+    saga_batch_free(&t.b);
+    if (rc == 0 && n_due == d->batch_max)
+        d->wake_now = true; /* more may be due */
+    return rc;
+}
+
+/*
+ * A batch whose transaction failed while the connection is fine may hold
+ * one message the database refuses (a value it cannot store). Left alone,
+ * that message would fail every batch it is in, for ever, and stop its
+ * partition. So the batch is redone one message per transaction; a message
+ * that still fails on its own, three times, is dead-lettered with the
+ * database's reason and its offset committed. Transient failures (a
+ * deadlock) pass on a retry and are not mistaken for poison.
+ */
+int saga_turn_isolate(sagad *d, rd_kafka_message_t **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        saga_error err;
+        int rc = 0;
+        for (int tries = 0; tries < 3; tries++) {
+            rc = saga_turn_run(d, &msgs[i], 1, false, &err);
+            if (rc == 0 || sagad_pg_broken(d))
+                break;
+        }
+        if (rc && sagad_pg_broken(d)) {
+            saga_bus_rewind(d->bus, &msgs[i], n - i);
+            return -1;
+        }
+        if (rc) {
+            char reason[SAGA_ERROR_MSG_MAX + 64];
+            snprintf(reason, sizeof reason, "refused by the database: %s", err.msg);
+            if (dead_letter(d, msgs[i], SAGA_DLQ_REFUSED_BY_DB, reason, &err) ||
+                saga_bus_flush(d->bus, 30000, &err)) {
+                saga_log_warn(NULL, "%s", err.msg);
+                saga_bus_rewind(d->bus, &msgs[i], n - i);
+                return -1;
+            }
+            saga_bus_done(d->bus, &msgs[i], 1);
+        }
+    }
+    return 0;
+}
