@@ -38,6 +38,9 @@ INC        = $(INC_ALL)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CFLAGS) $(SAN) \
              -fPIC -MMD -MP $(INC) $(PKG_CFLAGS)
 LDLIBS   = $(PKG_LIBS) -lm -lpthread
+# Graphviz lays out the console's step graphs: only sagactl links it.
+GVC_CFLAGS = $(shell pkg-config --cflags libgvc 2>/dev/null)
+GVC_LIBS   = $(shell pkg-config --libs libgvc 2>/dev/null)
 TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CORE_SRC    := $(wildcard engine/core/*.c)
@@ -107,6 +110,7 @@ $(BUILD)/gen/migrations_%.c: tests/stack/embed-sql.sh $$(wildcard schema/$$*/*.s
 $(BUILD)/obj/engine/core/%.o: INC = $(INC_CORE)
 $(BUILD)/obj/engine/common/%.o: INC = $(INC_COMMON)
 $(BUILD)/obj/workers/%.o: INC = $(INC_WORKER)
+$(BUILD)/obj/engine/sagactl/%.o: PKG_CFLAGS += $(GVC_CFLAGS)
 
 # Every object waits for the protobuf header: any file may include it.
 $(BUILD)/obj/%.o: %.c | $(BUILD)/gen/saga.pb-c.h deps
@@ -136,7 +140,7 @@ $(BUILD)/bin/sagad: $(call obj,$(SAGAD_SRC)) $(LIBSAGA) $(LIBCOMMON)
 
 $(BUILD)/bin/sagactl: $(call obj,$(SAGACTL_SRC)) $(LIBSAGA) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN) -o $@ $^ $(GVC_LIBS) $(LDLIBS)
 
 $(BUILD)/bin/%-worker: $$(call obj,$$(wildcard workers/$$*/*.c)) \
                        $$(if $$(wildcard schema/$$*/*.sql),$(BUILD)/obj/gen/migrations_$$*.o) \

@@ -84,6 +84,22 @@ const char saga_query_stats_active[] =
     "SELECT count(*), count(*) FILTER (WHERE stuck) FROM sagas"
     " WHERE status IN " ACTIVE;
 
+/* Buckets are numbered from the window start, so a bucket is the same span
+ * of time whichever table its rows came from. */
+#define BUCKET(col) "floor((extract(epoch FROM " col ") * 1000 - $1::bigint) / $2::bigint)::int"
+
+const char saga_query_stats_series[] =
+    "WITH s AS (SELECT " BUCKET("created_at") " AS k, count(*) AS started"
+    "  FROM sagas WHERE created_at >= " EPOCH_MS(1) " GROUP BY 1),"
+    " f AS (SELECT " BUCKET("finished_at") " AS k,"
+    "  count(*) FILTER (WHERE status = 'COMPLETED') AS completed,"
+    "  count(*) FILTER (WHERE status = 'COMPENSATED') AS compensated,"
+    "  percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP"
+    "   (ORDER BY extract(epoch FROM finished_at - created_at) * 1000) AS p"
+    "  FROM sagas WHERE finished_at >= " EPOCH_MS(1) " GROUP BY 1)"
+    " SELECT coalesce(s.k, f.k), coalesce(s.started, 0), coalesce(f.completed, 0),"
+    " coalesce(f.compensated, 0), f.p FROM s FULL JOIN f ON f.k = s.k ORDER BY 1";
+
 #define STUCK_FROM                                                            \
     " FROM sagas s"                                                           \
     " LEFT JOIN jsonb_to_recordset($1::jsonb) d(n text, v int, ms bigint)"   \

@@ -132,6 +132,16 @@ extern const char saga_query_stats_counts[];
 extern const char saga_query_stats_durations[];
 /* No parameter. One row: active sagas, of which flagged stuck. */
 extern const char saga_query_stats_active[];
+/* $1 window start (epoch ms), $2 bucket width (ms). One row per bucket
+ * that saw a saga start or finish, in order: bucket number (0 = the one
+ * starting at $1), sagas created in it, sagas finished in it COMPLETED and
+ * COMPENSATED, "{p50,p95,p99}" of their durations in ms (NULL when none
+ * finished). */
+extern const char saga_query_stats_series[];
+enum {
+    QSERIES_BUCKET, QSERIES_STARTED, QSERIES_COMPLETED, QSERIES_COMPENSATED,
+    QSERIES_PCTL
+};
 
 /* --- sagactl stuck --------------------------------------------------------- */
 

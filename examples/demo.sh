@@ -7,7 +7,9 @@
 # is down for a while (timeouts, retries, recovery), and a compensation that
 # gets stuck until an operator retries it. Then it prints a summary and one
 # compensated saga's full timeline, and stops what it started (the stack
-# stays up). Durable PostgreSQL throughout.
+# stays up). Durable PostgreSQL throughout. Last, it starts the web console
+# (sagactl serve) in the background and prints its URL; the console keeps
+# running after the demo and stops with `make stack-down`.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -132,6 +134,30 @@ echo "\$ sagactl show $(id_of b1)"
 "$BIN/sagactl" show "$(id_of b1)"
 
 stop_all
+
+say "8. The web console: every saga above as a picture"
+# Detached from the demo (stdin, stdout and stderr elsewhere), so make
+# returns at once; a console from an earlier demo is replaced. 8080 unless
+# SAGA_CONSOLE_LISTEN says otherwise, any free port if that one is taken.
+sh tests/stack/stack.sh console-down
+start_console() {
+    : >"$LOG/console.log"
+    nohup "$BIN/sagactl" serve --listen "$1" </dev/null >>"$LOG/console.log" 2>&1 &
+    echo $! >.stack/console.pid
+    end=$(($(date +%s) + 10))
+    until grep -q '^console:' "$LOG/console.log"; do
+        kill -0 "$(cat .stack/console.pid)" 2>/dev/null || return 1
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.1
+    done
+}
+start_console "${SAGA_CONSOLE_LISTEN:-127.0.0.1:8080}" || start_console 127.0.0.1:0 ||
+    { echo "demo: the console did not start: $(cat "$LOG/console.log")" >&2; exit 1; }
+URL=$(sed -n 's/^console: \(http[^ ]*\) .*/\1/p' "$LOG/console.log")
+echo "console: $URL  (pid $(cat .stack/console.pid), log .stack/demo/console.log)"
+echo "open it for the sagas, the stuck board (/stuck), one saga as a graph and timeline"
+echo "(/sagas/$(id_of b1)) and the charts (/stats); make stack-down stops it."
+
 say "Done. The stack is still up; look further with:"
 echo "  . .stack/env"
 echo "  build/bin/sagactl list --def order_checkout --limit 20"

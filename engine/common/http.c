@@ -121,14 +121,64 @@ static enum MHD_Result serve_metrics(saga_http *s, struct MHD_Connection *conn)
                    text, strlen(text), MHD_RESPMEM_MUST_FREE);
 }
 
+/* A request for h.request: its body is gathered across calls (con_cls
+ * holds it, freed by on_completed), then handed over whole. */
+typedef struct body {
+    saga_http *s;
+    size_t len;
+    bool too_big;
+    char data[SAGA_HTTP_BODY_MAX + 1];
+} body;
+
+static enum MHD_Result on_site(saga_http *s, struct MHD_Connection *conn,
+                               const char *url, const char *method,
+                               const char *upload_data, size_t *upload_data_size,
+                               void **con_cls)
+{
+    body *b = *con_cls;
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b)))
+            return MHD_NO;
+        b->s = s;
+        *con_cls = b;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        if (b->len + n > SAGA_HTTP_BODY_MAX)
+            b->too_big = true;
+        else
+            memcpy(b->data + b->len, upload_data, n);
+        b->len += b->too_big ? 0 : n;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (b->too_big)
+        return respond_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+    b->data[b->len] = '\0';
+    return s->h.request(s->user, conn, method, url, b->data, b->len) ? MHD_YES : MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+    (void)conn;
+    (void)why;
+    saga_http *s = cls;
+    if (s->h.request)
+        free(*con_cls);
+    *con_cls = NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     (void)version;
-    (void)upload_data;
     saga_http *s = cls;
+    if (s->h.request)
+        return on_site(s, conn, url, method, upload_data, upload_data_size, con_cls);
     /* First call: headers only. Answer on a later call, once any request
      * body has been read (and discarded), as libmicrohttpd expects. */
     if (!*con_cls) {
@@ -334,6 +384,7 @@ saga_http *saga_http_start(const char *listen, const saga_http_handlers *h,
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)atoi(port), NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_SOCK_ADDR, a->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
@@ -350,8 +401,8 @@ saga_http *saga_http_start(const char *listen, const saga_http_handlers *h,
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : atoi(port);
-    saga_log_info(NULL, "http: serving /healthz /readyz /metrics on %s (port %d)",
-                  listen, s->port);
+    saga_log_info(NULL, "http: serving %s on %s (port %d)",
+                  s->h.request ? "the console" : "/healthz /readyz /metrics", listen, s->port);
     return s;
 }
 

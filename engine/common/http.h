@@ -29,6 +29,10 @@
 
 /* Longest reason a ready/healthy callback may write (bytes, with NUL). */
 #define SAGA_HTTP_WHY_MAX 256
+/* Largest request body passed to a request handler; longer ones get 413. */
+#define SAGA_HTTP_BODY_MAX (64 * 1024)
+
+struct MHD_Connection;
 
 typedef struct saga_http_handlers {
     /* Liveness. NULL = use the heartbeat: healthy while saga_http_beat was
@@ -51,6 +55,13 @@ typedef struct saga_http_handlers {
      * try. Programs pass their http.bind_timeout (30 s by default). A
      * signal with a handler (SIGTERM in sagad) ends the wait early. */
     int64_t bind_timeout_ms;
+    /* A whole site instead of the three endpoints (sagactl serve): every
+     * request, any method, once its body (NUL-terminated, len bytes, at
+     * most SAGA_HTTP_BODY_MAX) has been read. It must queue a response on
+     * conn (MHD_queue_response) and return libmicrohttpd's MHD_YES, or
+     * MHD_NO to drop the connection. NULL = the endpoints above. */
+    int (*request)(void *user, struct MHD_Connection *conn, const char *method,
+                   const char *url, const char *body, size_t len);
 } saga_http_handlers;
 
 typedef struct saga_http saga_http;

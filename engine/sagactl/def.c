@@ -246,6 +246,33 @@ static int64_t parse_created(const char *s)
     return ms;
 }
 
+static json_t *def_list_doc(const saga_def_list *list)
+{
+    json_t *defs = json_array();
+    for (size_t i = 0; i < list->n; i++) {
+        const saga_def_summary *d = &list->items[i];
+        json_t *versions = json_array();
+        for (size_t k = 0; k < d->n_versions; k++)
+            json_array_append_new(versions, json_integer(d->versions[k]));
+        json_array_append_new(defs, json_pack("{s:s, s:i, s:o, s:s}", "name", d->name,
+                                              "latest", d->latest, "versions", versions,
+                                              "applied_at", d->created_at));
+    }
+    return json_pack("{s:o}", "definitions", defs);
+}
+
+int cli_doc_def_list(cli *c, const cli_args *a, json_t **doc, saga_error *err)
+{
+    (void)a;
+    saga_def_list list = {0};
+    int rc = saga_defs_list(c->conn, &list, err);
+    if (rc)
+        return rc;
+    *doc = def_list_doc(&list);
+    saga_def_list_free(&list);
+    return *doc ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
+}
+
 static int run_list(cli *c, const cli_args *a)
 {
     saga_def_list list = {0};
@@ -253,19 +280,9 @@ static int run_list(cli *c, const cli_args *a)
     if (saga_defs_list(c->conn, &list, &err))
         return cli_fail(c, &err);
     if (cli_flag(a, "json")) {
-        json_t *defs = json_array();
-        for (size_t i = 0; i < list.n; i++) {
-            const saga_def_summary *d = &list.items[i];
-            json_t *versions = json_array();
-            for (size_t k = 0; k < d->n_versions; k++)
-                json_array_append_new(versions, json_integer(d->versions[k]));
-            json_array_append_new(defs, json_pack("{s:s, s:i, s:o, s:s}", "name",
-                                                  d->name, "latest", d->latest,
-                                                  "versions", versions,
-                                                  "applied_at", d->created_at));
-        }
+        int status = cli_json_print(def_list_doc(&list), false);
         saga_def_list_free(&list);
-        return cli_json_print(json_pack("{s:o}", "definitions", defs), false);
+        return status;
     }
     if (list.n == 0) {
         printf("no definitions yet; store one with sagactl def apply FILE\n");
@@ -346,29 +363,51 @@ static void print_steps(cli *c, const saga_spec *spec)
     saga_table_free(t);
 }
 
-static int run_show(cli *c, const cli_args *a)
+static int fetch_def(cli *c, const cli_args *a, saga_def_row *row, saga_error *err)
 {
     char name[SAGA_SPEC_MAX_NAME + 1];
     int version = 0;
-    saga_error err;
-    if (saga_defs_parse_ref(a->pos[0], name, sizeof name, &version, &err))
-        return cli_fail(c, &err);
-    saga_def_row row = {0};
-    if (saga_defs_fetch(c->conn, name, version, &row, &err))
-        return cli_fail(c, &err);
-    json_t *spec_json = json_loads(row.canonical, 0, NULL);
-    int status = CLI_EXIT_OK;
-    if (cli_flag(a, "json")) {
-        status = cli_json_print(json_pack("{s:s, s:i, s:s, s:s, s:o}", "name",
-                                          row.name, "version", row.version,
-                                          "sha256", row.sha256, "applied_at",
-                                          row.created_at, "spec",
-                                          spec_json ? spec_json : json_null()),
-                                false);
-        saga_def_row_free(&row);
-        return status;
+    const char *f = cli_value(a, "format");
+    if (f && strcmp(f, "dot") != 0 && strcmp(f, "svg") != 0) {
+        saga_error_set(err, SAGA_EINVAL, "--format: invalid value \"%.32s\"", f);
+        saga_error_hint(err, "expected dot or svg");
+        return SAGA_EINVAL;
     }
+    int rc = saga_defs_parse_ref(a->pos[0], name, sizeof name, &version, err);
+    return rc ? rc : saga_defs_fetch(c->conn, name, version, row, err);
+}
+
+int cli_doc_def_show(cli *c, const cli_args *a, json_t **doc, saga_error *err)
+{
+    saga_def_row row = {0};
+    int rc = fetch_def(c, a, &row, err);
+    if (rc)
+        return rc;
+    json_t *spec_json = json_loads(row.canonical, 0, NULL);
+    *doc = json_pack("{s:s, s:i, s:s, s:s, s:o}", "name", row.name, "version",
+                     row.version, "sha256", row.sha256, "applied_at", row.created_at,
+                     "spec", spec_json ? spec_json : json_null());
+    saga_def_row_free(&row);
+    return *doc ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
+}
+
+static int run_show(cli *c, const cli_args *a)
+{
+    saga_error err;
+    json_t *doc;
+    if (cli_flag(a, "json"))
+        return cli_doc_def_show(c, a, &doc, &err) ? cli_fail(c, &err)
+                                                   : cli_json_print(doc, false);
+    saga_def_row row = {0};
+    if (fetch_def(c, a, &row, &err))
+        return cli_fail(c, &err);
     const saga_spec *spec = cli_spec(c, row.name, row.version, &err);
+    const char *format = cli_value(a, "format");
+    if (format) {
+        saga_def_row_free(&row);
+        return spec ? cli_graph_spec_print(spec, format) : cli_fail(c, &err);
+    }
+    json_t *spec_json = json_loads(row.canonical, 0, NULL);
     char when[SAGA_TIME_TEXT_MAX];
     cli_time_text(c, parse_created(row.created_at), when, sizeof when);
     printf("definition  %s@%d\n", row.name, row.version);
@@ -389,19 +428,36 @@ static int run_show(cli *c, const cli_args *a)
     free(pretty);
     json_decref(spec_json);
     saga_def_row_free(&row);
-    return status;
+    return CLI_EXIT_OK;
 }
+
+static int check_show(cli *c, const cli_args *a)
+{
+    (void)c;
+    const char *f = cli_value(a, "format");
+    if (f && strcmp(f, "dot") != 0 && strcmp(f, "svg") != 0)
+        return cli_usage_error(&cli_cmd_def_show, "--format: expected dot or svg");
+    return CLI_EXIT_OK;
+}
+
+static const cli_opt SHOW_OPTS[] = {
+    {"json", CLI_FLAG, NULL, "print one JSON document"},
+    {"format", CLI_VALUE, "dot|svg", "print the step graph (Graphviz DOT or SVG) instead"},
+};
 
 const cli_command cli_cmd_def_show = {
     .name = "def show",
-    .synopsis = "NAME[@VERSION] [--json]",
+    .synopsis = "NAME[@VERSION] [--json | --format dot|svg]",
     .summary = "show a stored definition (latest version by default)",
     .description = "Shows name@version (the highest version when none is given): "
-                   "its steps and\nthe stored canonical spec.",
-    .opts = JSON_OPT,
-    .n_opts = 1,
+                   "its steps and\nthe stored canonical spec. --format dot|svg prints "
+                   "the graph of its steps\n(dependencies; irreversible steps marked) "
+                   "instead.",
+    .opts = SHOW_OPTS,
+    .n_opts = sizeof SHOW_OPTS / sizeof SHOW_OPTS[0],
     .min_pos = 1,
     .max_pos = 1,
     .needs_db = true,
+    .check = check_show,
     .run = run_show,
 };

@@ -197,45 +197,75 @@ static int check(cli *c, const cli_args *a)
     return parse_filters(c, a, &f, &err) ? cli_usage_fail(&err) : CLI_EXIT_OK;
 }
 
+/* One page of sagas: the query's rows (owned), how many belong to the page
+ * (the query fetches one more to learn whether a next page exists) and the
+ * cursor of that next page ("" when none). */
+typedef struct page {
+    PGresult *r;
+    int rows;
+    bool more;
+    char next[80];
+} page;
+
+static int fetch(cli *c, const cli_args *a, page *p, saga_error *err)
+{
+    memset(p, 0, sizeof *p);
+    saga_query_list_filter f;
+    if (parse_filters(c, a, &f, err))
+        return SAGA_EINVAL;
+    saga_query_built q;
+    if (saga_query_list(&f, &q))
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    p->r = cli_query(c, q.sql, q.n, q.params, err);
+    saga_query_built_free(&q);
+    if (!p->r)
+        return err->code;
+    int n = PQntuples(p->r);
+    p->more = n > f.limit;
+    p->rows = p->more ? (int)f.limit : n;
+    if (p->more)
+        snprintf(p->next, sizeof p->next, "%s_%s", cli_get(p->r, p->rows - 1, QLIST_CURSOR),
+                 cli_get(p->r, p->rows - 1, QLIST_ID));
+    return 0;
+}
+
+int cli_doc_list(cli *c, const cli_args *a, json_t **doc, saga_error *err)
+{
+    page p;
+    int rc = fetch(c, a, &p, err);
+    if (rc)
+        return rc;
+    json_t *arr = json_array();
+    for (int i = 0; i < p.rows; i++)
+        json_array_append_new(arr, saga_json(c, p.r, i));
+    *doc = json_pack("{s:o, s:i, s:o}", "sagas", arr, "count", p.rows, "next_cursor",
+                     cli_json_str(p.next));
+    PQclear(p.r);
+    return *doc ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
+}
+
 static int run(cli *c, const cli_args *a)
 {
     saga_error err;
-    saga_query_list_filter f;
-    if (parse_filters(c, a, &f, &err))
-        return cli_usage_fail(&err);
-    saga_query_built q;
-    if (saga_query_list(&f, &q))
-        return CLI_EXIT_FAIL;
-    PGresult *r = cli_query(c, q.sql, q.n, q.params, &err);
-    saga_query_built_free(&q);
-    if (!r)
+    json_t *doc;
+    if (cli_flag(a, "json"))
+        return cli_doc_list(c, a, &doc, &err) ? cli_fail(c, &err)
+                                               : cli_json_print(doc, false);
+    page p;
+    if (fetch(c, a, &p, &err))
         return cli_fail(c, &err);
-    int n = PQntuples(r);
-    bool more = n > f.limit;
-    int rows = more ? (int)f.limit : n;
-    char next[80] = "";
-    if (more)
-        snprintf(next, sizeof next, "%s_%s", cli_get(r, rows - 1, QLIST_CURSOR),
-                 cli_get(r, rows - 1, QLIST_ID));
     int status = CLI_EXIT_OK;
     if (cli_flag(a, "jsonl")) {
-        for (int i = 0; i < rows && status == 0; i++)
-            status = cli_json_print(saga_json(c, r, i), true);
-    } else if (cli_flag(a, "json")) {
-        json_t *arr = json_array();
-        for (int i = 0; i < rows; i++)
-            json_array_append_new(arr, saga_json(c, r, i));
-        status = cli_json_print(json_pack("{s:o, s:i, s:o}", "sagas", arr, "count",
-                                          rows, "next_cursor", cli_json_str(next)),
-                                false);
-    } else if (rows == 0) {
+        for (int i = 0; i < p.rows && status == 0; i++)
+            status = cli_json_print(saga_json(c, p.r, i), true);
+    } else if (p.rows == 0) {
         printf("no sagas match\n");
     } else {
-        print_table(c, r, rows);
-        if (more)
-            printf("more: sagactl list ... --after %s\n", next);
+        print_table(c, p.r, p.rows);
+        if (p.more)
+            printf("more: sagactl list ... --after %s\n", p.next);
     }
-    PQclear(r);
+    PQclear(p.r);
     return status;
 }
 

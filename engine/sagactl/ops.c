@@ -22,10 +22,14 @@
 #include "random.h"
 #include "sagactl.h"
 
-typedef struct op {
-    const char *verb;   /* "retry" */
+static const struct {
+    const char *verb, *done;
     saga_event_kind kind;
-} op;
+} OPS[] = {
+    {"retry", "retried", SAGA_EV_RETRY},
+    {"abort", "aborted", SAGA_EV_ABORT},
+    {"resolve", "resolved", SAGA_EV_RESOLVE},
+};
 
 static void actor_of(const cli_args *a, char *buf, size_t cap)
 {
@@ -59,98 +63,149 @@ static void effect_line(const json_t *h, char *buf, size_t cap)
              text ? text : "");
 }
 
-static int report(const cli_args *a, const op *o, const saga_engine_event *ev,
-                  const saga_writes *w, const char *actor, bool dry)
+static json_t *op_doc(const cli_op_request *rq, const saga_engine_event *ev,
+                      const saga_writes *w)
 {
-    if (cli_flag(a, "json")) {
-        json_t *effects = json_array();
-        size_t i;
-        json_t *h;
-        json_array_foreach(w->history, i, h) {
-            json_t *e = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O}", "kind",
-                                  json_object_get(h, "kind"), "step",
-                                  json_object_get(h, "step"), "action",
-                                  json_object_get(h, "action"), "attempt",
-                                  json_object_get(h, "attempt"), "outcome",
-                                  json_object_get(h, "outcome"), "text",
-                                  json_object_get(h, "text"));
-            json_array_append_new(effects, e);
-        }
-        return cli_json_print(
-            json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:i, s:o}", "id", ev->saga_id,
-                      "action", o->verb, "actor", actor, "dry_run", dry,
-                      "status_before", saga_status_name(ev->status_before),
-                      "status_after", saga_status_name(ev->status_after),
-                      "commands", (int)w->n_outbox, "effects", effects),
-            false);
-    }
-    printf("%s%s saga %s (%s -> %s) as %s\n", dry ? "would " : "",
-           dry ? o->verb : (strcmp(o->verb, "retry") == 0 ? "retried"
-                            : strcmp(o->verb, "abort") == 0 ? "aborted"
-                                                             : "resolved"),
-           ev->saga_id, saga_status_name(ev->status_before),
-           saga_status_name(ev->status_after), actor);
+    json_t *effects = json_array();
     size_t i;
     json_t *h;
     json_array_foreach(w->history, i, h) {
+        json_t *e = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O}", "kind",
+                              json_object_get(h, "kind"), "step",
+                              json_object_get(h, "step"), "action",
+                              json_object_get(h, "action"), "attempt",
+                              json_object_get(h, "attempt"), "outcome",
+                              json_object_get(h, "outcome"), "text",
+                              json_object_get(h, "text"));
+        json_array_append_new(effects, e);
+    }
+    return json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:i, s:o}", "id", ev->saga_id,
+                     "action", rq->verb, "actor", rq->actor, "dry_run", rq->dry_run,
+                     "status_before", saga_status_name(ev->status_before),
+                     "status_after", saga_status_name(ev->status_after), "commands",
+                     (int)w->n_outbox, "effects", effects);
+}
+
+static void print_report(const json_t *doc)
+{
+    const char *verb = json_string_value(json_object_get(doc, "action"));
+    bool dry = json_is_true(json_object_get(doc, "dry_run"));
+    const char *done = verb;
+    for (size_t k = 0; k < sizeof OPS / sizeof OPS[0]; k++)
+        if (strcmp(OPS[k].verb, verb) == 0)
+            done = OPS[k].done;
+    printf("%s%s saga %s (%s -> %s) as %s\n", dry ? "would " : "", dry ? verb : done,
+           json_string_value(json_object_get(doc, "id")),
+           json_string_value(json_object_get(doc, "status_before")),
+           json_string_value(json_object_get(doc, "status_after")),
+           json_string_value(json_object_get(doc, "actor")));
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(doc, "effects"), i, h) {
         char line[1024];
         effect_line(h, line, sizeof line);
         printf("  %s\n", line);
     }
-    if (!dry && w->n_outbox)
-        printf("%zu command%s queued in the outbox for sagad's relay\n", w->n_outbox,
-               w->n_outbox == 1 ? "" : "s");
+    json_int_t n = json_integer_value(json_object_get(doc, "commands"));
+    if (!dry && n)
+        printf("%lld command%s queued in the outbox for sagad's relay\n", (long long)n,
+               n == 1 ? "" : "s");
     if (dry)
         printf("(dry run: nothing was changed)\n");
-    return CLI_EXIT_OK;
 }
 
-static int run_op(cli *c, const cli_args *a, const op *o, saga_event ev,
-                  const char *step)
+/* What the CLI's checks refuse before connecting, for callers that build a
+ * request without the command line (the console). */
+static int validate(const cli_op_request *rq, saga_event_kind *kind, saga_status *as,
+                    saga_error *err)
 {
-    saga_error err;
-    char id[SAGA_ID_LEN + 1];
-    if (cli_resolve_id(c, a->pos[0], id, &err))
-        return cli_fail(c, &err);
-    char actor[128];
-    actor_of(a, actor, sizeof actor);
-    bool dry = cli_flag(a, "dry-run");
-    if (!dry && !cli_confirm(c, cli_flag(a, "yes"), "%s saga %s?", o->verb, id)) {
-        fprintf(stderr, "not done\n");
-        return CLI_EXIT_FAIL;
+    size_t k = 0;
+    while (k < sizeof OPS / sizeof OPS[0] && strcmp(OPS[k].verb, rq->verb) != 0)
+        k++;
+    if (k == sizeof OPS / sizeof OPS[0])
+        return saga_error_set(err, SAGA_EINVAL, "unknown action \"%.32s\"", rq->verb);
+    *kind = OPS[k].kind;
+    if (*kind != SAGA_EV_RETRY && (!rq->reason || !*rq->reason))
+        return saga_error_set(err, SAGA_EINVAL, "%s needs a reason", rq->verb);
+    if (*kind == SAGA_EV_RESOLVE &&
+        (!rq->as || saga_status_parse(rq->as, as) || !saga_status_terminal(*as))) {
+        saga_error_set(err, SAGA_EINVAL, "resolve: invalid status \"%.64s\"",
+                       rq->as ? rq->as : "");
+        saga_error_hint(err, "a saga is resolved as completed or compensated");
+        return SAGA_EINVAL;
     }
-    ev.kind = o->kind;
-    ev.now_ms = saga_now_ms();
-    ev.random = saga_random32();
-    saga_engine_event x = {.saga_id = id, .ev = ev, .step_name = step, .actor = actor};
-    saga_writes w;
-    saga_writes_init(&w);
-    int status = CLI_EXIT_OK;
-    int rc = saga_pg_begin(c->conn, &err);
+    return 0;
+}
+
+/* The engine's transaction: apply, write, notify, commit (rolled back on a
+ * dry run or any failure). */
+static int apply(cli *c, saga_engine_event *x, saga_writes *w, bool dry, saga_error *err)
+{
+    int rc = saga_pg_begin(c->conn, err);
     if (rc == 0)
-        rc = saga_engine_apply(c->engine, c->conn, &x, 1, &w, NULL, &err);
-    if (rc == 0 && x.rc) {
+        rc = saga_engine_apply(c->engine, c->conn, x, 1, w, NULL, err);
+    if (rc == 0 && x->rc) {
         saga_pg_rollback(c->conn);
-        status = cli_fail(c, &x.err);
-        goto out;
+        *err = x->err;
+        return x->rc;
     }
     if (rc == 0)
-        rc = saga_store_write(c->conn, &w, NULL, NULL, &err);
-    if (rc == 0 && !dry && w.n_outbox)
-        rc = saga_store_notify(c->conn, SAGA_CHANNEL_OUTBOX, &err);
+        rc = saga_store_write(c->conn, w, NULL, NULL, err);
+    if (rc == 0 && !dry && w->n_outbox)
+        rc = saga_store_notify(c->conn, SAGA_CHANNEL_OUTBOX, err);
     if (rc == 0 && dry)
         saga_pg_rollback(c->conn);
     else if (rc == 0)
-        rc = saga_pg_commit(c->conn, &err);
-    if (rc) {
+        rc = saga_pg_commit(c->conn, err);
+    if (rc)
         saga_pg_rollback(c->conn);
-        status = cli_fail(c, &err);
-        goto out;
-    }
-    status = report(a, o, &x, &w, actor, dry);
-out:
+    return rc;
+}
+
+int cli_op_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err)
+{
+    saga_event ev = {.op_reason = rq->reason};
+    saga_status as = SAGA_COMPLETED;
+    int rc = validate(rq, &ev.kind, &as, err);
+    if (rc)
+        return rc;
+    ev.resolve_as = as;
+    char id[SAGA_ID_LEN + 1];
+    if ((rc = cli_resolve_id(c, rq->id, id, err)))
+        return rc;
+    ev.now_ms = saga_now_ms();
+    ev.random = saga_random32();
+    saga_engine_event x = {.saga_id = id, .ev = ev, .step_name = rq->step,
+                           .actor = rq->actor};
+    saga_writes w;
+    saga_writes_init(&w);
+    rc = apply(c, &x, &w, rq->dry_run, err);
+    if (rc == 0 && !(*doc = op_doc(rq, &x, &w)))
+        rc = saga_error_set(err, SAGA_ENOMEM, "out of memory");
     saga_writes_clear(&w);
-    return status;
+    return rc;
+}
+
+static int run_op(cli *c, const cli_args *a, const char *verb)
+{
+    char actor[128];
+    actor_of(a, actor, sizeof actor);
+    cli_op_request rq = {.verb = verb, .id = a->pos[0], .step = cli_value(a, "step"),
+                         .reason = cli_value(a, "reason"), .as = cli_value(a, "as"),
+                         .actor = actor, .dry_run = cli_flag(a, "dry-run")};
+    if (!rq.dry_run && !cli_confirm(c, cli_flag(a, "yes"), "%s saga %s?", verb, rq.id)) {
+        fprintf(stderr, "not done\n");
+        return CLI_EXIT_FAIL;
+    }
+    saga_error err;
+    json_t *doc;
+    if (cli_op_doc(c, &rq, &doc, &err))
+        return cli_fail(c, &err);
+    if (cli_flag(a, "json"))
+        return cli_json_print(doc, false);
+    print_report(doc);
+    json_decref(doc);
+    return CLI_EXIT_OK;
 }
 
 #define COMMON_OPTS                                                              \
@@ -169,9 +224,7 @@ static const cli_opt RETRY_OPTS[] = {
 
 static int run_retry(cli *c, const cli_args *a)
 {
-    static const op o = {"retry", SAGA_EV_RETRY};
-    saga_event ev = {.op_reason = cli_value(a, "reason")};
-    return run_op(c, a, &o, ev, cli_value(a, "step"));
+    return run_op(c, a, "retry");
 }
 
 const cli_command cli_cmd_retry = {
@@ -210,9 +263,7 @@ static int check_abort(cli *c, const cli_args *a)
 
 static int run_abort(cli *c, const cli_args *a)
 {
-    static const op o = {"abort", SAGA_EV_ABORT};
-    saga_event ev = {.op_reason = cli_value(a, "reason")};
-    return run_op(c, a, &o, ev, NULL);
+    return run_op(c, a, "abort");
 }
 
 const cli_command cli_cmd_abort = {
@@ -263,11 +314,7 @@ static int check_resolve(cli *c, const cli_args *a)
 
 static int run_resolve(cli *c, const cli_args *a)
 {
-    static const op o = {"resolve", SAGA_EV_RESOLVE};
-    saga_status st = SAGA_COMPLETED;
-    saga_status_parse(cli_value(a, "as"), &st);
-    saga_event ev = {.op_reason = cli_value(a, "reason"), .resolve_as = st};
-    return run_op(c, a, &o, ev, NULL);
+    return run_op(c, a, "resolve");
 }
 
 const cli_command cli_cmd_resolve = {

@@ -87,7 +87,7 @@ int cli_json_print(json_t *doc, bool compact)
         fputs("sagactl: error: out of memory\n", stderr);
         return CLI_EXIT_FAIL;
     }
-    size_t flags = (compact ? JSON_COMPACT : JSON_INDENT(2)) | JSON_REAL_PRECISION(15);
+    size_t flags = compact ? JSON_COMPACT | JSON_REAL_PRECISION(15) : CLI_JSON_PRETTY;
     int rc = json_dumpf(doc, stdout, flags);
     json_decref(doc);
     fputc('\n', stdout);

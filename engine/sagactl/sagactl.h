@@ -100,7 +100,7 @@ extern const cli_command cli_cmd_migrate, cli_cmd_def_validate,
     cli_cmd_def_apply, cli_cmd_def_list, cli_cmd_def_show, cli_cmd_start,
     cli_cmd_list, cli_cmd_show, cli_cmd_stuck, cli_cmd_retry, cli_cmd_abort,
     cli_cmd_resolve, cli_cmd_stats, cli_cmd_tail, cli_cmd_prune,
-    cli_cmd_participant_check;
+    cli_cmd_participant_check, cli_cmd_serve;
 
 /* --- main.c ------------------------------------------------------------ */
 
@@ -154,6 +154,10 @@ int cli_usage_fail(const saga_error *err);
 /* Prints a usage error and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* How --json documents are written (jansson flags): by cli_json_print and
+ * by the console's /api/..., byte for byte alike. */
+#define CLI_JSON_PRETTY (JSON_INDENT(2) | JSON_REAL_PRECISION(15))
 
 /* Prints a JSON document (steals the reference) on stdout, pretty unless
  * compact (JSON lines). Returns 0 or CLI_EXIT_FAIL when out of memory. */
@@ -263,5 +267,57 @@ json_t *cli_history_json(const PGresult *r, int row, bool with_saga);
 /* The row's action and attempt as "RESERVE #2": each part only when not
  * NULL, "" when both are. */
 void cli_history_action(const PGresult *r, int row, char *buf, size_t cap);
+
+/* --- documents: what --json prints, shared with the console ---------------- */
+
+/*
+ * Each builds the JSON document `sagactl CMD ... --json` prints from the
+ * command's parsed arguments (the console parses its query string into the
+ * same cli_args), so the CLI and /api/... answer one question one way.
+ * Returns 0 with *doc set (owned), or an error code with err set:
+ * SAGA_EINVAL (bad argument), SAGA_ENOTFOUND, SAGA_ECONFLICT (ambiguous id
+ * prefix), SAGA_EDB, SAGA_ENOMEM.
+ */
+int cli_doc_list(cli *c, const cli_args *a, json_t **doc, saga_error *err);
+int cli_doc_show(cli *c, const cli_args *a, json_t **doc, saga_error *err);
+int cli_doc_stuck(cli *c, const cli_args *a, json_t **doc, saga_error *err);
+int cli_doc_stats(cli *c, const cli_args *a, json_t **doc, saga_error *err);
+int cli_doc_def_list(cli *c, const cli_args *a, json_t **doc, saga_error *err);
+int cli_doc_def_show(cli *c, const cli_args *a, json_t **doc, saga_error *err);
+
+/* An operator action (ops.c), whoever asks: the CLI from its options, the
+ * console from a POST. All borrowed. */
+typedef struct cli_op_request {
+    const char *verb;   /* "retry", "abort" or "resolve" */
+    const char *id;     /* id or unique prefix */
+    const char *step;   /* retry only: one step, or NULL */
+    const char *reason; /* required by abort and resolve */
+    const char *as;     /* resolve: "completed" or "compensated" */
+    const char *actor;  /* recorded in the audit trail */
+    bool dry_run;
+} cli_op_request;
+
+/* Runs the action through the engine (same lock, machine, history and
+ * outbox as sagad) and builds the `retry|abort|resolve --json` document.
+ * Returns 0, SAGA_EINVAL (bad request), the engine's refusal
+ * (SAGA_ECONFLICT, ...) or a lookup/database error, err set. */
+int cli_op_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err);
+
+/* --- console_graph.c: step graphs laid out by Graphviz ---------------------- */
+
+/* DOT text of a definition's steps (dependencies as edges, irreversible
+ * steps marked) or, with show (a `show --json` document), of one saga's
+ * steps filled by status. Owned (free), or NULL when out of memory. */
+char *cli_graph_dot(const saga_spec *spec, const json_t *show);
+
+/* Lays DOT out with Graphviz's dot engine into SVG (the <svg> element,
+ * without XML prolog, so it can be inlined in HTML). Owned, or NULL with
+ * err set. */
+char *cli_graph_svg(const char *dot, saga_error *err);
+
+/* `show ID --format F` and `def show NAME --format F`: prints the graph as
+ * DOT or SVG on stdout; returns an exit status. */
+int cli_graph_print(cli *c, const json_t *show, const char *format);
+int cli_graph_spec_print(const saga_spec *spec, const char *format);
 
 #endif

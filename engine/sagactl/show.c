@@ -16,6 +16,7 @@
 static const cli_opt OPTS[] = {
     {"last", CLI_VALUE, "N", "show only the last N timeline entries"},
     {"json", CLI_FLAG, NULL, "print one JSON document"},
+    {"format", CLI_VALUE, "dot|svg", "print the step graph (Graphviz DOT or SVG) instead"},
 };
 
 typedef struct shown {
@@ -130,7 +131,7 @@ static void pending_lines(cli *c, const shown *s, json_t *json_out, bool print)
         printf("waiting for: sagad to dispatch the next commands\n");
 }
 
-static int print_json(cli *c, const shown *s)
+static json_t *show_doc(cli *c, const shown *s)
 {
     const PGresult *r = s->saga;
     int64_t created = cli_get_i64(r, 0, QSAGA_CREATED);
@@ -161,7 +162,7 @@ static int print_json(cli *c, const shown *s)
     json_object_set_new(o, "operator_actions", audit_json(s->history));
     json_object_set_new(o, "timeline", history_json(s->history));
     json_object_set_new(o, "timeline_total", json_integer(s->total_history));
-    return cli_json_print(o, false);
+    return o;
 }
 
 /* --- human ------------------------------------------------------------------ */
@@ -380,49 +381,96 @@ static int load(cli *c, const char *id, const char *last, shown *s, saga_error *
     return 0;
 }
 
+static void shown_free(shown *s)
+{
+    PQclear(s->saga);
+    PQclear(s->steps);
+    PQclear(s->history);
+    *s = (shown){0};
+}
+
+static int parse_last(const cli_args *a, long *last, saga_error *err)
+{
+    *last = 0;
+    if (cli_value_int(a, "last", 1, 1000000, last, err))
+        return SAGA_EINVAL;
+    const char *f = cli_value(a, "format");
+    if (f && strcmp(f, "dot") != 0 && strcmp(f, "svg") != 0) {
+        saga_error_set(err, SAGA_EINVAL, "--format: invalid value \"%.32s\"", f);
+        saga_error_hint(err, "expected dot or svg");
+        return SAGA_EINVAL;
+    }
+    return 0;
+}
+
+/* Resolves the id and reads the saga, its steps and history in one
+ * snapshot: a saga advancing meanwhile must not show steps newer than its
+ * header. */
+static int fetch(cli *c, const cli_args *a, shown *s, saga_error *err)
+{
+    *s = (shown){0};
+    long last;
+    if (parse_last(a, &last, err))
+        return SAGA_EINVAL;
+    char id[SAGA_ID_LEN + 1];
+    int rc = cli_resolve_id(c, a->pos[0], id, err);
+    if (rc)
+        return rc;
+    if ((rc = saga_pg_exec(c->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err)))
+        return rc;
+    char last_text[24];
+    snprintf(last_text, sizeof last_text, "%ld", last);
+    rc = load(c, id, last ? last_text : NULL, s, err);
+    saga_pg_rollback(c->conn);
+    if (rc)
+        shown_free(s);
+    return rc;
+}
+
+int cli_doc_show(cli *c, const cli_args *a, json_t **doc, saga_error *err)
+{
+    shown s;
+    int rc = fetch(c, a, &s, err);
+    if (rc)
+        return rc;
+    *doc = show_doc(c, &s);
+    shown_free(&s);
+    return *doc ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
+}
+
 static int check(cli *c, const cli_args *a)
 {
     (void)c;
     saga_error err;
     long last;
-    if (cli_value_int(a, "last", 1, 1000000, &last, &err))
-        return cli_usage_fail(&err);
-    return CLI_EXIT_OK;
+    return parse_last(a, &last, &err) ? cli_usage_fail(&err) : CLI_EXIT_OK;
 }
 
 static int run(cli *c, const cli_args *a)
 {
     saga_error err;
-    long last = 0;
-    cli_value_int(a, "last", 1, 1000000, &last, &err);
-    char id[SAGA_ID_LEN + 1];
-    if (cli_resolve_id(c, a->pos[0], id, &err))
+    json_t *doc;
+    const char *format = cli_value(a, "format");
+    if (format || cli_flag(a, "json")) {
+        if (cli_doc_show(c, a, &doc, &err))
+            return cli_fail(c, &err);
+        if (!format)
+            return cli_json_print(doc, false);
+        int status = cli_graph_print(c, doc, format);
+        json_decref(doc);
+        return status;
+    }
+    shown s;
+    if (fetch(c, a, &s, &err))
         return cli_fail(c, &err);
-    /* One snapshot for the three reads: a saga advancing meanwhile must not
-     * show steps newer than its header. */
-    if (saga_pg_exec(c->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &err))
-        return cli_fail(c, &err);
-    char last_text[24];
-    snprintf(last_text, sizeof last_text, "%ld", last);
-    shown s = {0};
-    int rc = load(c, id, last ? last_text : NULL, &s, &err);
-    saga_pg_rollback(c->conn);
-    int status = CLI_EXIT_OK;
-    if (rc)
-        status = cli_fail(c, &err);
-    else if (cli_flag(a, "json"))
-        status = print_json(c, &s);
-    else
-        print_human(c, &s);
-    PQclear(s.saga);
-    PQclear(s.steps);
-    PQclear(s.history);
-    return status;
+    print_human(c, &s);
+    shown_free(&s);
+    return CLI_EXIT_OK;
 }
 
 const cli_command cli_cmd_show = {
     .name = "show",
-    .synopsis = "ID [--last N] [--json]",
+    .synopsis = "ID [--last N] [--json | --format dot|svg]",
     .summary = "show one saga: header, steps, timeline, what it waits for",
     .description =
         "Shows a saga (ID may be any unique prefix of its id): definition,\n"
@@ -432,7 +480,8 @@ const cli_command cli_cmd_show = {
         "sent, reply received (applied or ignored, and why), timeout, backoff,\n"
         "transition and operator action, timed from the saga's creation; the\n"
         "operator actions with who asked for them; and what the saga is waiting\n"
-        "for now.",
+        "for now. --format dot|svg prints the step graph instead, coloured by\n"
+        "step status (the picture the console shows).",
     .opts = OPTS,
     .n_opts = sizeof OPTS / sizeof OPTS[0],
     .min_pos = 1,

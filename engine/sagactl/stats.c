@@ -15,9 +15,11 @@
 #include "sagactl.h"
 
 #define DEFAULT_WINDOW_MS (3600 * 1000LL)
+#define MAX_BUCKETS 1000
 
 static const cli_opt OPTS[] = {
     {"since", CLI_VALUE, "DUR|TIME", "window start (default 1h: the last hour)"},
+    {"by", CLI_VALUE, "DUR", "also split the window into buckets of DUR (over time)"},
     {"json", CLI_FLAG, NULL, "print one JSON document"},
 };
 
@@ -51,8 +53,8 @@ static void ms_text(double ms, char *buf, size_t cap)
     saga_duration_format((int64_t)(ms + 0.5), 2, buf, cap);
 }
 
-static int print_json(cli *c, int64_t since, const PGresult *counts,
-                      const PGresult *durs, const PGresult *now)
+static json_t *stats_doc(cli *c, int64_t since, const PGresult *counts,
+                         const PGresult *durs, const PGresult *now)
 {
     double window_s = (double)(c->now_ms - since) / 1000.0;
     json_t *cs = json_array(), *totals = json_object();
@@ -97,7 +99,36 @@ static int print_json(cli *c, int64_t since, const PGresult *counts,
                                   window_s > 0 ? finished / window_s : 0.0));
     json_object_set_new(doc, "active", json_integer(cli_get_i64(now, 0, 0)));
     json_object_set_new(doc, "stuck", json_integer(cli_get_i64(now, 0, 1)));
-    return cli_json_print(doc, false);
+    return doc;
+}
+
+/* Every bucket of the window, those without a saga as zeros, so a chart's
+ * x axis is time and not "buckets that happened to have data". */
+static json_t *series_json(int64_t since, int64_t by, int64_t now_ms, const PGresult *r)
+{
+    json_t *arr = json_array();
+    int n = (int)((now_ms - since + by - 1) / by), row = 0;
+    for (int k = 0; k < n; k++) {
+        double p[3] = {0, 0, 0};
+        int64_t started = 0, completed = 0, compensated = 0;
+        while (row < PQntuples(r) && cli_get_i64(r, row, QSERIES_BUCKET) < k)
+            row++;
+        if (row < PQntuples(r) && cli_get_i64(r, row, QSERIES_BUCKET) == k) {
+            started = cli_get_i64(r, row, QSERIES_STARTED);
+            completed = cli_get_i64(r, row, QSERIES_COMPLETED);
+            compensated = cli_get_i64(r, row, QSERIES_COMPENSATED);
+            percentiles(cli_get(r, row, QSERIES_PCTL), p);
+        }
+        json_array_append_new(arr, json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "start",
+                                             cli_time_json(since + k * by), "started",
+                                             (json_int_t)started, "completed",
+                                             (json_int_t)completed, "compensated",
+                                             (json_int_t)compensated, "p50_ms",
+                                             (json_int_t)(p[0] + 0.5), "p95_ms",
+                                             (json_int_t)(p[1] + 0.5), "p99_ms",
+                                             (json_int_t)(p[2] + 0.5)));
+    }
+    return arr;
 }
 
 static void print_counts(cli *c, const PGresult *r, long *started)
@@ -195,51 +226,135 @@ static void print_human(cli *c, int64_t since, const PGresult *counts,
            stuck && c->color ? "\033[31m" : "", stuck, stuck && c->color ? "\033[0m" : "");
 }
 
+static int parse(cli *c, const cli_args *a, int64_t *since, int64_t *by, saga_error *err)
+{
+    *since = c->now_ms - DEFAULT_WINDOW_MS;
+    *by = 0;
+    if (cli_value_since(a, "since", c->now_ms, since, err) ||
+        cli_value_duration(a, "by", by, err))
+        return SAGA_EINVAL;
+    if (cli_value(a, "by") && (*by <= 0 || (c->now_ms - *since) / *by >= MAX_BUCKETS)) {
+        saga_error_set(err, SAGA_EINVAL, "--by: the window would have %s buckets",
+                       *by <= 0 ? "endless" : "over " SAGA_QUERY_STR(MAX_BUCKETS));
+        saga_error_hint(err, "pick a bucket of at least 1/" SAGA_QUERY_STR(MAX_BUCKETS)
+                             " of the window (--since)");
+        return SAGA_EINVAL;
+    }
+    return 0;
+}
+
+/* The four reads (series only with --by); all owned. */
+typedef struct figures {
+    int64_t since, by;
+    PGresult *counts, *durs, *now, *series;
+} figures;
+
+static void figures_free(figures *f)
+{
+    PQclear(f->counts);
+    PQclear(f->durs);
+    PQclear(f->now);
+    PQclear(f->series);
+}
+
+static int fetch(cli *c, const cli_args *a, figures *f, saga_error *err)
+{
+    memset(f, 0, sizeof *f);
+    if (parse(c, a, &f->since, &f->by, err))
+        return SAGA_EINVAL;
+    char p[24], w[24];
+    snprintf(p, sizeof p, "%lld", (long long)f->since);
+    snprintf(w, sizeof w, "%lld", (long long)f->by);
+    const char *params[2] = {p, w};
+    bool ok = (f->counts = cli_query(c, saga_query_stats_counts, 1, params, err)) &&
+              (f->durs = cli_query(c, saga_query_stats_durations, 1, params, err)) &&
+              (f->now = cli_query(c, saga_query_stats_active, 0, NULL, err)) &&
+              (!f->by || (f->series = cli_query(c, saga_query_stats_series, 2, params,
+                                                err)));
+    if (ok)
+        return 0;
+    figures_free(f);
+    return err->code;
+}
+
+int cli_doc_stats(cli *c, const cli_args *a, json_t **doc, saga_error *err)
+{
+    figures f;
+    int rc = fetch(c, a, &f, err);
+    if (rc)
+        return rc;
+    *doc = stats_doc(c, f.since, f.counts, f.durs, f.now);
+    if (*doc && f.by)
+        json_object_set_new(*doc, "series", series_json(f.since, f.by, c->now_ms, f.series));
+    figures_free(&f);
+    return *doc ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
+}
+
+static void print_series(cli *c, const figures *f)
+{
+    json_t *arr = series_json(f->since, f->by, c->now_ms, f->series);
+    saga_table *t = cli_table(6);
+    static const char *const heads[] = {"FROM", "STARTED", "COMPLETED", "COMPENSATED",
+                                        "P50", "P95"};
+    for (size_t k = 0; k < 6; k++)
+        saga_table_column(t, k, heads[k], k ? SAGA_TABLE_RIGHT : 0);
+    size_t i;
+    json_t *b;
+    json_array_foreach(arr, i, b) {
+        char p50[SAGA_TIME_TEXT_MAX], p95[SAGA_TIME_TEXT_MAX];
+        ms_text((double)json_integer_value(json_object_get(b, "p50_ms")), p50, sizeof p50);
+        ms_text((double)json_integer_value(json_object_get(b, "p95_ms")), p95, sizeof p95);
+        saga_table_row(t);
+        saga_table_cell(t, 0, json_string_value(json_object_get(b, "start")), NULL);
+        saga_table_cellf(t, 1, NULL, "%lld", json_integer_value(json_object_get(b, "started")));
+        saga_table_cellf(t, 2, NULL, "%lld",
+                         json_integer_value(json_object_get(b, "completed")));
+        saga_table_cellf(t, 3, NULL, "%lld",
+                         json_integer_value(json_object_get(b, "compensated")));
+        saga_table_cell(t, 4, p50, NULL);
+        saga_table_cell(t, 5, p95, NULL);
+    }
+    printf("\nover time:\n");
+    cli_table_print(c, t);
+    saga_table_free(t);
+    json_decref(arr);
+}
+
 static int check(cli *c, const cli_args *a)
 {
     saga_error err;
-    int64_t since;
-    if (cli_value_since(a, "since", c->now_ms, &since, &err))
-        return cli_usage_fail(&err);
-    return CLI_EXIT_OK;
+    int64_t since, by;
+    return parse(c, a, &since, &by, &err) ? cli_usage_fail(&err) : CLI_EXIT_OK;
 }
 
 static int run(cli *c, const cli_args *a)
 {
     saga_error err;
-    int64_t since = c->now_ms - DEFAULT_WINDOW_MS;
-    if (cli_value_since(a, "since", c->now_ms, &since, &err))
-        return cli_usage_fail(&err);
-    char p[24];
-    snprintf(p, sizeof p, "%lld", (long long)since);
-    const char *params[1] = {p};
-    PGresult *counts = cli_query(c, saga_query_stats_counts, 1, params, &err);
-    PGresult *durs = counts ? cli_query(c, saga_query_stats_durations, 1, params,
-                                        &err) : NULL;
-    PGresult *now = durs ? cli_query(c, saga_query_stats_active, 0, NULL, &err) : NULL;
-    int status = CLI_EXIT_OK;
-    if (!now)
-        status = cli_fail(c, &err);
-    else if (cli_flag(a, "json"))
-        status = print_json(c, since, counts, durs, now);
-    else
-        print_human(c, since, counts, durs, now);
-    PQclear(counts);
-    PQclear(durs);
-    PQclear(now);
-    return status;
+    json_t *doc;
+    if (cli_flag(a, "json"))
+        return cli_doc_stats(c, a, &doc, &err) ? cli_fail(c, &err)
+                                                : cli_json_print(doc, false);
+    figures f;
+    if (fetch(c, a, &f, &err))
+        return cli_fail(c, &err);
+    print_human(c, f.since, f.counts, f.durs, f.now);
+    if (f.by)
+        print_series(c, &f);
+    figures_free(&f);
+    return CLI_EXIT_OK;
 }
 
 const cli_command cli_cmd_stats = {
     .name = "stats",
-    .synopsis = "[--since DUR|TIME] [--json]",
+    .synopsis = "[--since DUR|TIME] [--by DUR] [--json]",
     .summary = "counts, durations and throughput",
     .description =
         "Counts of sagas started in the window by definition and status;\n"
         "p50/p95/p99/max durations (creation to finish) of sagas that finished\n"
         "in the window; started and finished per second over the window; and\n"
         "how many sagas are active and stuck right now. The window is the last\n"
-        "hour unless --since says otherwise.",
+        "hour unless --since says otherwise. --by DUR adds the same figures per\n"
+        "bucket of DUR across the window (JSON: \"series\"), the console's charts.",
     .opts = OPTS,
     .n_opts = sizeof OPTS / sizeof OPTS[0],
     .min_pos = 0,

@@ -80,8 +80,8 @@ static void saga_reason(cli *c, const PGresult *r, int i, char *buf, size_t cap)
         snprintf(buf, cap, "no command pending");
 }
 
-static int print_json(cli *c, const PGresult *list, const PGresult *groups,
-                      long total, int64_t threshold)
+static json_t *stuck_doc(cli *c, const PGresult *list, const PGresult *groups,
+                         long total, int64_t threshold)
 {
     json_t *g = json_array();
     for (int i = 0; i < PQntuples(groups); i++) {
@@ -125,7 +125,7 @@ static int print_json(cli *c, const PGresult *list, const PGresult *groups,
     json_t *doc = json_pack("{s:o, s:I, s:o, s:o}", "threshold_ms",
                             threshold ? json_integer(threshold) : json_null(), "count",
                             (json_int_t)total, "groups", g, "sagas", s);
-    return cli_json_print(doc, false);
+    return doc;
 }
 
 static void print_groups(cli *c, const PGresult *r)
@@ -206,64 +206,95 @@ static int check(cli *c, const cli_args *a)
     return parse(a, &o, &err) ? cli_usage_fail(&err) : CLI_EXIT_OK;
 }
 
-static int run(cli *c, const cli_args *a)
+/* The counts and the sagas, as the query answered them (both owned). */
+typedef struct board {
+    PGresult *groups, *list;
+    long total;
+    bool has_threshold;
+    int64_t threshold;
+} board;
+
+static int fetch(cli *c, const cli_args *a, board *b, saga_error *err)
 {
-    saga_error err;
+    memset(b, 0, sizeof *b);
     options o;
-    if (parse(a, &o, &err))
-        return cli_usage_fail(&err);
-    int64_t threshold = o.threshold;
-    long limit = o.limit;
-    const char *def = o.def;
-    int version = o.version;
-    bool has_threshold = cli_value(a, "threshold") != NULL;
-    json_t *th = has_threshold ? NULL : thresholds(c, &err);
-    if (!has_threshold && !th)
-        return cli_fail(c, &err);
+    if (parse(a, &o, err))
+        return SAGA_EINVAL;
+    b->threshold = o.threshold;
+    b->has_threshold = cli_value(a, "threshold") != NULL;
+    json_t *th = b->has_threshold ? NULL : thresholds(c, err);
+    if (!b->has_threshold && !th)
+        return err->code;
     char *th_text = th ? json_dumps(th, JSON_COMPACT) : NULL;
     json_decref(th);
     char ms[24], ver[16], lim[16];
-    snprintf(ms, sizeof ms, "%lld", (long long)threshold);
-    snprintf(ver, sizeof ver, "%d", version);
-    snprintf(lim, sizeof lim, "%ld", limit);
-    const char *params[5] = {th_text, has_threshold ? ms : NULL, def[0] ? def : NULL,
-                             version ? ver : NULL, lim};
-    PGresult *groups = cli_query(c, saga_query_stuck_groups, 4, params, &err);
-    PGresult *list = groups ? cli_query(c, saga_query_stuck_list, 5, params, &err) : NULL;
+    snprintf(ms, sizeof ms, "%lld", (long long)o.threshold);
+    snprintf(ver, sizeof ver, "%d", o.version);
+    snprintf(lim, sizeof lim, "%ld", o.limit);
+    const char *params[5] = {th_text, b->has_threshold ? ms : NULL,
+                             o.def[0] ? o.def : NULL, o.version ? ver : NULL, lim};
+    b->groups = cli_query(c, saga_query_stuck_groups, 4, params, err);
+    b->list = b->groups ? cli_query(c, saga_query_stuck_list, 5, params, err) : NULL;
     free(th_text);
-    int status = CLI_EXIT_OK;
-    if (!list) {
-        PQclear(groups);
-        return cli_fail(c, &err);
+    if (!b->list) {
+        PQclear(b->groups);
+        return err->code;
     }
-    long total = 0;
-    for (int i = 0; i < PQntuples(groups); i++)
-        total += (long)cli_get_i64(groups, i, QGROUP_COUNT);
+    for (int i = 0; i < PQntuples(b->groups); i++)
+        b->total += (long)cli_get_i64(b->groups, i, QGROUP_COUNT);
+    return 0;
+}
+
+int cli_doc_stuck(cli *c, const cli_args *a, json_t **doc, saga_error *err)
+{
+    board b;
+    int rc = fetch(c, a, &b, err);
+    if (rc)
+        return rc;
+    *doc = stuck_doc(c, b.list, b.groups, b.total, b.has_threshold ? b.threshold : 0);
+    PQclear(b.groups);
+    PQclear(b.list);
+    return *doc ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
+}
+
+static void print_human(cli *c, const board *b)
+{
     char th_desc[64];
-    if (has_threshold) {
+    if (b->has_threshold) {
         char d[SAGA_TIME_TEXT_MAX];
-        saga_duration_format(threshold, 2, d, sizeof d);
+        saga_duration_format(b->threshold, 2, d, sizeof d);
         snprintf(th_desc, sizeof th_desc, "no progress for over %s", d);
     } else {
         snprintf(th_desc, sizeof th_desc, "flagged, or past their definition's stuck_after_ms");
     }
-    if (cli_flag(a, "json")) {
-        status = print_json(c, list, groups, total, has_threshold ? threshold : 0);
-    } else if (total == 0) {
+    if (b->total == 0) {
         printf("no stuck sagas (%s)\n", th_desc);
-    } else {
-        printf("%ld stuck saga%s (%s)\n\n", total, total == 1 ? "" : "s", th_desc);
-        if (total > GROUP_WHEN_MORE_THAN) {
-            print_groups(c, groups);
-            printf("\n");
-        }
-        print_list(c, list);
-        if (total > PQntuples(list))
-            printf("... %ld more (raise --limit to list them)\n", total - PQntuples(list));
+        return;
     }
-    PQclear(groups);
-    PQclear(list);
-    return status;
+    printf("%ld stuck saga%s (%s)\n\n", b->total, b->total == 1 ? "" : "s", th_desc);
+    if (b->total > GROUP_WHEN_MORE_THAN) {
+        print_groups(c, b->groups);
+        printf("\n");
+    }
+    print_list(c, b->list);
+    if (b->total > PQntuples(b->list))
+        printf("... %ld more (raise --limit to list them)\n", b->total - PQntuples(b->list));
+}
+
+static int run(cli *c, const cli_args *a)
+{
+    saga_error err;
+    json_t *doc;
+    if (cli_flag(a, "json"))
+        return cli_doc_stuck(c, a, &doc, &err) ? cli_fail(c, &err)
+                                                : cli_json_print(doc, false);
+    board b;
+    if (fetch(c, a, &b, &err))
+        return cli_fail(c, &err);
+    print_human(c, &b);
+    PQclear(b.groups);
+    PQclear(b.list);
+    return CLI_EXIT_OK;
 }
 
 const cli_command cli_cmd_stuck = {

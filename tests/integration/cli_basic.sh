@@ -217,15 +217,6 @@ has out "operator actions:"
 # --- tail sees a row committed after a later one ---------------------------------
 # A history id is taken at INSERT, so a transaction that commits late makes
 # an older id appear after newer ones; tail must print it all the same.
-wait_for() {
-    end=$(($(date +%s) + $1))
-    msg=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$end" ] && fail "timed out: $msg"
-        sleep 0.1
-    done
-}
 "$S" tail --all --json --count 2 --timeout 60s >"$TMP/tail" 2>"$TMP/tail.err" &
 TAIL=$!
 PIDS="$PIDS $TAIL"

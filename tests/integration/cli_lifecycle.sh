@@ -26,16 +26,6 @@ TMP=$LOGS/tmp
 rm -rf "$TMP" && mkdir -p "$TMP"
 T=cli-$P
 
-# wait_for SECONDS MESSAGE CMD...: polls CMD until it succeeds.
-wait_for() {
-    end=$(($(date +%s) + $1))
-    msg=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$end" ] && fail "timed out: $msg"
-        sleep 0.1
-    done
-}
 status_is() { [ "$(psql_q "SELECT status FROM sagas WHERE id = '$1'")" = "$2" ]; }
 stuck_count_is() {
     [ "$("$S" stuck --def "$1" --json | jq .count)" -eq "$2" ]

@@ -7,6 +7,11 @@
 # end to end (process start, connect, query, print) as the median of 5 runs.
 # Fails if `list` - first page, filtered, or a later keyset page - takes a
 # second or more; the figures are printed (docs/cli.md quotes them).
+# Then the console (`sagactl serve`) on the same data: each page's server
+# time (curl's time to first byte after the request was sent) as the median
+# of 5; fails if the list page takes 200 ms or more or a saga's page 100 ms
+# or more (docs/console.md quotes the figures at 1,000,000 sagas:
+# CLI_PERF_SAGAS=1000000).
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || fail "jq is needed to check JSON output"
 
@@ -105,4 +110,30 @@ median_ms "show PREFIX (8 characters)" 1000 "$S" show "$(echo "$ID" | cut -c1-8)
 median_ms "stuck (per-definition thresholds)" 0 "$S" stuck
 median_ms "stats --since 1h" 0 "$S" stats --since 1h
 median_ms "stats --since 2d (every saga)" 0 "$S" stats --since 2d
+
+# page_ms LABEL LIMIT_MS PATH: the console's server time for PATH, median of 5.
+page_ms() {
+    : >"$TMP/times"
+    for _ in 1 2 3 4 5; do
+        curl -sS -o "$TMP/page" -w '%{http_code} %{time_pretransfer} %{time_starttransfer}\n' \
+            "$CONSOLE$3" >"$TMP/curl" || fail "console: $3"
+        read -r code pre start <"$TMP/curl"
+        [ "$code" = 200 ] || fail "console: $3 answered $code"
+        awk -v a="$pre" -v b="$start" 'BEGIN {printf "%d\n", (b - a) * 1000 + 0.5}' >>"$TMP/times"
+    done
+    m=$(sort -n "$TMP/times" | sed -n 3p)
+    printf '%-62s median %4d ms (runs: %s)\n' "console $1" "$m" "$(tr '\n' ' ' <"$TMP/times" | sed 's/ $//')"
+    if [ "$2" -gt 0 ] && [ "$m" -ge "$2" ]; then
+        fail "console $1 took $m ms (limit $2 ms)"
+    fi
+}
+spawn console "$S" serve --listen 127.0.0.1:0
+wait_for 10 "the console starts" grep -q '^console:' "$LOGS/console.log"
+CONSOLE=$(sed -n 's/^console: \(http[^ ]*\)\/ .*/\1/p' "$LOGS/console.log")
+page_ms "/ (first page of 50)" 200 "/"
+page_ms "/?status=COMPENSATED,RUNNING&def=perf (filtered)" 200 "/?status=COMPENSATED,RUNNING&def=perf"
+page_ms "/sagas/ID (a compensating saga)" 100 "/sagas/$(psql_q "SELECT id FROM sagas WHERE status = 'COMPENSATING' ORDER BY created_at LIMIT 1")"
+page_ms "/sagas/ID (a completed saga)" 100 "/sagas/$ID"
+page_ms "/stuck" 0 "/stuck"
+page_ms "/stats (last hour)" 0 "/stats"
 echo "cli_list_perf: list answers in well under a second on $N sagas"

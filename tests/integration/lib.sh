@@ -54,6 +54,17 @@ wait_sql() {
     done
 }
 
+# wait_for SECONDS MESSAGE CMD...: polls until CMD succeeds.
+wait_for() {
+    end=$(($(date +%s) + $1))
+    msg=$2
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -ge "$end" ] && fail "timed out: $msg"
+        sleep 0.1
+    done
+}
+
 # spawn NAME CMD...: starts CMD in the background, logging to $LOGS/NAME.log;
 # sets SPAWNED to its pid.
 spawn() {

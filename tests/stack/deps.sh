@@ -8,7 +8,8 @@ set -eu
 PKGS="gcc make pkg-config librdkafka-dev libpq-dev libprotobuf-c-dev \
 protobuf-c-compiler protobuf-compiler libjansson-dev libcmocka-dev libmicrohttpd-dev \
 postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat \
-clang libclang-rt-14-dev valgrind gnuplot-nox procps curl jq openssl iproute2"
+clang libclang-rt-14-dev valgrind gnuplot-nox procps curl jq openssl iproute2 \
+libgraphviz-dev chromium"
 
 missing=""
 for p in $PKGS; do

@@ -315,6 +315,17 @@ export SAGA_KAFKA_SSL_BROKERS='127.0.0.1:$SSL_PORT'
 EOF
 }
 
+# The console `make demo` leaves running (examples/demo.sh) reads this
+# stack's database: it stops with the stack. The pid file may be stale, so
+# only a sagactl is stopped.
+console_down() {
+    pid=$(cat "$STACK/console.pid" 2>/dev/null) || return 0
+    if alive "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sagactl ]; then
+        kill -TERM "$pid" && log "console stopped (pid $pid)"
+    fi
+    rm -f "$STACK/console.pid"
+}
+
 case "${1:-}" in
 up)
     mkdir -p "$STACK"
@@ -329,10 +340,12 @@ up)
     log "environment in $STACK/env (. $STACK/env)"
     ;;
 down)
+    console_down
     kafka_down
     pg_down
     ;;
 reset)
+    console_down
     kafka_down
     pg_down
     rm -rf "$STACK"
@@ -351,8 +364,11 @@ restart-pg)
     pg_down
     pg_up
     ;;
+console-down)
+    console_down
+    ;;
 *)
-    echo "usage: stack.sh up|down|reset|status|restart-kafka|restart-pg" >&2
+    echo "usage: stack.sh up|down|reset|status|restart-kafka|restart-pg|console-down" >&2
     exit 2
     ;;
 esac
