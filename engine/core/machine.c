@@ -278,6 +278,7 @@ static void finish(machine_ctx *c)
     bool terminal = saga_status_terminal(st->status);
     if (!terminal && stuck_after > 0 && c->now - st->progress_ms >= stuck_after) {
         describe_stuck(c, st->stuck_reason, sizeof st->stuck_reason);
+        machine_flow_stuck_cause(st, st->stuck_reason, sizeof st->stuck_reason);
         if (!st->stuck) {
             st->stuck = true;
             machine_note(c, SAGA_NOTE_STUCK, -1, SAGA_ACT_NONE, 0,

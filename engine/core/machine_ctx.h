@@ -106,6 +106,9 @@ bool machine_flow_before(machine_ctx *c);
 int64_t machine_flow_wake(const saga_state *st, int64_t wake);
 /* START of a SCHEDULED saga: refused (SAGA_ECONFLICT), nothing touched. */
 int machine_flow_refuse_start(machine_ctx *c, saga_error *err);
+/* Prefixes a stuck reason with why the saga compensates when its deadline
+ * passed ("deadline of 30s passed; awaiting ..."). */
+void machine_flow_stuck_cause(const saga_state *st, char *reason, size_t size);
 /* ABORT of a SCHEDULED saga: COMPENSATED at once, nothing sent. */
 void machine_flow_abort_scheduled(machine_ctx *c, const char *why);
 

@@ -215,7 +215,7 @@ const char *cli_participant(cli *c, const char *name, int version,
  * the three non-terminal ones and "terminal" for the two others); fills
  * names[] with canonical names (borrowed). Returns 0 or SAGA_EINVAL listing
  * the valid statuses. */
-int cli_parse_statuses(const char *list, const char *names[5], size_t *n,
+int cli_parse_statuses(const char *list, const char *names[SAGA_STATUS_COUNT], size_t *n,
                        saga_error *err);
 
 /* Runs a parameterised query (PQexecParams, text results); NULL on error
@@ -242,6 +242,13 @@ json_t *cli_json_parse_col(const PGresult *r, int row, int col);
  * Returns 0 or SAGA_EINVAL with the option named. */
 int cli_start_flows(const cli_args *a, int64_t now, saga_start_req *req, char **tags_json,
                     saga_error *err);
+
+/* --- list_keys.c -------------------------------------------------------- */
+
+/* list's --tag K=V and --where input.PATH=VALUE (both repeatable) as the
+ * JSON objects saga_query_list_filter takes; each *out is owned (free) or
+ * NULL when the option was not given. Returns 0 or SAGA_EINVAL. */
+int cli_list_keys(const cli_args *a, char **tags_json, char **input_json, saga_error *err);
 
 /* --- waiting.c --------------------------------------------------------- */
 

@@ -2135,6 +2135,22 @@ static void test_deadline_compensates_in_flight_and_reserved(void **state)
     assert_false(out.deadline_expired); /* counted once */
 }
 
+static void test_deadline_named_in_stuck_reason(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, 2000, 0);
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    timer(T0 + 2000);
+    assert_note(SAGA_NOTE_TRANSITION, -1, "RUNNING -> COMPENSATING: deadline of 2s passed");
+    /* the compensation is never answered: stuck, and the reason says why
+     * the saga is compensating */
+    timer(T0 + 2000 + STUCK);
+    assert_true(st.stuck);
+    assert_non_null(strstr(st.stuck_reason, "deadline of 2s passed; "));
+    assert_non_null(strstr(st.stuck_reason, "COMPENSATE"));
+}
+
 static void test_deadline_compensates_unknown_outcome(void **state)
 {
     (void)state;
@@ -2270,6 +2286,7 @@ int main(void)
         cmocka_unit_test(test_deadline_armed_and_in_wake),
         cmocka_unit_test(test_deadline_compensates_in_flight_and_reserved),
         cmocka_unit_test(test_deadline_compensates_unknown_outcome),
+        cmocka_unit_test(test_deadline_named_in_stuck_reason),
         cmocka_unit_test(test_deadline_noticed_by_a_reply),
         cmocka_unit_test(test_deadline_no_longer_applies_once_confirming),
         cmocka_unit_test(test_deadline_after_rejection_changes_nothing),
