@@ -129,8 +129,8 @@ start_bg payment "$BIN/payment-worker" --http.listen 127.0.0.1:0
 wait_for "SELECT status FROM sagas WHERE id = '$LATE'" COMPENSATED 60
 echo "\$ sagactl list --tag order=$RUN-late"
 "$BIN/sagactl" list --tag "order=$RUN-late"
-echo "\$ sagactl show $LATE | grep deadline"
-"$BIN/sagactl" show "$LATE" | grep "deadline"
+echo "\$ sagactl show $LATE | grep \"deadline of\""
+"$BIN/sagactl" show "$LATE" | grep "deadline of"
 
 say "6. Summary of this run"
 psql "$SAGA_PG_DSN" -P footer=off -c "
