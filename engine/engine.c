@@ -363,6 +363,7 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
     x->status_after = row->st.status;
     x->applied = fx.changed;
     x->started = fx.started;
+    x->deadline_expired = fx.deadline_expired;
     return 0;
 }
 
@@ -391,6 +392,7 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
         saga_error_clear(&evs[i].err);
         evs[i].applied = false;
         evs[i].started = false;
+        evs[i].deadline_expired = false;
         evs[i].def_name[0] = '\0';
         evs[i].traceparent[0] = '\0';
     }

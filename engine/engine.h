@@ -62,6 +62,8 @@ typedef struct saga_engine_event {
     bool started;             /* the event dispatched the saga's first
                                  commands (START, or the first TIMER of a
                                  saga created by saga_start) */
+    bool deadline_expired;    /* the event found the saga's deadline passed
+                                 and began compensating */
     double step_seconds;      /* REPLY applied: dispatch-to-reply time of
                                  the command it answered; -1 otherwise */
 } saga_engine_event;

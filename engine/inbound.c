@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tags.h"
 #include "utf8.h"
 
 bool saga_inbound_uuid(const char *s)
@@ -89,6 +90,35 @@ void saga_inbound_reply_free(saga_inbound_reply *r)
     memset(r, 0, sizeof *r);
 }
 
+/* StartSaga's tags as a JSON object (*out owned, NULL when none), or the
+ * reason they are refused (written to why, which is returned). */
+static const char *start_tags(const Saga__StartSaga *s, json_t **out, char *why,
+                              size_t why_len)
+{
+    *out = NULL;
+    if (s->n_tags == 0)
+        return NULL;
+    json_t *tags = json_object();
+    if (!tags)
+        return "invalid StartSaga: out of memory";
+    for (size_t i = 0; i < s->n_tags; i++) {
+        const char *k = s->tags[i]->key, *v = s->tags[i]->value;
+        if (!saga_utf8_valid(k) || !saga_utf8_valid(v) ||
+            json_object_set_new(tags, k, json_string(v))) {
+            json_decref(tags);
+            return "invalid StartSaga: a tag is not UTF-8";
+        }
+    }
+    saga_error e;
+    if (saga_tags_check(tags, &e) != 0) {
+        json_decref(tags);
+        snprintf(why, why_len, "invalid StartSaga: %s", e.msg);
+        return why;
+    }
+    *out = tags;
+    return NULL;
+}
+
 bool saga_inbound_start_decode(const void *buf, size_t len,
                                saga_inbound_start *out, saga_dlq_reason *code,
                                char *why, size_t why_len)
@@ -111,18 +141,25 @@ bool saga_inbound_start_decode(const void *buf, size_t len,
         bad = "invalid StartSaga: idempotency_key is not UTF-8 or too long";
     else if (!saga_utf8_valid(s->traceparent))
         bad = "invalid StartSaga: traceparent is not UTF-8";
+    else if (s->deadline_ms < 0 || s->start_at_ms < 0)
+        bad = "invalid StartSaga: negative deadline_ms or start_at_ms";
     if (!bad) {
         input = json_loadb((const char *)s->input.data, s->input.len, 0, NULL);
         if (!json_is_object(input))
             bad = "invalid StartSaga: input is not a JSON object";
     }
+    json_t *tags = NULL;
+    if (!bad)
+        bad = start_tags(s, &tags, why, why_len);
     if (bad) {
+        json_decref(tags);
         json_decref(input);
         saga__start_saga__free_unpacked(s, NULL);
         return refuse(code, SAGA_DLQ_INVALID_START, why, why_len, bad);
     }
     out->pb = s;
     out->input = input;
+    out->tags = tags;
     return true;
 }
 
@@ -130,6 +167,7 @@ void saga_inbound_start_free(saga_inbound_start *s)
 {
     if (s->pb)
         saga__start_saga__free_unpacked(s->pb, NULL);
+    json_decref(s->tags);
     json_decref(s->input);
     memset(s, 0, sizeof *s);
 }

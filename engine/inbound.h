@@ -32,6 +32,7 @@ typedef struct saga_inbound_reply {
 typedef struct saga_inbound_start {
     Saga__StartSaga *pb; /* owned */
     json_t *input;       /* owned; a JSON object */
+    json_t *tags;        /* owned; the tags as a JSON object, NULL if none */
 } saga_inbound_start;
 
 /* Decodes and validates a Reply. Returns true and fills *out (free with
@@ -42,7 +43,8 @@ bool saga_inbound_reply_decode(const void *buf, size_t len,
                                char *why, size_t why_len);
 void saga_inbound_reply_free(saga_inbound_reply *r);
 
-/* The same for StartSaga (input must be a JSON object; version >= 0). */
+/* The same for StartSaga (input must be a JSON object; version >= 0;
+ * deadline_ms and start_at_ms not negative; tags follow tags.h's rules). */
 bool saga_inbound_start_decode(const void *buf, size_t len,
                                saga_inbound_start *out, saga_dlq_reason *code,
                                char *why, size_t why_len);

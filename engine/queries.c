@@ -151,6 +151,23 @@ static int param(saga_query_built *q, const char *v)
     return ++q->n;
 }
 
+/* Adds a borrowed parameter (too long for the store: tags, input) and
+ * returns its placeholder number. */
+static int param_ref(saga_query_built *q, const char *v)
+{
+    q->params[q->n] = v;
+    return ++q->n;
+}
+
+/* Containment on the GIN (jsonb_path_ops) indexes of schema/008. */
+static void where_keys(saga_buf *b, saga_query_built *q, const saga_query_list_filter *f)
+{
+    if (f->tags_json)
+        saga_buf_printf(b, " AND tags @> $%d::jsonb", param_ref(q, f->tags_json));
+    if (f->input_json)
+        saga_buf_printf(b, " AND input @> $%d::jsonb", param_ref(q, f->input_json));
+}
+
 /* The WHERE conditions shared by every per-status walk. */
 static void where(saga_buf *b, saga_query_built *q, const saga_query_list_filter *f,
                   const char *status)
@@ -167,6 +184,7 @@ static void where(saga_buf *b, saga_query_built *q, const saga_query_list_filter
     }
     if (f->stuck)
         saga_buf_puts(b, " AND stuck");
+    where_keys(b, q, f);
     char n[24];
     if (f->since_ms) {
         snprintf(n, sizeof n, "%" PRId64, f->since_ms);

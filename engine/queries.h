@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "machine.h"
 #include "spec.h"
 #include "store.h"
 
@@ -186,7 +187,7 @@ extern const char saga_query_prune_count[];
 
 /* The filters of a page of sagas; zero means unset. */
 typedef struct saga_query_list_filter {
-    const char *statuses[5];   /* canonical names (borrowed) */
+    const char *statuses[SAGA_STATUS_COUNT]; /* canonical names (borrowed) */
     size_t n_status;
     char def[SAGA_SPEC_MAX_NAME + 1];
     int def_version;
@@ -195,6 +196,10 @@ typedef struct saga_query_list_filter {
     char after_us[24];          /* cursor: created_at in microseconds */
     char after_id[SAGA_ID_LEN + 1];
     long limit;
+    const char *tags_json;  /* {"k": "v", ...}: sagas with all these tags
+                               (borrowed; NULL = any) */
+    const char *input_json; /* an object the input must contain (nested
+                               for dotted paths; borrowed; NULL = any) */
 } saga_query_list_filter;
 
 #define SAGA_QUERY_MAX_PARAMS 40

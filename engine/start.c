@@ -14,8 +14,10 @@ _Static_assert(SAGA_START_ID_SIZE == SAGA_ID_LEN + 1,
 
 int saga_start_prepare(const saga_spec *spec, const json_t *input,
                        const char *idempotency_key, const char *traceparent,
-                       bool wake_now, saga_start_item *it, saga_error *err)
+                       bool wake_now, const saga_start_opts *opts,
+                       saga_start_item *it, saga_error *err)
 {
+    it->tags = NULL;
     int rc = saga_spec_check_input(spec, input, err);
     if (rc)
         return rc;
@@ -32,6 +34,22 @@ int saga_start_prepare(const saga_spec *spec, const json_t *input,
                          .idempotency_key = idempotency_key,
                          .traceparent = it->traceparent, .wake_now = wake_now,
                          .now_ms = saga_now_ms()};
+    return saga_start_apply_opts(spec, input, opts, it, err);
+}
+
+/* The request's options; *tags receives the parsed tags (owned). */
+static int request_opts(const saga_start_req *req, saga_start_opts *o, json_t **tags,
+                        saga_error *err)
+{
+    *o = (saga_start_opts){.deadline_ms = req->deadline_ms, .start_at_ms = req->start_at_ms};
+    *tags = NULL;
+    if (!req->tags_json)
+        return 0;
+    json_error_t jerr;
+    *tags = json_loads(req->tags_json, 0, &jerr);
+    if (!json_is_object(*tags))
+        return saga_error_set(err, SAGA_EINVAL, "tags: not a JSON object");
+    o->tags = *tags;
     return 0;
 }
 
@@ -48,15 +66,19 @@ int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
                        jerr.line, jerr.column, jerr.text);
         return SAGA_EINVAL;
     }
+    saga_start_opts opts;
+    json_t *tags = NULL;
     bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
     saga_spec *spec = NULL;
-    int rc = saga_defs_load(conn, req->name, req->version, &spec, err);
+    int rc = request_opts(req, &opts, &tags, err);
+    if (rc == 0)
+        rc = saga_defs_load(conn, req->name, req->version, &spec, err);
     if (rc == 0 && own)
         rc = saga_pg_begin(conn, err);
     if (rc == 0) {
         saga_start_item it;
         rc = saga_start_prepare(spec, input, req->idempotency_key, req->traceparent,
-                                true, &it, err);
+                                true, &opts, &it, err);
         if (rc == 0) {
             res->version = spec->version;
             memcpy(res->id, it.id, sizeof it.id);
@@ -64,6 +86,7 @@ int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
         }
         if (rc == 0 && !res->existed)
             rc = saga_store_notify(conn, SAGA_CHANNEL_WAKE, err);
+        saga_start_item_clear(&it);
         if (own) {
             if (rc == 0)
                 rc = saga_pg_commit(conn, err);
@@ -72,6 +95,7 @@ int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
         }
     }
     saga_spec_free(spec);
+    json_decref(tags);
     json_decref(input);
     return rc;
 }

@@ -8,6 +8,9 @@
  * the caller's transaction usable), inserts the saga, and asks sagad to run
  * it via NOTIFY, which PostgreSQL delivers only at commit. A repeated
  * idempotency key returns the existing saga instead of starting another.
+ * A start may also set the saga's deadline, a start time in the future
+ * (the saga is stored at once as SCHEDULED and starts when due) and tags
+ * (business keys `sagactl list --tag` finds it by); docs/spec.md.
  *
  * A public header (installed): it includes only libpq, jansson and error.h.
  */
@@ -17,6 +20,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -32,6 +36,13 @@ typedef struct saga_start_req {
     const char *input_json;      /* the input as JSON text (an object) */
     const char *idempotency_key; /* NULL or "" = none */
     const char *traceparent;     /* NULL or invalid = a new trace */
+    int64_t deadline_ms;         /* > 0: overrides the definition's
+                                    deadline_ms; 0 = the definition's */
+    int64_t start_at_ms;         /* 0 = now; else when to start (ms since
+                                    the epoch), which must be in the future */
+    const char *tags_json;       /* NULL or a JSON object of string values:
+                                    tags added to the definition's (these
+                                    win on a shared key) */
 } saga_start_req;
 
 typedef struct saga_start_result {
@@ -44,7 +55,8 @@ typedef struct saga_start_result {
  * Starts a saga on conn (borrowed). If conn is inside a transaction, works
  * in it and does not commit; otherwise runs in a transaction of its own.
  * Returns 0, SAGA_ENOTFOUND (no such definition), SAGA_EINVAL (bad input,
- * message names the field) or SAGA_EDB.
+ * message names the field; a start time in the past; a bad deadline or
+ * tag) or SAGA_EDB.
  */
 int saga_start(PGconn *conn, const saga_start_req *req, saga_start_result *res,
                saga_error *err);

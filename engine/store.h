@@ -60,14 +60,19 @@ typedef struct saga_new {
     const json_t *input;        /* validated input (borrowed) */
     const char *idempotency_key;/* NULL or "" = none */
     const char *traceparent;
-    bool wake_now;              /* let a timer apply START (external starts) */
+    bool wake_now;              /* let a timer apply START (external starts);
+                                   ignored for a scheduled saga, due at its
+                                   start time */
     int64_t now_ms;
+    saga_machine_opts opts;     /* deadline and start time (0 = none) */
+    const json_t *tags;         /* the saga's tags (borrowed object) or NULL */
 } saga_new;
 
 /*
- * Inserts the saga and its steps as saga_machine_init makes them for the
- * spec (RUNNING, every step PENDING), and a "created" history row; with
- * wake_now the saga is due at once. When the idempotency key already
+ * Inserts the saga and its steps as saga_machine_init_opts makes them for
+ * the spec and s->opts (RUNNING or SCHEDULED, every step PENDING), its
+ * tags, and a "created" history row; with wake_now a saga that is not
+ * scheduled is due at once. When the idempotency key already
  * exists nothing is inserted: *existed is set and existing_id receives the
  * earlier saga's id.
  */

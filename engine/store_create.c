@@ -12,6 +12,8 @@
 #include "store.h"
 #include "store_record.h"
 
+#include "clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,16 +25,22 @@ static const char *CREATE_SQL =
     "  SELECT * FROM jsonb_to_recordset($1::jsonb) AS u(seq integer, id uuid,"
     "    def_name text, def_version integer, input jsonb, key text, tp text,"
     "    wake boolean, text text, status text, progress_ms bigint, wake_ms bigint,"
-    "    stuck boolean, stuck_reason text, aborted boolean, resolved boolean)),"
+    "    stuck boolean, stuck_reason text, aborted boolean, resolved boolean,"
+    "    start_ms bigint, deadline_ms bigint, deadline_at_ms bigint, tags jsonb)),"
     " s AS ("
     "  INSERT INTO sagas (id, def_name, def_version, status, input, idempotency_key,"
     "                     traceparent, created_at, updated_at, progress_at, wake_at,"
-    "                     stuck, stuck_reason, aborted, resolved)"
+    "                     stuck, stuck_reason, aborted, resolved, start_at,"
+    "                     deadline_ms, deadline_at, tags)"
     "  SELECT id, def_name, def_version, status, input, nullif(key, ''), tp,"
     "         now(), now(), to_timestamp(progress_ms / 1000.0),"
     "         CASE WHEN wake THEN now()"
     "              WHEN wake_ms > 0 THEN to_timestamp(wake_ms / 1000.0) END,"
-    "         stuck, stuck_reason, aborted, resolved"
+    "         stuck, stuck_reason, aborted, resolved,"
+    "         CASE WHEN start_ms > 0 THEN to_timestamp(start_ms / 1000.0) END,"
+    "         deadline_ms,"
+    "         CASE WHEN deadline_at_ms > 0 THEN to_timestamp(deadline_at_ms / 1000.0) END,"
+    "         coalesce(tags, '{}')"
     "  FROM u ORDER BY seq"
     "  ON CONFLICT (idempotency_key) DO NOTHING"
     "  RETURNING id),"
@@ -55,20 +63,34 @@ static const char *CREATE_SQL =
     "  FROM u JOIN s ON s.id = u.id)"
     "SELECT u.seq FROM u JOIN s ON s.id = u.id";
 
+/* The "created" history line: the definition, and when a scheduled saga
+ * starts. */
+static void created_text(const saga_new *s, const saga_state *st, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "saga created from %s@%d", s->spec->name, s->spec->version);
+    if (st->status == SAGA_SCHEDULED && n > 0 && (size_t)n < cap) {
+        char at[SAGA_TIME_TEXT_MAX];
+        saga_time_format_utc(st->start_at_ms, at, sizeof at);
+        snprintf(buf + n, cap - (size_t)n, ", scheduled to start at %s", at);
+    }
+}
+
 /* Appends s's saga record to sagas and its step records to steps; false
  * when out of memory (or the input is not UTF-8). */
 static bool add_new(json_t *sagas, json_t *steps, const saga_new *s, size_t seq)
 {
     saga_state st;
-    saga_machine_init(s->spec, &st, s->now_ms);
-    char text[128];
-    snprintf(text, sizeof text, "saga created from %s@%d", s->spec->name, s->spec->version);
+    saga_machine_init_opts(s->spec, &st, s->now_ms, &s->opts);
+    bool wake = s->wake_now && st.status != SAGA_SCHEDULED;
+    char text[160];
+    created_text(s, &st, text, sizeof text);
     json_t *rec = saga_store_saga_record(s->id, &st);
-    json_t *more = json_pack("{s:I, s:s, s:i, s:O, s:s, s:s, s:b, s:s}", "seq",
+    json_t *more = json_pack("{s:I, s:s, s:i, s:O, s:s, s:s, s:b, s:s, s:O}", "seq",
                              (json_int_t)seq, "def_name", s->spec->name, "def_version",
                              s->spec->version, "input", s->input, "key",
                              s->idempotency_key ? s->idempotency_key : "", "tp",
-                             s->traceparent, "wake", s->wake_now, "text", text);
+                             s->traceparent, "wake", wake, "text", text, "tags",
+                             s->tags ? s->tags : json_null());
     bool ok = rec && more && json_object_update(rec, more) == 0 &&
               json_array_append(sagas, rec) == 0;
     json_decref(more);

@@ -25,7 +25,10 @@ static const char *LOAD_SQL =
     " st.reserve_attempts, st.confirm_attempts, st.compensate_attempts,"
     " coalesce(st.reserve_outcome, ''), coalesce(st.confirm_outcome, ''),"
     " coalesce(st.compensate_outcome, ''), coalesce(st.last_error, ''),"
-    " st.result::text"
+    " st.result::text,"
+    " coalesce(round(extract(epoch FROM s.start_at) * 1000)::bigint, 0), s.deadline_ms,"
+    " coalesce(round(extract(epoch FROM s.deadline_at) * 1000)::bigint, 0),"
+    " s.deadline_expired"
     " FROM sagas s JOIN saga_steps st ON st.saga_id = s.id"
     " WHERE s.id = ANY($1::uuid[]) AND st.saga_id = ANY($1::uuid[])"
     " ORDER BY s.id, st.idx";
@@ -64,7 +67,7 @@ static char *uuid_array(const char *const *ids, size_t n)
     return s;
 }
 
-/* Columns 0-11 of LOAD_SQL's row i: the saga itself. */
+/* Columns 0-11 and 27-30 of LOAD_SQL's row i: the saga itself. */
 static void load_saga(saga_row *row, PGresult *r, int i)
 {
     snprintf(row->id, sizeof row->id, "%s", PQgetvalue(r, i, 0));
@@ -80,6 +83,10 @@ static void load_saga(saga_row *row, PGresult *r, int i)
     st->progress_ms = atoll(PQgetvalue(r, i, 9));
     st->wake_ms = atoll(PQgetvalue(r, i, 10));
     snprintf(st->stuck_reason, sizeof st->stuck_reason, "%s", PQgetvalue(r, i, 11));
+    st->start_at_ms = atoll(PQgetvalue(r, i, 27));
+    st->deadline_ms = atoll(PQgetvalue(r, i, 28));
+    st->deadline_at_ms = atoll(PQgetvalue(r, i, 29));
+    st->deadline_expired = PQgetvalue(r, i, 30)[0] == 't';
 }
 
 /* Columns 12-26 of LOAD_SQL's row i: one step of the saga. */

@@ -12,7 +12,8 @@
 #include "machine.h"
 
 /* {id, status, progress_ms, wake_ms, stuck, stuck_reason, aborted,
- * resolved}: the saga-level columns of st. New reference (owned), NULL when
+ * resolved, start_ms, deadline_ms, deadline_at_ms, deadline_expired}: the
+ * saga-level columns of st. New reference (owned), NULL when
  * out of memory. */
 json_t *saga_store_saga_record(const char *id, const saga_state *st);
 

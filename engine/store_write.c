@@ -57,16 +57,28 @@ static bool saga_level_changed(const saga_state *a, const saga_state *b)
     return a->status != b->status || a->stuck != b->stuck ||
            a->resolved != b->resolved || a->aborted != b->aborted ||
            a->progress_ms != b->progress_ms || a->wake_ms != b->wake_ms ||
+           a->deadline_at_ms != b->deadline_at_ms ||
+           a->deadline_expired != b->deadline_expired ||
            strcmp(a->stuck_reason, b->stuck_reason) != 0;
 }
 
 json_t *saga_store_saga_record(const char *id, const saga_state *st)
 {
-    return json_pack("{s:s, s:s, s:I, s:I, s:b, s:o, s:b, s:b}", "id", id, "status",
-                     saga_status_name(st->status), "progress_ms", (json_int_t)st->progress_ms,
-                     "wake_ms", (json_int_t)st->wake_ms, "stuck", st->stuck, "stuck_reason",
-                     str_or_null(st->stuck_reason), "aborted", st->aborted, "resolved",
-                     st->resolved);
+    json_t *rec = json_pack("{s:s, s:s, s:I, s:I, s:b, s:o, s:b, s:b}", "id", id, "status",
+                            saga_status_name(st->status), "progress_ms",
+                            (json_int_t)st->progress_ms, "wake_ms", (json_int_t)st->wake_ms,
+                            "stuck", st->stuck, "stuck_reason", str_or_null(st->stuck_reason),
+                            "aborted", st->aborted, "resolved", st->resolved);
+    json_t *flows = json_pack("{s:I, s:I, s:I, s:b}", "start_ms", (json_int_t)st->start_at_ms,
+                              "deadline_ms", (json_int_t)st->deadline_ms, "deadline_at_ms",
+                              (json_int_t)st->deadline_at_ms, "deadline_expired",
+                              st->deadline_expired);
+    if (!rec || !flows || json_object_update(rec, flows)) {
+        json_decref(rec);
+        rec = NULL;
+    }
+    json_decref(flows);
+    return rec;
 }
 
 json_t *saga_store_step_record(const char *saga_id, size_t idx, const saga_step_state *s)
@@ -157,10 +169,14 @@ static const char *WRITE_SQL =
     "                       THEN coalesce(x.finished_at, now()) END,"
     "    wake_at = CASE WHEN u.wake_ms > 0 THEN to_timestamp(u.wake_ms / 1000.0) END,"
     "    stuck = u.stuck, stuck_reason = u.stuck_reason,"
-    "    aborted = u.aborted, resolved = u.resolved"
+    "    aborted = u.aborted, resolved = u.resolved,"
+    "    deadline_at = CASE WHEN u.deadline_at_ms > 0"
+    "                       THEN to_timestamp(u.deadline_at_ms / 1000.0) END,"
+    "    deadline_expired = u.deadline_expired"
     "  FROM jsonb_to_recordset($1::jsonb) AS u(id uuid, status text,"
     "    progress_ms bigint, wake_ms bigint, stuck boolean, stuck_reason text,"
-    "    aborted boolean, resolved boolean)"
+    "    aborted boolean, resolved boolean, deadline_at_ms bigint,"
+    "    deadline_expired boolean)"
     "  WHERE x.id = u.id"
     "    AND x.id = ANY(ARRAY(SELECT (e->>'id')::uuid FROM jsonb_array_elements($1) e))),"
     " st AS ("

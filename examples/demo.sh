@@ -2,10 +2,10 @@
 # demo.sh - `make demo`: sagad running real orders end to end.
 #
 # Brings the stack up, applies sagas/order_checkout.json, seeds stock and
-# accounts, starts sagad and both workers, and runs four scenes: ordinary
+# accounts, starts sagad and both workers, and runs its scenes: ordinary
 # orders (some refused for want of stock or funds), a payment service that
-# is down for a while (timeouts, retries, recovery), and a compensation that
-# gets stuck until an operator retries it. Then it prints a summary and one
+# is down for a while (timeouts, retries, recovery), a compensation that
+# gets stuck until an operator retries it, and a saga deadline firing. Then it prints a summary and one
 # compensated saga's full timeline, and stops what it started (the stack
 # stays up). Durable PostgreSQL throughout. Last, it starts the web console
 # (sagactl serve) in the background and prints its URL; the console keeps
@@ -117,6 +117,22 @@ echo "\$ sagactl retry $STUCK"
 "$BIN/sagactl" retry "$STUCK"
 wait_for "SELECT status FROM sagas WHERE id = '$STUCK'" COMPENSATED 60
 echo "saga $STUCK is COMPENSATED"
+
+say "5a. A deadline: payment is down, an order started with --deadline 3s compensates"
+kill -TERM "$PID_payment"
+wait "$PID_payment" 2>/dev/null || true
+echo "\$ sagactl start order_checkout --deadline 3s --tag order=$RUN-late ..."
+"$BIN/sagactl" start order_checkout --key "$RUN-late" --deadline 3s --tag "order=$RUN-late" \
+    --input "{\"order_id\":\"$RUN-late\",\"sku\":\"$RUN-widget\",\"qty\":1,\"account\":\"$RUN-alice\",\"amount\":700}"
+LATE=$(id_of late)
+wait_for "SELECT status FROM sagas WHERE id = '$LATE'" COMPENSATING 30
+echo "the deadline passed before payment answered; the order is being undone (payment back up):"
+start_bg payment "$BIN/payment-worker" --http.listen 127.0.0.1:0
+wait_for "SELECT status FROM sagas WHERE id = '$LATE'" COMPENSATED 60
+echo "\$ sagactl list --tag order=$RUN-late"
+"$BIN/sagactl" list --tag "order=$RUN-late"
+echo "\$ sagactl show $LATE | grep \"deadline of\""
+"$BIN/sagactl" show "$LATE" | grep "deadline of"
 
 say "6. Summary of this run"
 psql "$SAGA_PG_DSN" -P footer=off -c "

@@ -260,6 +260,11 @@ static void finish(machine_ctx *c)
     saga_state *st = c->st;
     int64_t stuck_after = c->spec->stuck_after_ms;
 
+    if (st->status == SAGA_SCHEDULED) {
+        /* Waiting on purpose is not being stuck. */
+        st->wake_ms = st->start_at_ms;
+        return;
+    }
     if (c->progress) {
         st->progress_ms = c->now;
         if (st->stuck) {
@@ -273,6 +278,7 @@ static void finish(machine_ctx *c)
     bool terminal = saga_status_terminal(st->status);
     if (!terminal && stuck_after > 0 && c->now - st->progress_ms >= stuck_after) {
         describe_stuck(c, st->stuck_reason, sizeof st->stuck_reason);
+        machine_flow_stuck_cause(st, st->stuck_reason, sizeof st->stuck_reason);
         if (!st->stuck) {
             st->stuck = true;
             machine_note(c, SAGA_NOTE_STUCK, -1, SAGA_ACT_NONE, 0,
@@ -296,7 +302,7 @@ static void finish(machine_ctx *c)
                 wake = t;
         }
     }
-    st->wake_ms = wake;
+    st->wake_ms = machine_flow_wake(st, wake);
 }
 
 /* --- entry points ---------------------------------------------------------- */
@@ -335,6 +341,7 @@ static void clear_effects(saga_effects *out)
     out->reply_applied = false;
     out->reply_earlier = false;
     out->started = false;
+    out->deadline_expired = false;
 }
 
 int saga_machine_apply(const saga_spec *spec, saga_state *st,
@@ -353,9 +360,18 @@ int saga_machine_apply(const saga_spec *spec, saga_state *st,
                      .now = ev->now_ms, .progress = false};
     int rc = 0;
     switch (ev->kind) {
-    case SAGA_EV_START: rc = on_start(&c, err); break;
-    case SAGA_EV_REPLY: machine_on_reply(&c); break;
-    case SAGA_EV_TIMER: machine_on_timer(&c); break;
+    case SAGA_EV_START:
+        rc = st->status == SAGA_SCHEDULED ? machine_flow_refuse_start(&c, err)
+                                          : on_start(&c, err);
+        break;
+    case SAGA_EV_REPLY:
+        machine_flow_before(&c);
+        machine_on_reply(&c);
+        break;
+    case SAGA_EV_TIMER:
+        if (!machine_flow_before(&c))
+            machine_on_timer(&c);
+        break;
     case SAGA_EV_RETRY: rc = machine_on_operator_retry(&c, err); break;
     case SAGA_EV_ABORT: rc = machine_on_abort(&c, err); break;
     case SAGA_EV_RESOLVE: rc = machine_on_resolve(&c, err); break;

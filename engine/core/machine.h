@@ -41,6 +41,16 @@
  *  - No progress (a change of saga or step status) for stuck_after_ms ->
  *    stuck flag (cleared on progress); retries go on regardless, and a reply
  *    that only leads to another retry is not progress.
+ *  - SCHEDULED (created with a start time in the future, machine_flows.c):
+ *    nothing is dispatched; the first TIMER at or after start_at_ms makes it
+ *    RUNNING and dispatches the roots; ABORT makes it COMPENSATED at once
+ *    (nothing was reserved, nothing is sent); never flagged stuck.
+ *  - Saga deadline (machine_flows.c): armed when the saga starts running
+ *    (deadline_at_ms = start + deadline_ms). A TIMER or REPLY at or after
+ *    it, while the saga is still RUNNING (some reserve has not succeeded),
+ *    compensates as a rejected reserve would, with the cause "deadline of
+ *    30s passed"; once every reserve succeeded (CONFIRMING) it no longer
+ *    applies. The deadline folds into wake_ms like every other time.
  */
 #ifndef SAGA_MACHINE_H
 #define SAGA_MACHINE_H
@@ -56,8 +66,10 @@ typedef enum saga_status {
     SAGA_CONFIRMING,
     SAGA_COMPENSATING,
     SAGA_COMPLETED,   /* terminal */
-    SAGA_COMPENSATED  /* terminal */
+    SAGA_COMPENSATED, /* terminal */
+    SAGA_SCHEDULED    /* created, waiting for start_at_ms: nothing sent yet */
 } saga_status;
+#define SAGA_STATUS_COUNT (SAGA_SCHEDULED + 1)
 
 typedef enum saga_step_status {
     SAGA_STEP_PENDING = 0,   /* not dispatched yet */
@@ -110,6 +122,10 @@ typedef struct saga_state {
     int64_t progress_ms;    /* last progress (creation counts) */
     int64_t wake_ms;        /* earliest deadline / retry / stuck check; 0 = none */
     char stuck_reason[SAGA_MACHINE_ERROR_MAX];
+    int64_t start_at_ms;    /* SCHEDULED: when it starts; else as it was */
+    int64_t deadline_ms;    /* the saga's deadline as a duration; 0 = none */
+    int64_t deadline_at_ms; /* when it passes (armed when running); 0 = none */
+    bool deadline_expired;  /* compensating because the deadline passed */
     size_t n_steps;         /* == spec->n_steps */
     saga_step_state steps[SAGA_SPEC_MAX_STEPS];
 } saga_state;
@@ -185,6 +201,7 @@ typedef struct saga_effects {
                             timed-out attempt: its APPLIED note says which */
     bool started;        /* the saga's first commands were dispatched (START,
                             or the first TIMER of a saga nobody started) */
+    bool deadline_expired; /* this event found the saga's deadline passed */
 } saga_effects;
 
 /* Initial state for a new saga of `spec` created at now_ms (all PENDING,
@@ -192,14 +209,28 @@ typedef struct saga_effects {
  * SAGA_EV_TIMER (at wake_ms, or earlier when woken), which starts it. */
 void saga_machine_init(const saga_spec *spec, saga_state *st, int64_t now_ms);
 
+/* What a start request may set beyond the spec (machine_flows.c). */
+typedef struct saga_machine_opts {
+    int64_t deadline_ms; /* the saga's deadline; 0 = none */
+    int64_t start_at_ms; /* later than now_ms: SCHEDULED until then */
+} saga_machine_opts;
+
+/* saga_machine_init, then the options: a start_at_ms later than now_ms
+ * makes the saga SCHEDULED (wake_ms = start_at_ms, deadline not armed
+ * yet); otherwise the deadline (if any) is armed from now_ms. o may be
+ * NULL (no options). */
+void saga_machine_init_opts(const saga_spec *spec, saga_state *st,
+                            int64_t now_ms, const saga_machine_opts *o);
+
 /*
  * Applies one event. Fills *out (counts and flags reset first; only
  * the first n_cmds commands and n_notes notes are written). Returns 0, or, for events
  * refused in the current state, an error with err set (err may be NULL), the
  * state unchanged and *out empty:
- *   SAGA_ECONFLICT  START of a saga already started; RETRY of a terminal saga
- *                   or with nothing in flight or backing off; ABORT of a saga
- *                   not RUNNING; RESOLVE of a terminal saga
+ *   SAGA_ECONFLICT  START of a saga already started or SCHEDULED; RETRY of a
+ *                   terminal saga or with nothing in flight or backing off;
+ *                   ABORT of a saga not RUNNING or SCHEDULED; RESOLVE of a
+ *                   terminal saga
  *   SAGA_ENOTFOUND  RETRY with a step index out of range (other than -1)
  *   SAGA_EINVAL     RESOLVE as anything but COMPLETED/COMPENSATED; an unknown
  *                   event kind

@@ -5,8 +5,9 @@
  * The machine is one function (saga_machine_apply, machine.c) split by
  * concern so that each file reads as one idea: the reserve / confirm /
  * compensate phases (machine_phases.c), deadlines, retries and backoff
- * (machine_retry.c), replies (machine_reply.c) and operator actions
- * (machine_operator.c). They share this context instead of passing the
+ * (machine_retry.c), replies (machine_reply.c), operator actions
+ * (machine_operator.c), scheduled starts and saga deadlines
+ * (machine_flows.c). They share this context instead of passing the
  * spec, state, event and effects around separately; nothing outside those
  * files may include this header.
  */
@@ -93,5 +94,22 @@ void machine_on_reply(machine_ctx *c);
 int machine_on_operator_retry(machine_ctx *c, saga_error *err);
 int machine_on_abort(machine_ctx *c, saga_error *err);
 int machine_on_resolve(machine_ctx *c, saga_error *err);
+
+/* --- scheduled starts and saga deadlines (machine_flows.c) ----------------- */
+
+/* Runs before a TIMER or REPLY is handled: starts a SCHEDULED saga that is
+ * due, or compensates a RUNNING one past its deadline. True when the event
+ * needs nothing more (a TIMER on a SCHEDULED saga, or one that found the
+ * deadline passed). */
+bool machine_flow_before(machine_ctx *c);
+/* wake, or the saga's deadline when that comes first and still applies. */
+int64_t machine_flow_wake(const saga_state *st, int64_t wake);
+/* START of a SCHEDULED saga: refused (SAGA_ECONFLICT), nothing touched. */
+int machine_flow_refuse_start(machine_ctx *c, saga_error *err);
+/* Prefixes a stuck reason with why the saga compensates when its deadline
+ * passed ("deadline of 30s passed; awaiting ..."). */
+void machine_flow_stuck_cause(const saga_state *st, char *reason, size_t size);
+/* ABORT of a SCHEDULED saga: COMPENSATED at once, nothing sent. */
+void machine_flow_abort_scheduled(machine_ctx *c, const char *why);
 
 #endif

@@ -13,7 +13,8 @@
 
 
 static const char *const status_names[] = {
-    "RUNNING", "CONFIRMING", "COMPENSATING", "COMPLETED", "COMPENSATED"};
+    "RUNNING", "CONFIRMING", "COMPENSATING", "COMPLETED", "COMPENSATED",
+    "SCHEDULED"};
 static const char *const step_status_names[] = {
     "PENDING",    "RESERVING", "RESERVED",     "REJECTED",   "FAILED",
     "CONFIRMING", "CONFIRMED", "COMPENSATING", "COMPENSATED"};

@@ -68,12 +68,16 @@ int machine_on_abort(machine_ctx *c, saga_error *err)
                              "agree on its outcome");
         return SAGA_ECONFLICT;
     }
+    const char *why = c->ev->op_reason;
+    if (status == SAGA_SCHEDULED) {
+        machine_flow_abort_scheduled(c, why);
+        return 0;
+    }
     if (status != SAGA_RUNNING)
         return saga_error_set(err, SAGA_ECONFLICT,
                               "saga is %s: only a RUNNING saga can be aborted",
                               saga_status_name(status));
 
-    const char *why = c->ev->op_reason;
     machine_note(c, SAGA_NOTE_OPERATOR, -1, SAGA_ACT_NONE, 0, SAGA_OUT_NONE,
                  "abort%s%s", why ? ": " : "", why ? why : "");
     c->st->aborted = true;

@@ -110,6 +110,7 @@ void saga_spec_free(saga_spec *spec)
         phase_free(&d->compensate);
     }
     free(spec->steps);
+    json_decref(spec->tags);
     free(spec->canonical);
     free(spec);
 }

@@ -32,6 +32,7 @@
 #define SAGA_SPEC_MAX_TIMEOUT_MS (24LL * 3600 * 1000)
 #define SAGA_SPEC_MAX_STUCK_AFTER_MS (30LL * 24 * 3600 * 1000)
 #define SAGA_SPEC_MAX_ATTEMPTS 1000
+#define SAGA_SPEC_MAX_DEADLINE_MS (30LL * 24 * 3600 * 1000)
 #define SAGA_SPEC_MAX_MULTIPLIER 100
 /* Diagnostics kept per file; the rest are counted, not listed. */
 #define SAGA_SPEC_MAX_ERRORS 100
@@ -99,6 +100,9 @@ typedef struct saga_spec {
     int64_t timeout_ms;      /* defaults.timeout_ms */
     saga_retry_policy retry; /* defaults.retry */
     int64_t stuck_after_ms;  /* defaults.stuck_after_ms */
+    int64_t deadline_ms;     /* "deadline_ms": the whole saga's; 0 = none */
+    json_t *tags;            /* "tags": {key: template string} (owned), or
+                                NULL when the spec declares none */
     saga_step_def *steps;
     size_t n_steps;          /* 1..SAGA_SPEC_MAX_STEPS */
     char *canonical;         /* canonical JSON text (sorted keys, compact,

@@ -659,7 +659,8 @@ out:
 void spec_build(spec_cx *cx)
 {
     static const char *const keys[] = {"name", "version", "description",
-                                       "input", "defaults", "steps", NULL};
+                                       "input", "defaults", "steps",
+                                       "deadline_ms", "tags", NULL};
     saga_spec *spec = cx->spec;
     int64_t version;
 
@@ -686,6 +687,7 @@ void spec_build(spec_cx *cx)
     if ((k = spec_member(cx, 0, "input")))
         build_inputs(cx, k);
     build_defaults(cx, spec_member(cx, 0, "defaults"));
+    spec_build_flows(cx);
     if ((k = require(cx, 0, "steps")))
         build_steps(cx, k);
     if (!cx->steps_ok || cx->diag.oom)

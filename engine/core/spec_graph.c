@@ -275,10 +275,10 @@ typedef struct tmpl_check {
     uint64_t allowed; /* steps whose result this payload may use */
 } tmpl_check;
 
-static void check_input_ref(tmpl_check *tc, const saga_template_piece *pc)
+void spec_check_input_ref(spec_cx *cx, uint32_t n,
+                          const saga_template_piece *pc)
 {
     spec_qbuf qb, qb2;
-    spec_cx *cx = tc->cx;
     const saga_spec *spec = cx->spec;
     const char *dot = memchr(pc->path, '.', pc->path_len);
     size_t flen = dot ? (size_t)(dot - pc->path) : pc->path_len;
@@ -294,7 +294,7 @@ static void check_input_ref(tmpl_check *tc, const saga_template_piece *pc)
             memcmp(in->name, pc->path, flen) != 0)
             continue;
         if (dot && in->type != SAGA_FIELD_OBJECT) {
-            spec_err_at(cx, tc->node,
+            spec_err_at(cx, n,
                         "%s: input field %s is of type %s and has no fields",
                         spec_quote(&qb, pc->text, pc->len),
                         spec_quote_str(&qb2, in->name),
@@ -303,7 +303,7 @@ static void check_input_ref(tmpl_check *tc, const saga_template_piece *pc)
         }
         return;
     }
-    spec_err_at(cx, tc->node, "unknown input field %s",
+    spec_err_at(cx, n, "unknown input field %s",
                 spec_quote(&qb, pc->path, flen));
     if (spec->n_inputs == 0) {
         spec_hint(cx, "the spec declares no input fields");
@@ -355,7 +355,7 @@ static int check_piece(const saga_template_piece *pc, void *arg)
 {
     tmpl_check *tc = arg;
     if (pc->kind == SAGA_PIECE_INPUT)
-        check_input_ref(tc, pc);
+        spec_check_input_ref(tc->cx, tc->node, pc);
     else if (pc->kind == SAGA_PIECE_STEP)
         check_step_ref(tc, pc);
     return 0;

@@ -20,6 +20,7 @@
 #include "jsonpos.h"
 #include "spec.h"
 #include "spec_diag.h"
+#include "template.h"
 
 /* Per step, beside the built saga_step_def. */
 typedef struct step_aux {
@@ -104,7 +105,18 @@ bool spec_want_type(spec_cx *cx, uint32_t n, const char *want);
  * graph checks, reporting every problem found. */
 void spec_build(spec_cx *cx);
 
+/* --- spec_flows.c --------------------------------------------------------- */
+
+/* Reads the top-level "deadline_ms" and "tags" (needs the inputs built:
+ * tag templates may name input fields only). */
+void spec_build_flows(spec_cx *cx);
+
 /* --- spec_graph.c --------------------------------------------------------- */
+
+/* Reports an ${input.PATH} reference (pc, found in string node n) that
+ * names no declared input field or reaches into a non-object one. */
+void spec_check_input_ref(spec_cx *cx, uint32_t n,
+                          const saga_template_piece *pc);
 
 /* Resolves each step's "after", then checks for cycles, for irreversible
  * steps that may run before a reversible one, and that every payload

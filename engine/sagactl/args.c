@@ -139,6 +139,11 @@ int cli_args_parse(const cli_command *cmd, int argc, char **argv,
         }
         a->set[k] = true;
         a->values[k] = v;
+        if (a->n_all == CLI_MAX_ARGS)
+            return saga_error_set(err, SAGA_EINVAL, "too many options (the limit is %d)",
+                                  CLI_MAX_ARGS);
+        a->all_opt[a->n_all] = k;
+        a->all[a->n_all++] = v;
     }
     return 0;
 }
@@ -158,6 +163,20 @@ const char *cli_value(const cli_args *a, const char *name)
 {
     int k = index_of(a, name);
     return k >= 0 && a->set[k] ? a->values[k] : NULL;
+}
+
+size_t cli_values(const cli_args *a, const char *name, const char **out, size_t max)
+{
+    int k = index_of(a, name);
+    size_t n = 0;
+    for (size_t i = 0; k >= 0 && i < a->n_all; i++) {
+        if (a->all_opt[i] != k)
+            continue;
+        if (n < max)
+            out[n] = a->all[i];
+        n++;
+    }
+    return n;
 }
 
 int cli_value_duration(const cli_args *a, const char *name, int64_t *out,

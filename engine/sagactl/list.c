@@ -10,6 +10,7 @@
  * A cursor is the last row's (created_at in microseconds, id): stable under
  * concurrent inserts, unlike OFFSET.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "defs.h"
@@ -26,6 +27,8 @@ static const cli_opt OPTS[] = {
     {"older-than", CLI_VALUE, "DUR", "only sagas created more than DUR ago"},
     {"limit", CLI_VALUE, "N", "at most N sagas (default 50)"},
     {"after", CLI_VALUE, "CURSOR", "continue after this cursor (from a previous page)"},
+    {"tag", CLI_VALUE, "K=V", "only sagas with this tag (repeatable: all of them)"},
+    {"where", CLI_VALUE, "input.F=V", "only sagas whose input field F equals V (repeatable)"},
     {"json", CLI_FLAG, NULL, "print one JSON document"},
     {"jsonl", CLI_FLAG, NULL, "print one JSON object per saga per line"},
 };
@@ -194,7 +197,11 @@ static int check(cli *c, const cli_args *a)
 {
     saga_error err;
     saga_query_list_filter f;
-    return parse_filters(c, a, &f, &err) ? cli_usage_fail(&err) : CLI_EXIT_OK;
+    char *tags = NULL, *input = NULL;
+    int rc = parse_filters(c, a, &f, &err) || cli_list_keys(a, &tags, &input, &err);
+    free(tags);
+    free(input);
+    return rc ? cli_usage_fail(&err) : CLI_EXIT_OK;
 }
 
 /* One page of sagas: the query's rows (owned), how many belong to the page
@@ -211,13 +218,23 @@ static int fetch(cli *c, const cli_args *a, page *p, saga_error *err)
 {
     memset(p, 0, sizeof *p);
     saga_query_list_filter f;
-    if (parse_filters(c, a, &f, err))
+    char *tags = NULL, *input = NULL;
+    if (parse_filters(c, a, &f, err) || cli_list_keys(a, &tags, &input, err)) {
+        free(tags);
+        free(input);
         return SAGA_EINVAL;
+    }
+    f.tags_json = tags;
+    f.input_json = input;
     saga_query_built q;
-    if (saga_query_list(&f, &q))
-        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
-    p->r = cli_query(c, q.sql, q.n, q.params, err);
+    int rc = saga_query_list(&f, &q);
+    if (rc == 0)
+        p->r = cli_query(c, q.sql, q.n, q.params, err);
+    else
+        saga_error_set(err, SAGA_ENOMEM, "out of memory");
     saga_query_built_free(&q);
+    free(tags);
+    free(input);
     if (!p->r)
         return err->code;
     int n = PQntuples(p->r);
@@ -272,7 +289,8 @@ static int run(cli *c, const cli_args *a)
 const cli_command cli_cmd_list = {
     .name = "list",
     .synopsis = "[--status S[,S]] [--def NAME[@V]] [--stuck] [--since DUR|TIME] "
-                "[--older-than DUR] [--limit N] [--after CURSOR] [--json|--jsonl]",
+                "[--older-than DUR] [--tag K=V]... [--where input.F=V]... [--limit N] "
+                "[--after CURSOR] [--json|--jsonl]",
     .summary = "list sagas, newest first",
     .description =
         "Lists sagas newest first: id, definition@version, status, the commands\n"

@@ -166,9 +166,9 @@ const char *cli_participant(cli *c, const char *name, int version,
 
 static const char *const ALL_STATUSES[] = {"RUNNING", "CONFIRMING",
                                            "COMPENSATING", "COMPLETED",
-                                           "COMPENSATED"};
+                                           "COMPENSATED", "SCHEDULED"};
 
-static void add_status(const char *names[5], size_t *n, const char *s)
+static void add_status(const char *names[SAGA_STATUS_COUNT], size_t *n, const char *s)
 {
     for (size_t i = 0; i < *n; i++)
         if (strcmp(names[i], s) == 0)
@@ -176,7 +176,7 @@ static void add_status(const char *names[5], size_t *n, const char *s)
     names[(*n)++] = s;
 }
 
-int cli_parse_statuses(const char *list, const char *names[5], size_t *n,
+int cli_parse_statuses(const char *list, const char *names[SAGA_STATUS_COUNT], size_t *n,
                        saga_error *err)
 {
     *n = 0;
@@ -212,7 +212,7 @@ int cli_parse_statuses(const char *list, const char *names[5], size_t *n,
             for (k = 0; word[k] && k + 1 < sizeof upper; k++)
                 upper[k] = (char)toupper((unsigned char)word[k]);
             upper[k] = '\0';
-            for (size_t i = 0; i < 5; i++) {
+            for (size_t i = 0; i < SAGA_STATUS_COUNT; i++) {
                 size_t d = cli_edit_distance(upper, ALL_STATUSES[i]);
                 if (d < best) {
                     best = d;
@@ -220,8 +220,8 @@ int cli_parse_statuses(const char *list, const char *names[5], size_t *n,
                 }
             }
             saga_error_hint(err, "%s%s%svalid statuses: RUNNING, CONFIRMING, "
-                                 "COMPENSATING, COMPLETED, COMPENSATED, or "
-                                 "active / terminal",
+                                 "COMPENSATING, COMPLETED, COMPENSATED, "
+                                 "SCHEDULED, or active / terminal",
                             close ? "did you mean " : "", close ? close : "",
                             close ? "? " : "");
             return SAGA_EINVAL;

@@ -21,6 +21,7 @@
 #include "duration.h"
 #include "engine.h"
 #include "error.h"
+#include "start.h"
 #include "idprefix.h"
 #include "machine.h"
 #include "queries.h"
@@ -55,11 +56,15 @@ typedef struct cli_opt {
 #define CLI_MAX_ARGS 64
 
 /* Options and positional arguments of one command line (all borrowed from
- * argv). A value option given twice keeps the last value. */
+ * argv). A value option given twice keeps the last value for cli_value;
+ * cli_values returns every one (repeatable options such as --tag). */
 typedef struct cli_args {
     const cli_opt *opts[CLI_MAX_OPTS];
     const char *values[CLI_MAX_OPTS]; /* CLI_VALUE: the value, or NULL */
     bool set[CLI_MAX_OPTS];
+    const char *all[CLI_MAX_ARGS];    /* every value given, in order */
+    int all_opt[CLI_MAX_ARGS];        /* the option index of all[i] */
+    size_t n_all;
     size_t n_opts;
     const char *pos[CLI_MAX_ARGS];
     size_t n_pos;
@@ -126,6 +131,9 @@ int cli_args_parse(const cli_command *cmd, int argc, char **argv,
 
 bool cli_flag(const cli_args *a, const char *name);
 const char *cli_value(const cli_args *a, const char *name); /* NULL if unset */
+/* Every value of a repeatable option, in order, into out (up to max);
+ * returns how many were given (may exceed max). */
+size_t cli_values(const cli_args *a, const char *name, const char **out, size_t max);
 
 /* Levenshtein distance (bounded inputs: names and words). */
 size_t cli_edit_distance(const char *a, const char *b);
@@ -212,7 +220,7 @@ const char *cli_participant(cli *c, const char *name, int version,
  * the three non-terminal ones and "terminal" for the two others); fills
  * names[] with canonical names (borrowed). Returns 0 or SAGA_EINVAL listing
  * the valid statuses. */
-int cli_parse_statuses(const char *list, const char *names[5], size_t *n,
+int cli_parse_statuses(const char *list, const char *names[SAGA_STATUS_COUNT], size_t *n,
                        saga_error *err);
 
 /* Runs a parameterised query (PQexecParams, text results); NULL on error
@@ -230,6 +238,22 @@ json_t *cli_json_str(const char *s);
 json_t *cli_json_col(const PGresult *r, int row, int col);
 /* A JSON column (jsonb text) parsed, or null. New reference. */
 json_t *cli_json_parse_col(const PGresult *r, int row, int col);
+
+/* --- start_flows.c ------------------------------------------------------ */
+
+/* Reads start's --deadline, --at / --in and --tag into req (now: the
+ * clock, for --in and the past check). *tags_json receives the tags as a
+ * JSON object (owned: free) that req->tags_json borrows, NULL when none.
+ * Returns 0 or SAGA_EINVAL with the option named. */
+int cli_start_flows(const cli_args *a, int64_t now, saga_start_req *req, char **tags_json,
+                    saga_error *err);
+
+/* --- list_keys.c -------------------------------------------------------- */
+
+/* list's --tag K=V and --where input.PATH=VALUE (both repeatable) as the
+ * JSON objects saga_query_list_filter takes; each *out is owned (free) or
+ * NULL when the option was not given. Returns 0 or SAGA_EINVAL. */
+int cli_list_keys(const cli_args *a, char **tags_json, char **input_json, saga_error *err);
 
 /* --- waiting.c --------------------------------------------------------- */
 

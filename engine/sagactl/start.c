@@ -24,6 +24,11 @@ static const cli_opt OPTS[] = {
     {"key", CLI_VALUE, "KEY", "idempotency key: a repeated key returns the "
                               "existing saga"},
     {"traceparent", CLI_VALUE, "TP", "W3C traceparent to continue a trace"},
+    {"deadline", CLI_VALUE, "DUR", "compensate if not every reserve succeeded within DUR "
+                                   "(overrides the definition's deadline_ms)"},
+    {"at", CLI_VALUE, "TIME", "start at TIME (2026-12-24T00:00:00Z): stored now as SCHEDULED"},
+    {"in", CLI_VALUE, "DUR", "start in DUR (10m): stored now as SCHEDULED"},
+    {"tag", CLI_VALUE, "K=V", "a business key to find the saga by (repeatable)"},
     {"wait", CLI_FLAG, NULL, "wait for a terminal status and print it"},
     {"timeout", CLI_VALUE, "DUR", "with --wait: give up after DUR (default 60s)"},
     {"json", CLI_FLAG, NULL, "print one JSON document"},
@@ -90,6 +95,12 @@ static int check(cli *c, const cli_args *a)
     }
     if (cli_value_duration(a, "timeout", &timeout, &err))
         return cli_usage_fail(&err);
+    saga_start_req req = {0};
+    char *tags = NULL;
+    int rc = cli_start_flows(a, saga_clock_now_ms(), &req, &tags, &err);
+    free(tags);
+    if (rc)
+        return cli_usage_fail(&err);
     return CLI_EXIT_OK;
 }
 
@@ -109,8 +120,12 @@ static int run(cli *c, const cli_args *a)
     saga_start_req req = {.name = name, .version = version, .input_json = input,
                           .idempotency_key = cli_value(a, "key"),
                           .traceparent = cli_value(a, "traceparent")};
+    char *tags = NULL;
     saga_start_result res;
-    int rc = saga_start(c->conn, &req, &res, &err);
+    int rc = cli_start_flows(a, saga_clock_now_ms(), &req, &tags, &err);
+    if (rc == 0)
+        rc = saga_start(c->conn, &req, &res, &err);
+    free(tags);
     free(input);
     if (rc)
         return cli_fail(c, &err);
@@ -162,6 +177,7 @@ static int run(cli *c, const cli_args *a)
 const cli_command cli_cmd_start = {
     .name = "start",
     .synopsis = "NAME[@VERSION] --input JSON [--key KEY] [--traceparent TP] "
+                "[--deadline DUR] [--at TIME | --in DUR] [--tag K=V]... "
                 "[--wait [--timeout DUR]] [--json]",
     .summary = "start a saga and print its id",
     .description =
@@ -169,6 +185,12 @@ const cli_command cli_cmd_start = {
         "given) with the input object, and prints the saga id. The input is\n"
         "checked against the definition first; an invalid input is refused with\n"
         "the field named, and nothing is stored. sagad runs the saga.\n"
+        "\n"
+        "--deadline DUR: if not every reserve has succeeded DUR after the saga\n"
+        "starts, it compensates (\"deadline of 30s passed\"); once every reserve\n"
+        "succeeded the deadline no longer applies. --at TIME / --in DUR store the\n"
+        "saga at once as SCHEDULED; it starts when due (abort cancels it, sending\n"
+        "nothing). --tag K=V (repeatable) adds business keys for `list --tag`.\n"
         "\n"
         "With --wait, prints the id, then waits for a terminal status and prints\n"
         "it. Exit status with --wait: 0 COMPLETED, 4 COMPENSATED, 5 timed out.",

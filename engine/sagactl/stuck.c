@@ -72,8 +72,15 @@ static void saga_reason(cli *c, const PGresult *r, int i, char *buf, size_t cap)
     cli_waiting_from(c, r, i, QSTUCK_WAIT, cli_get(r, i, QSTUCK_DEF),
                      (int)cli_get_i64(r, i, QSTUCK_VER),
                      &w);
+    /* A saga compensating because its deadline passed says so first
+     * (the engine's reason starts "deadline of 30s passed; "). */
+    const char *why = cli_get(r, i, QSTUCK_REASON);
+    const char *semi = strncmp(why, "deadline of ", 12) == 0 ? strchr(why, ';') : NULL;
+    int n = semi ? snprintf(buf, cap, "%.*s; ", (int)(semi - why), why) : 0;
+    if (n < 0 || (size_t)n >= cap)
+        n = 0;
     if (w.any)
-        cli_waiting_text(c, &w, buf, cap);
+        cli_waiting_text(c, &w, buf + n, cap - (size_t)n);
     else if (!cli_null(r, i, QSTUCK_REASON))
         snprintf(buf, cap, "%s", cli_get(r, i, QSTUCK_REASON));
     else

@@ -16,6 +16,7 @@
 
 #include "random.h"
 #include "start.h"
+#include "start_item.h"
 #include "timers.h"
 
 int saga_batch_init(saga_batch *b, rd_kafka_message_t **msgs, size_t n, size_t max_due,
@@ -40,8 +41,10 @@ void saga_batch_free(saga_batch *b)
 {
     for (size_t i = 0; b->replies && i < b->n_msgs; i++)
         saga_inbound_reply_free(&b->replies[i]);
-    for (size_t i = 0; i < b->n_starts; i++)
+    for (size_t i = 0; i < b->n_starts; i++) {
+        saga_start_item_clear(&b->starts[i].item);
         saga_inbound_start_free(&b->starts[i].in);
+    }
     free(b->evs);
     free(b->replies);
     free(b->bad);
@@ -118,14 +121,17 @@ static int take_start(saga_batch *b, sagad *d, size_t i, saga_error *err)
         else
             snprintf(q->key, sizeof q->key, "kafka:%s:%d:%lld", rd_kafka_topic_name(m->rkt),
                      m->partition, (long long)m->offset);
-        rc = saga_start_prepare(spec, q->in.input, q->key, s->traceparent, false, &q->item,
-                                &e);
+        saga_start_opts o = {.deadline_ms = s->deadline_ms, .start_at_ms = s->start_at_ms,
+                             .past_ok = true, .tags = q->in.tags};
+        rc = saga_start_prepare(spec, q->in.input, q->key, s->traceparent, false, &o,
+                                &q->item, &e);
     }
     if (rc == 0) {
         q->m = m;
         b->n_starts++;
         return 0;
     }
+    saga_start_item_clear(&q->item);
     saga_inbound_start_free(&q->in);
     if (rc == SAGA_ENOTFOUND || rc == SAGA_EINVAL || rc == SAGA_ELIMIT) {
         add_poison(b, m, SAGA_DLQ_INVALID_START, "invalid StartSaga: %s", e.msg);
@@ -157,7 +163,8 @@ int saga_batch_create(saga_batch *b, PGconn *conn, saga_error *err)
     if (rc == 0)
         rc = saga_store_create_many(conn, rows, b->n_starts, created, err);
     for (size_t i = 0; rc == 0 && i < b->n_starts; i++) {
-        if (created[i])
+        /* A scheduled saga waits for its timer. */
+        if (created[i] && !saga_start_item_scheduled(&b->starts[i].item))
             add_event(b, b->starts[i].item.id, SAGA_EV_START, NULL);
     }
     free(rows);

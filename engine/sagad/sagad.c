@@ -104,6 +104,10 @@ static void metrics_init(sagad *d)
     saga_metrics *m = d->metrics;
     d->m.started = saga_metrics_counter(m, "saga_started_total",
                                         "Sagas started, by definition.", "definition");
+    d->m.deadline_expired = saga_metrics_counter(
+        m, "saga_deadline_expired_total",
+        "Sagas whose deadline passed before every reserve succeeded (then compensated).",
+        "definition");
     d->m.finished = saga_metrics_counter(m, "saga_finished_total",
                                          "Sagas that reached a terminal status.",
                                          "definition,status");

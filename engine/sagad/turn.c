@@ -133,6 +133,11 @@ static void report_event(sagad *d, const saga_engine_event *x)
         saga_metrics_inc(d->m.started, lv, 1);
         saga_log_info(&lc, "saga %s started", x->def_name);
     }
+    if (x->rc == 0 && x->deadline_expired) {
+        const char *lv[1] = {x->def_name};
+        saga_metrics_inc(d->m.deadline_expired, lv, 1);
+        saga_log_info(&lc, "saga %s: deadline passed, compensating", x->def_name);
+    }
     if (x->rc == 0 && x->status_after != x->status_before &&
         saga_status_terminal(x->status_after)) {
         const char *lv[2] = {x->def_name, saga_status_name(x->status_after)};

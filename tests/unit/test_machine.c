@@ -1841,7 +1841,7 @@ static void test_resolve(void **state)
 
     reply(T0 + STUCK + 2, A, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
     assert_ignored(A, "saga is terminal");
-    timer(T0 + 10 * STUCK);
+    timer(T0 + 599999);
     assert_false(out.changed);
 
     saga_state before = st;
@@ -1987,6 +1987,240 @@ static void test_capacity_64_steps(void **state)
     assert_int_equal(out.n_cmds, SAGA_SPEC_MAX_STEPS);
 }
 
+/* --- scheduled starts and saga deadlines (machine_flows.c) ----------------- */
+
+#define DEADLINE 5000
+
+static void begin_opts(int64_t now, int64_t deadline, int64_t start_at)
+{
+    saga_machine_opts o = {.deadline_ms = deadline, .start_at_ms = start_at};
+    saga_machine_init_opts(&spec, &st, now, &o);
+}
+
+static void test_scheduled_init_waits(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, DEADLINE, T0 + 600000);
+    assert_int_equal(st.status, SAGA_SCHEDULED);
+    assert_int_equal(st.wake_ms, T0 + 600000);
+    assert_int_equal(st.deadline_at_ms, 0); /* armed only when it runs */
+    assert_false(saga_status_terminal(st.status));
+    /* a start time not in the future is an ordinary start */
+    begin_opts(T0, 0, T0);
+    assert_int_equal(st.status, SAGA_RUNNING);
+    assert_int_equal(st.start_at_ms, 0);
+    /* no options at all */
+    saga_machine_init_opts(&spec, &st, T0, NULL);
+    assert_int_equal(st.status, SAGA_RUNNING);
+    assert_int_equal(st.deadline_ms, 0);
+}
+
+static void test_scheduled_early_timer_and_start_refused(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, 0, T0 + 600000);
+    timer(T0 + 1000); /* woken early (a NOTIFY): nothing happens */
+    assert_int_equal(st.status, SAGA_SCHEDULED);
+    assert_int_equal(out.n_cmds, 0);
+    assert_false(out.changed);
+    assert_int_equal(st.wake_ms, T0 + 600000);
+    /* never flagged stuck however long it waits */
+    timer(T0 + 599999);
+    assert_false(st.stuck);
+    assert_int_equal(out.n_notes, 0);
+    /* START is refused: it starts by itself */
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}),
+                     SAGA_ECONFLICT);
+    assert_string_equal(err.msg, "saga is SCHEDULED: it starts by itself when due");
+    assert_int_equal(st.status, SAGA_SCHEDULED);
+    /* a stray reply is ignored */
+    reply(T0 + 2, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    assert_false(out.reply_applied);
+    assert_int_equal(st.status, SAGA_SCHEDULED);
+    /* retry has nothing to re-send */
+    assert_int_equal(op_retry(T0 + 3, -1), SAGA_ECONFLICT);
+}
+
+static void test_scheduled_starts_when_due(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, DEADLINE, T0 + 600000);
+    timer(T0 + 600005);
+    assert_int_equal(st.status, SAGA_RUNNING);
+    assert_true(out.started);
+    assert_note(SAGA_NOTE_TRANSITION, -1, "SCHEDULED -> RUNNING: scheduled start");
+    assert_cmds1(INV, SAGA_ACT_RESERVE, 1, T0 + 600005 + TIMEOUT);
+    /* the deadline counts from the real start */
+    assert_int_equal(st.deadline_at_ms, T0 + 600005 + DEADLINE);
+    assert_int_equal(st.progress_ms, T0 + 600005);
+    assert_int_equal(st.wake_ms, T0 + 600005 + TIMEOUT);
+}
+
+static void test_scheduled_abort_sends_nothing(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, 0, T0 + 600000);
+    assert_int_equal(op_abort(T0 + 5, "customer cancelled"), 0);
+    assert_int_equal(st.status, SAGA_COMPENSATED);
+    assert_true(st.aborted);
+    assert_int_equal(out.n_cmds, 0);
+    assert_int_equal(st.wake_ms, 0);
+    assert_note(SAGA_NOTE_OPERATOR, -1, "abort: customer cancelled");
+    assert_note(SAGA_NOTE_TRANSITION, -1,
+                "SCHEDULED -> COMPENSATED: aborted by operator before its "
+                "scheduled start: customer cancelled");
+    for (size_t i = 0; i < st.n_steps; i++)
+        assert_int_equal(STEP(i).status, SAGA_STEP_PENDING);
+    /* and a later timer finds it finished */
+    timer(T0 + 600000);
+    assert_int_equal(out.n_cmds, 0);
+    /* abort without a reason; resolve works too */
+    begin_opts(T0, 0, T0 + 600000);
+    assert_int_equal(op_abort(T0 + 5, NULL), 0);
+    assert_note(SAGA_NOTE_TRANSITION, -1,
+                "SCHEDULED -> COMPENSATED: aborted by operator before its "
+                "scheduled start");
+    begin_opts(T0, 0, T0 + 600000);
+    assert_int_equal(op_resolve(T0 + 5, SAGA_COMPLETED, "done by hand"), 0);
+    assert_int_equal(st.status, SAGA_COMPLETED);
+    assert_int_equal(st.wake_ms, 0);
+}
+
+static void test_deadline_armed_and_in_wake(void **state)
+{
+    (void)state;
+    spec_linear();
+    defs[INV].timeout_ms = 10 * DEADLINE;
+    begin_opts(T0, DEADLINE, 0);
+    assert_int_equal(st.deadline_at_ms, T0 + DEADLINE);
+    assert_int_equal(st.wake_ms, T0 + DEADLINE);
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    /* the deadline comes before the step's own timeout */
+    assert_int_equal(st.wake_ms, T0 + DEADLINE);
+    timer(T0 + DEADLINE - 1);
+    assert_int_equal(st.status, SAGA_RUNNING);
+    assert_false(out.deadline_expired);
+}
+
+static void test_deadline_compensates_in_flight_and_reserved(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, 30000, 0);
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    reply(T0 + 10, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    /* payment's reserve is in flight when the deadline passes */
+    defs[PAY].timeout_ms = 60000;
+    timer(T0 + 30000);
+    assert_int_equal(st.status, SAGA_COMPENSATING);
+    assert_true(st.deadline_expired);
+    assert_true(out.deadline_expired);
+    assert_note(SAGA_NOTE_TRANSITION, -1,
+                "RUNNING -> COMPENSATING: deadline of 30s passed");
+    /* payment (in flight, outcome unknown) is undone first, then inventory */
+    assert_cmds1(PAY, SAGA_ACT_COMPENSATE, 1, T0 + 30000 + 60000);
+    assert_int_equal(STEP(PAY).status, SAGA_STEP_COMPENSATING);
+    assert_int_equal(STEP(INV).status, SAGA_STEP_RESERVED);
+    /* the late reserve reply is ignored */
+    reply_r(T0 + 30001, PAY, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK, NULL);
+    assert_false(out.reply_applied);
+    reply(T0 + 30002, PAY, SAGA_ACT_COMPENSATE, 1, SAGA_OUT_OK);
+    assert_true(has_cmd(INV, SAGA_ACT_COMPENSATE, 1));
+    reply(T0 + 30003, INV, SAGA_ACT_COMPENSATE, 1, SAGA_OUT_OK);
+    assert_int_equal(st.status, SAGA_COMPENSATED);
+    assert_false(out.deadline_expired); /* counted once */
+}
+
+static void test_deadline_named_in_stuck_reason(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, 2000, 0);
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    timer(T0 + 2000);
+    assert_note(SAGA_NOTE_TRANSITION, -1, "RUNNING -> COMPENSATING: deadline of 2s passed");
+    /* the compensation is never answered: stuck, and the reason says why
+     * the saga is compensating */
+    timer(T0 + 2000 + STUCK);
+    assert_true(st.stuck);
+    assert_non_null(strstr(st.stuck_reason, "deadline of 2s passed; "));
+    assert_non_null(strstr(st.stuck_reason, "COMPENSATE"));
+}
+
+static void test_deadline_compensates_unknown_outcome(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, DEADLINE, 0);
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    timer(T0 + TIMEOUT); /* inventory times out: backing off */
+    assert_true(STEP(INV).retry_at_ms > 0);
+    timer(T0 + DEADLINE);
+    assert_int_equal(st.status, SAGA_COMPENSATING);
+    assert_true(has_cmd(INV, SAGA_ACT_COMPENSATE, 1));
+    assert_int_equal(out.n_cmds, 1); /* no re-send of the reserve */
+    assert_note(SAGA_NOTE_STEP, INV, "RESERVING -> COMPENSATING: reserve outcome unknown");
+}
+
+static void test_deadline_noticed_by_a_reply(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, DEADLINE, 0);
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    /* the OK arrives after the deadline, before the timer fired: too late */
+    reply_r(T0 + DEADLINE + 1, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK, NULL);
+    assert_int_equal(st.status, SAGA_COMPENSATING);
+    assert_true(out.deadline_expired);
+    assert_false(out.reply_applied);
+    assert_true(has_cmd(INV, SAGA_ACT_COMPENSATE, 1));
+    assert_int_equal(STEP(PAY).status, SAGA_STEP_PENDING);
+}
+
+static void test_deadline_no_longer_applies_once_confirming(void **state)
+{
+    (void)state;
+    spec_linear();
+    defs[PAY].timeout_ms = 10 * DEADLINE;
+    begin_opts(T0, DEADLINE, 0);
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    reply(T0 + 10, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    reply(T0 + 20, PAY, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    assert_int_equal(st.status, SAGA_CONFIRMING);
+    /* wake is the confirms' timeout, not the deadline */
+    assert_int_equal(st.wake_ms, T0 + 20 + TIMEOUT);
+    timer(T0 + DEADLINE + 1);
+    assert_int_equal(st.status, SAGA_CONFIRMING);
+    assert_false(out.deadline_expired);
+    reply(T0 + DEADLINE + 2, INV, SAGA_ACT_CONFIRM, 1, SAGA_OUT_OK);
+    reply(T0 + DEADLINE + 3, PAY, SAGA_ACT_CONFIRM, 1, SAGA_OUT_OK);
+    assert_int_equal(st.status, SAGA_COMPLETED);
+    assert_false(st.deadline_expired);
+}
+
+static void test_deadline_after_rejection_changes_nothing(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin_opts(T0, DEADLINE, 0);
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    reply(T0 + 10, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_REJECTED);
+    assert_int_equal(st.status, SAGA_COMPENSATED);
+    timer(T0 + DEADLINE);
+    assert_false(out.deadline_expired);
+    assert_false(st.deadline_expired);
+    /* an operator abort before the deadline: compensation, no expiry */
+    begin_opts(T0, DEADLINE, 0);
+    assert_int_equal(apply((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    assert_int_equal(op_abort(T0 + 1, NULL), 0);
+    timer(T0 + DEADLINE);
+    assert_false(st.deadline_expired);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2045,6 +2279,17 @@ int main(void)
         cmocka_unit_test(test_unknown_event_kind),
         cmocka_unit_test(test_long_reasons_cut_on_utf8_boundaries),
         cmocka_unit_test(test_capacity_64_steps),
+        cmocka_unit_test(test_scheduled_init_waits),
+        cmocka_unit_test(test_scheduled_early_timer_and_start_refused),
+        cmocka_unit_test(test_scheduled_starts_when_due),
+        cmocka_unit_test(test_scheduled_abort_sends_nothing),
+        cmocka_unit_test(test_deadline_armed_and_in_wake),
+        cmocka_unit_test(test_deadline_compensates_in_flight_and_reserved),
+        cmocka_unit_test(test_deadline_compensates_unknown_outcome),
+        cmocka_unit_test(test_deadline_named_in_stuck_reason),
+        cmocka_unit_test(test_deadline_noticed_by_a_reply),
+        cmocka_unit_test(test_deadline_no_longer_applies_once_confirming),
+        cmocka_unit_test(test_deadline_after_rejection_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
