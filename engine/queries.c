@@ -159,7 +159,7 @@ static int param_ref(saga_query_built *q, const char *v)
     return ++q->n;
 }
 
-/* Containment on the GIN (jsonb_path_ops) indexes of schema/008. */
+/* Containment on the GIN (jsonb_path_ops) indexes of schema/005. */
 static void where_keys(saga_buf *b, saga_query_built *q, const saga_query_list_filter *f)
 {
     if (f->tags_json)

@@ -2,7 +2,7 @@
  * list_keys.c - `sagactl list --tag K=V --where input.PATH=VALUE`: business
  * keys turned into the two JSON objects saga_query_list matches by
  * containment (tags @> ..., input @> ...), which the GIN indexes of
- * schema/008 answer among millions of sagas.
+ * schema/005 answer among millions of sagas.
  *
  * A --where value is JSON when it parses as a JSON scalar (2, true, null,
  * "2" with the quotes) and a string otherwise, so input.qty=2 finds the
