@@ -364,6 +364,12 @@ static int prepare_sends(worker *w)
             continue;
         }
         if (it->query) {
+            /* Past its deadline the asking run has gone, and with it the
+             * reply topic: an answer would only recreate that topic. */
+            if (it->cmd.pb->deadline_ms && it->cmd.pb->deadline_ms < saga_clock_now_ms()) {
+                saga_log_info(&it->log, "past its deadline: not answered");
+                continue;
+            }
             count(&w->stats->queries, 1);
             saga_log_info(&it->log, "answered from the barrier");
             it->send = true;
@@ -463,7 +469,13 @@ static int deliver(worker *w)
             saga_item *it = &w->items[i];
             if (!it->send)
                 continue;
-            if (it->dr_err) {
+            if (it->dr_err && it->query) {
+                /* Best effort: the run that asked treats silence as "no
+                 * answer", and a retry must not hold up the batch. */
+                saga_log_warn(&it->log, "QUERY answer to %s not delivered: %s",
+                              it->cmd.reply_topic, rd_kafka_err2str(it->dr_err));
+                it->send = false;
+            } else if (it->dr_err) {
                 failed++;
                 saga_log_warn(it->cmd.pb ? &it->log : NULL, "delivery to %s failed: %s",
                               it->cmd.pb ? it->cmd.reply_topic : "the dead-letter topic",
