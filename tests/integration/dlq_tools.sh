@@ -19,27 +19,13 @@ command -v jq >/dev/null || fail "jq is needed to check JSON output"
 command -v kcat >/dev/null || fail "kcat is needed to produce and count messages"
 
 P=$$
-DB=saga_dlq_$P
-ADMIN_DSN=$SAGA_PG_DSN
-psql_q "CREATE DATABASE $DB" || fail "cannot create database $DB"
-trap 'cleanup; psql "$ADMIN_DSN" -qtAX -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1' EXIT INT TERM
-export SAGA_PG_DSN="$SAGA_PG_DSN dbname=$DB"
+own_database saga_dlq_$P
 S=$BIN/sagactl
 TMP=$LOGS/tmp
 rm -rf "$TMP" && mkdir -p "$TMP"
 T=dlq-$P
 DLQ="--dlq-topic $T.dlq"
 
-# wait_for SECONDS MESSAGE CMD...: polls CMD until it succeeds.
-wait_for() {
-    end=$(($(date +%s) + $1))
-    msg=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$end" ] && fail "timed out: $msg"
-        sleep 0.2
-    done
-}
 letters_are() { [ "$("$S" dlq list $DLQ --json | jq length)" -eq "$1" ]; }
 status_is() { [ "$(psql_q "SELECT status FROM sagas WHERE id = '$1'")" = "$2" ]; }
 # Messages on the command topic that are replays.

@@ -18,25 +18,12 @@
 command -v jq >/dev/null || fail "jq is needed to check JSON output"
 
 P=$$
-DB=saga_rec_$P
-ADMIN_DSN=$SAGA_PG_DSN
-psql_q "CREATE DATABASE $DB" || fail "cannot create database $DB"
-trap 'cleanup; psql "$ADMIN_DSN" -qtAX -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1' EXIT INT TERM
-export SAGA_PG_DSN="$SAGA_PG_DSN dbname=$DB"
+own_database saga_rec_$P
 S=$BIN/sagactl
 TMP=$LOGS/tmp
 rm -rf "$TMP" && mkdir -p "$TMP"
 T=rec-$P
 
-wait_for() {
-    end=$(($(date +%s) + $1))
-    msg=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$end" ] && fail "timed out: $msg"
-        sleep 0.2
-    done
-}
 status_is() { [ "$(psql_q "SELECT status FROM sagas WHERE id = '$1'")" = "$2" ]; }
 recorded() { # SCHEMA SAGA ACTION: the barrier row's outcome
     psql_q "SELECT outcome FROM $1.barrier WHERE saga_id = '$2' AND action = '$3'"
