@@ -377,6 +377,61 @@ static int id_cmp(const void *key, const void *elem)
     return strcmp(key, (*(saga_row *const *)elem)->id);
 }
 
+/* The attempt counter of action in s. */
+static int *attempts_of(saga_step_state *s, saga_action action)
+{
+    return action == SAGA_ACT_RESERVE ? &s->reserve_attempts
+         : action == SAGA_ACT_CONFIRM ? &s->confirm_attempts
+                                      : &s->compensate_attempts;
+}
+
+static int resend_row(saga_engine *e, PGconn *conn, saga_row *row, const char *step,
+                      saga_action action, const char *actor, const char *why,
+                      saga_writes *w, saga_error *err)
+{
+    if (!saga_status_terminal(row->st.status))
+        return saga_error_set(err, SAGA_ECONFLICT, "saga %s is %s, not finished", row->id,
+                              saga_status_name(row->st.status));
+    const saga_spec *spec = NULL;
+    int rc = saga_engine_def(e, conn, row->def_name, row->def_version, &spec, err);
+    if (rc)
+        return rc;
+    int i = saga_spec_step_index(spec, step);
+    if (i < 0)
+        return saga_error_set(err, SAGA_ENOTFOUND, "saga %s (%s@%d) has no step \"%s\"",
+                              row->id, spec->name, spec->version, step);
+    int64_t now = saga_now_ms();
+    int *n = attempts_of(&row->st.steps[i], action);
+    saga_command c = {.step = i, .action = action, .attempt = ++*n};
+    c.deadline_ms = now + saga_machine_timeout(&spec->steps[i], c.attempt);
+    char text[SAGA_MACHINE_ERROR_MAX + 64];
+    snprintf(text, sizeof text, "repair: send %s (%s)", saga_action_name(action),
+             why ? why : "");
+    saga_writes_history(w, row->id, now, "operator", step, saga_action_name(action),
+                        c.attempt, NULL, text, actor);
+    rc = queue_command(e, spec, row, &c, now, w, NULL, err);
+    if (rc == 0)
+        saga_writes_row(w, row);
+    return rc;
+}
+
+int saga_engine_resend(saga_engine *e, PGconn *conn, const char *saga_id, const char *step,
+                       saga_action action, const char *actor, const char *why,
+                       saga_writes *w, saga_error *err)
+{
+    saga_row *rows = NULL;
+    size_t n = 0;
+    int rc = saga_store_load(conn, &saga_id, 1, &rows, &n, err);
+    if (rc == 0 && n == 0)
+        rc = saga_error_set(err, SAGA_ENOTFOUND, "no saga %s", saga_id);
+    if (rc == 0)
+        rc = resend_row(e, conn, &rows[0], step, action, actor, why, w, err);
+    for (size_t j = 0; j < n; j++)
+        saga_row_clear(&rows[j]);
+    free(rows);
+    return rc;
+}
+
 int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
                       size_t n, saga_writes *w, saga_msgs *msgs,
                       saga_error *err)

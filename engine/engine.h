@@ -96,4 +96,20 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
                       size_t n, saga_writes *w, saga_msgs *msgs,
                       saga_error *err);
 
+/*
+ * Reconciliation's repair (sagactl reconcile --repair): queues `action` for
+ * step `step` of the finished (COMPLETED or COMPENSATED) saga saga_id, in
+ * the caller's transaction on conn, bypassing the machine, which has
+ * nothing left to decide for a finished saga. The saga row is locked as by
+ * saga_engine_apply; the command is rendered and encoded like any other,
+ * left in the outbox for any relay, and counted as a new attempt of that
+ * action; a history row "operator" with actor and why says who sent it and
+ * why. The saga's status does not change, so the participant's reply is
+ * recorded as ignored. Returns 0, SAGA_ENOTFOUND (saga or step),
+ * SAGA_ECONFLICT (the saga is not finished), or a database error.
+ */
+int saga_engine_resend(saga_engine *e, PGconn *conn, const char *saga_id, const char *step,
+                       saga_action action, const char *actor, const char *why,
+                       saga_writes *w, saga_error *err);
+
 #endif

@@ -62,7 +62,8 @@ static void answer(saga_item *it, saga_worker_outcome o, const char *reason, con
 
 static bool takes_part(const saga_item *it)
 {
-    return it->cmd.pb && !it->fault.ignore && !it->fault.retry && !it->forced_retry;
+    return it->cmd.pb && !it->query && !it->fault.ignore && !it->fault.retry &&
+           !it->forced_retry;
 }
 
 static const char *key_of(const saga_item *it)

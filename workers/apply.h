@@ -22,6 +22,8 @@
 typedef struct saga_item {
     rd_kafka_message_t *msg; /* owned */
     saga_wire_cmd cmd;       /* cmd.pb NULL: poison */
+    bool query;              /* a QUERY: answered from the barrier after the
+                                batch commits (worker.c), never applied */
     char poison[256];        /* why, when poison */
     saga_dlq_reason poison_code;
     saga_fault_draw fault;

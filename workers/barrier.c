@@ -317,6 +317,34 @@ static char *dump(json_t *j)
     return s;
 }
 
+/* The recorded rows of keys (a JSON array, taken over); NULL when out of
+ * memory. */
+static PGresult *read_keys(saga_barrier *b, PGconn *c, json_t *keys)
+{
+    char *param = dump(keys);
+    if (!param)
+        return NULL;
+    const char *vals[1] = {param};
+    PGresult *r = saga_pg_query(c, b->reread_sql, 1, vals, 0);
+    free(param);
+    return r;
+}
+
+int saga_barrier_read(saga_barrier *b, PGconn *c, const char *const *keys, size_t n,
+                      saga_barrier_rows *out, saga_error *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(keys[i]));
+    PGresult *r = read_keys(b, c, arr);
+    int rc = r ? statement_failed(r, err) : saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
+    if (rc == 0)
+        rc = add_rows(out, r, err);
+    PQclear(r);
+    return rc;
+}
+
 /* Reads again, in a fresh snapshot, the keys whose claim lost a race. */
 static int reread_lost(saga_barrier *b, PGconn *c, const Saga__Command *const *cmds, size_t n,
                        saga_barrier_rows *out, saga_error *err)
@@ -332,13 +360,8 @@ static int reread_lost(saga_barrier *b, PGconn *c, const Saga__Command *const *c
         json_decref(keys);
         return 0;
     }
-    char *param = dump(keys);
-    if (!param)
-        return saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
-    const char *vals[1] = {param};
-    PGresult *r = saga_pg_query(c, b->reread_sql, 1, vals, 0);
-    free(param);
-    int rc = statement_failed(r, err);
+    PGresult *r = read_keys(b, c, keys);
+    int rc = r ? statement_failed(r, err) : saga_error_set(err, SAGA_ENOMEM, "barrier: out of memory");
     if (rc == 0) {
         /* The earlier snapshot's rows of these keys are superseded: action 0
          * makes them invisible to saga_barrier_rows_find. */

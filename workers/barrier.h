@@ -124,6 +124,15 @@ int saga_barrier_claim(saga_barrier *b, PGconn *c, const char *before,
                        const Saga__Command *const *cmds, size_t n, saga_barrier_rows *out,
                        saga_error *err);
 
+/*
+ * Reads every recorded row of keys[0..n) (borrowed) in one statement, on a
+ * connection not in a transaction: what a QUERY (reconciliation) answers
+ * from. Claims nothing, changes nothing. Fills *out (free with
+ * saga_barrier_rows_free, also on error). 0, SAGA_EDB or SAGA_ENOMEM.
+ */
+int saga_barrier_read(saga_barrier *b, PGconn *c, const char *const *keys, size_t n,
+                      saga_barrier_rows *out, saga_error *err);
+
 /* An answer to write: outcome 0 removes the claimed row (RETRY). */
 typedef struct saga_barrier_answer {
     const char *key;

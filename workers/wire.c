@@ -75,8 +75,8 @@ static int check_command(const Saga__Command *c, char *reason, size_t reason_len
         (rc = check_field("traceparent", c->traceparent, SAGA_WIRE_MAX_ID, false, reason,
                           reason_len)))
         return rc;
-    if (c->action < SAGA__ACTION__RESERVE || c->action > SAGA__ACTION__COMPENSATE) {
-        snprintf(reason, reason_len, "action %d is not RESERVE, CONFIRM or COMPENSATE",
+    if (c->action < SAGA__ACTION__RESERVE || c->action > SAGA__ACTION__QUERY) {
+        snprintf(reason, reason_len, "action %d is not RESERVE, CONFIRM, COMPENSATE or QUERY",
                  (int)c->action);
         return SAGA_EINVAL;
     }
@@ -159,6 +159,43 @@ int saga_wire_reply(const Saga__Command *cmd, saga_worker_outcome outcome,
     }
     *len = saga__reply__get_packed_size(&r);
     /* +1: a zero-length reply is legal and malloc(0) may return NULL. */
+    *buf = malloc(*len + 1);
+    if (!*buf)
+        return SAGA_ENOMEM;
+    saga__reply__pack(&r, *buf);
+    return 0;
+}
+
+int saga_wire_query_reply(const Saga__Command *cmd, const saga_barrier_rows *rows,
+                          uint8_t **buf, size_t *len)
+{
+    Saga__Reply r = SAGA__REPLY__INIT;
+    r.saga_id = cmd->saga_id;
+    r.step = cmd->step;
+    r.action = SAGA__ACTION__QUERY;
+    r.attempt = cmd->attempt;
+    r.outcome = SAGA__OUTCOME__OK;
+    r.traceparent = cmd->traceparent;
+    r.idempotency_key = cmd->idempotency_key;
+    Saga__Recorded rec[3], *ptrs[3];
+    for (size_t i = 0; i < rows->n && r.n_recorded < 3; i++) {
+        const saga_barrier_row *row = &rows->rows[i];
+        if (row->mine || !row->action || !row->outcome ||
+            strcmp(row->key, cmd->idempotency_key) != 0)
+            continue;
+        Saga__Recorded *e = &rec[r.n_recorded];
+        saga__recorded__init(e);
+        e->action = (Saga__Action)row->action;
+        e->outcome = (Saga__Outcome)row->outcome;
+        e->reason = row->reason;
+        if (row->result) {
+            e->result.data = (uint8_t *)row->result;
+            e->result.len = strlen(row->result);
+        }
+        ptrs[r.n_recorded++] = e;
+    }
+    r.recorded = ptrs;
+    *len = saga__reply__get_packed_size(&r);
     *buf = malloc(*len + 1);
     if (!*buf)
         return SAGA_ENOMEM;

@@ -9,6 +9,9 @@
  * or too long for the barrier's index, a string is not UTF-8 (PostgreSQL
  * would refuse it), the action is unknown, or the payload is not a JSON
  * object. Pure functions: unit-tested and fuzzable.
+ *
+ * A QUERY command (reconciliation) passes the same checks; it is answered
+ * from the barrier rows of its key, never by a handler.
  */
 #ifndef SAGA_WORKER_WIRE_H
 #define SAGA_WORKER_WIRE_H
@@ -17,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "barrier.h"
 #include "saga.pb-c.h"
 #include "worker.h"
 
@@ -51,5 +55,14 @@ void saga_wire_cmd_free(saga_wire_cmd *c);
 int saga_wire_reply(const Saga__Command *cmd, saga_worker_outcome outcome,
                     const char *reason, const char *result_json,
                     uint8_t **buf, size_t *len);
+
+/*
+ * Packs the Reply to the QUERY cmd (borrowed): outcome OK, idempotency_key
+ * copied, and one Recorded per row of rows (borrowed) answered for cmd's
+ * key (none: the participant has no record of it). *buf is malloc'd
+ * (caller frees). Returns 0 or SAGA_ENOMEM.
+ */
+int saga_wire_query_reply(const Saga__Command *cmd, const saga_barrier_rows *rows,
+                          uint8_t **buf, size_t *len);
 
 #endif

@@ -275,13 +275,45 @@ static int ensure_topics(worker *w)
 
 /* --- one batch ---------------------------------------------------------------- */
 
+/* Packs the answer of every QUERY of the batch from the barrier rows of
+ * their keys, read after the batch committed (so a QUERY sees the effect of
+ * a command just before it). 0 or SAGA_EDB / SAGA_ENOMEM. */
+static int answer_queries(worker *w)
+{
+    const char **keys = calloc((size_t)w->n + 1, sizeof *keys);
+    if (!keys)
+        return SAGA_ENOMEM;
+    size_t n = 0;
+    for (int i = 0; i < w->n; i++)
+        if (w->items[i].query)
+            keys[n++] = w->items[i].cmd.pb->idempotency_key;
+    int rc = 0;
+    saga_barrier_rows rows = {0};
+    saga_error err;
+    if (n > 0 && (rc = saga_barrier_read(&w->barrier, w->pg, keys, n, &rows, &err)))
+        saga_log_error(NULL, "answering QUERY: %s", err.msg);
+    for (int i = 0; rc == 0 && n > 0 && i < w->n; i++) {
+        saga_item *it = &w->items[i];
+        if (!it->query)
+            continue;
+        free(it->reply);
+        it->reply = NULL;
+        rc = saga_wire_query_reply(it->cmd.pb, &rows, &it->reply, &it->reply_len);
+    }
+    saga_barrier_rows_free(&rows);
+    free(keys);
+    return rc;
+}
+
 /* Applies the batch, reconnecting to PostgreSQL and re-applying as long as
- * needed. 0, or 1 when asked to stop before it could be applied. */
+ * needed (a batch applied twice is answered from the barrier the second
+ * time). 0, or 1 when asked to stop before it could be applied. */
 static int apply_until_done(worker *w)
 {
     for (int backoff = 100;;) {
         w->applier.pg = w->pg;
-        if (w->pg && saga_apply_batch(&w->applier, w->items, w->n) == 0)
+        if (w->pg && saga_apply_batch(&w->applier, w->items, w->n) == 0 &&
+            answer_queries(w) == 0)
             return 0;
         if (stopping()) {
             saga_log_warn(NULL, "stopping with a batch of %d messages not applied; "
@@ -328,6 +360,18 @@ static int prepare_sends(worker *w)
         saga_item *it = &w->items[i];
         it->send = false;
         if (!it->cmd.pb) {
+            it->send = true;
+            continue;
+        }
+        if (it->query) {
+            /* Past its deadline the asking run has gone, and with it the
+             * reply topic: an answer would only recreate that topic. */
+            if (it->cmd.pb->deadline_ms && it->cmd.pb->deadline_ms < saga_clock_now_ms()) {
+                saga_log_info(&it->log, "past its deadline: not answered");
+                continue;
+            }
+            count(&w->stats->queries, 1);
+            saga_log_info(&it->log, "answered from the barrier");
             it->send = true;
             continue;
         }
@@ -426,7 +470,13 @@ static int deliver(worker *w)
             saga_item *it = &w->items[i];
             if (!it->send)
                 continue;
-            if (it->dr_err) {
+            if (it->dr_err && it->query) {
+                /* Best effort: the run that asked treats silence as "no
+                 * answer", and a retry must not hold up the batch. */
+                saga_log_warn(&it->log, "QUERY answer to %s not delivered: %s",
+                              it->cmd.reply_topic, rd_kafka_err2str(it->dr_err));
+                it->send = false;
+            } else if (it->dr_err) {
                 failed++;
                 saga_log_warn(it->cmd.pb ? &it->log : NULL, "delivery to %s failed: %s",
                               it->cmd.pb ? it->cmd.reply_topic : "the dead-letter topic",
@@ -503,8 +553,12 @@ static void add_message(worker *w, rd_kafka_message_t *m)
     }
     const Saga__Command *pb = it->cmd.pb;
     saga_worker_action a = (saga_worker_action)pb->action;
-    it->log = (saga_log_ctx){pb->saga_id, pb->step, saga_worker_action_name(a), pb->attempt,
+    it->query = pb->action == SAGA__ACTION__QUERY;
+    it->log = (saga_log_ctx){pb->saga_id, pb->step,
+                             it->query ? "QUERY" : saga_worker_action_name(a), pb->attempt,
                              pb->traceparent};
+    if (it->query)
+        return; /* no faults: a QUERY changes nothing to disturb */
     it->fault = saga_faults_draw(&w->cfg->faults, pb->idempotency_key, a, pb->attempt);
 }
 
@@ -523,7 +577,7 @@ static void delay_if_drawn(worker *w)
     const saga_worker_faults *f = &w->cfg->faults;
     for (int i = 0; i < w->n; i++) {
         saga_item *it = &w->items[i];
-        if (it->cmd.pb && !it->fault.ignore &&
+        if (it->cmd.pb && !it->query && !it->fault.ignore &&
             saga_faults_delays(f, (saga_worker_action)it->cmd.pb->action)) {
             count(&w->stats->faults_injected, 1);
             saga_wops_delay(&w->ops);

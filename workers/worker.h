@@ -14,6 +14,10 @@
  * so the batch pays a single durable commit, and a command whose handler
  * fails is rolled back alone (the batch is re-applied with a savepoint
  * around each handler) and answered RETRY.
+ *
+ * A QUERY command (sagactl reconcile) is answered by the library alone, from
+ * the barrier rows of its idempotency key as committed after the batch: no
+ * handler runs, nothing is written.
  */
 #ifndef SAGA_WORKER_H
 #define SAGA_WORKER_H
@@ -179,6 +183,7 @@ typedef struct saga_worker_stats {
     uint64_t faults_injected;
     uint64_t replies_dropped;   /* by fault injection */
     uint64_t ignored;           /* by --ignore */
+    uint64_t queries;           /* QUERY commands answered (reconciliation) */
 } saga_worker_stats;
 
 /*

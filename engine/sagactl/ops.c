@@ -31,7 +31,7 @@ static const struct {
     {"resolve", "resolved", SAGA_EV_RESOLVE},
 };
 
-static void actor_of(const cli_args *a, char *buf, size_t cap)
+void cli_actor(const cli_args *a, char *buf, size_t cap)
 {
     const char *v = cli_value(a, "actor");
     if (v && *v) {
@@ -189,7 +189,7 @@ int cli_op_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err)
 static int run_op(cli *c, const cli_args *a, const char *verb)
 {
     char actor[128];
-    actor_of(a, actor, sizeof actor);
+    cli_actor(a, actor, sizeof actor);
     cli_op_request rq = {.verb = verb, .id = a->pos[0], .step = cli_value(a, "step"),
                          .reason = cli_value(a, "reason"), .as = cli_value(a, "as"),
                          .actor = actor, .dry_run = cli_flag(a, "dry-run")};

@@ -105,7 +105,22 @@ extern const cli_command cli_cmd_migrate, cli_cmd_def_validate,
     cli_cmd_def_apply, cli_cmd_def_list, cli_cmd_def_show, cli_cmd_start,
     cli_cmd_list, cli_cmd_show, cli_cmd_stuck, cli_cmd_retry, cli_cmd_abort,
     cli_cmd_resolve, cli_cmd_stats, cli_cmd_tail, cli_cmd_prune,
-    cli_cmd_participant_check, cli_cmd_serve;
+    cli_cmd_participant_check, cli_cmd_serve, cli_cmd_reconcile, cli_cmd_dlq_list,
+    cli_cmd_dlq_replay;
+
+/* --- ops.c ------------------------------------------------------------- */
+
+/* Who is acting, for the audit trail: --actor, else the OS user. */
+void cli_actor(const cli_args *a, char *buf, size_t cap);
+
+/* --- kafka_cli.c ------------------------------------------------------- */
+
+/* The commands that talk to Kafka (reconcile, dlq) take --brokers; these are
+ * its declaration and its value (--brokers, else $SAGA_KAFKA_BROKERS;
+ * NULL with err set, a usage error, when neither is given). */
+#define CLI_BROKERS_OPT                                                        \
+    {"brokers", CLI_VALUE, "LIST", "Kafka bootstrap servers (default: $SAGA_KAFKA_BROKERS)"}
+const char *cli_brokers(const cli_args *a, saga_error *err);
 
 /* --- main.c ------------------------------------------------------------ */
 

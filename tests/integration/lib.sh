@@ -127,3 +127,24 @@ start_orders() {
         i=$((i + 1))
     done
 }
+
+# own_database NAME: runs the test in a database of its own (created now,
+# dropped on exit) by pointing SAGA_PG_DSN at it.
+own_database() {
+    OWN_DB=$1
+    ADMIN_DSN=$SAGA_PG_DSN
+    psql_q "CREATE DATABASE $OWN_DB" || fail "cannot create database $OWN_DB"
+    trap 'cleanup; psql "$ADMIN_DSN" -qtAX -c "DROP DATABASE IF EXISTS $OWN_DB WITH (FORCE)" >/dev/null 2>&1' EXIT INT TERM
+    export SAGA_PG_DSN="$SAGA_PG_DSN dbname=$OWN_DB"
+}
+
+# wait_for SECONDS MESSAGE CMD...: polls CMD until it succeeds.
+wait_for() {
+    end=$(($(date +%s) + $1))
+    msg=$2
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -ge "$end" ] && fail "timed out: $msg"
+        sleep 0.2
+    done
+}

@@ -200,6 +200,59 @@ static void test_action_names(void **state)
     assert_string_equal(saga_worker_outcome_name(SAGA_WORKER_RETRY), "RETRY");
 }
 
+/* A QUERY decodes like any command and is answered with the rows recorded
+ * for its key only, whatever else the barrier read returned. */
+static void test_query_reply(void **state)
+{
+    (void)state;
+    Saga__Command c = valid();
+    c.action = SAGA__ACTION__QUERY;
+    c.payload.len = 0;
+    size_t len;
+    uint8_t *buf = pack(&c, &len);
+    saga_wire_cmd cmd;
+    char why[256] = "";
+    assert_int_equal(saga_wire_decode(buf, len, 0, &cmd, why, sizeof why), 0);
+    free(buf);
+    saga_barrier_row rows[4] = {
+        {.key = "3f1c2a9e-0000-4000-8000-000000000001/reserve_inventory",
+         .action = SAGA_WORKER_RESERVE, .outcome = SAGA_WORKER_OK, .reason = "",
+         .result = "{\"reservation_id\":\"r1\"}"},
+        {.key = "3f1c2a9e-0000-4000-8000-000000000001/reserve_inventory",
+         .action = SAGA_WORKER_COMPENSATE, .outcome = SAGA_WORKER_REJECTED,
+         .reason = "already confirmed"},
+        {.key = "other/step", .action = SAGA_WORKER_CONFIRM, .outcome = SAGA_WORKER_OK,
+         .reason = ""},
+        /* superseded by a re-read (action 0): not an answer */
+        {.key = "3f1c2a9e-0000-4000-8000-000000000001/reserve_inventory",
+         .action = 0, .outcome = SAGA_WORKER_OK, .reason = ""},
+    };
+    saga_barrier_rows rs = {.rows = rows, .n = 4, .cap = 4};
+    assert_int_equal(saga_wire_query_reply(cmd.pb, &rs, &buf, &len), 0);
+    Saga__Reply *r = saga__reply__unpack(NULL, len, buf);
+    assert_non_null(r);
+    assert_int_equal(r->action, SAGA__ACTION__QUERY);
+    assert_int_equal(r->outcome, SAGA__OUTCOME__OK);
+    assert_string_equal(r->idempotency_key, c.idempotency_key);
+    assert_int_equal(r->n_recorded, 2);
+    assert_int_equal(r->recorded[0]->action, SAGA__ACTION__RESERVE);
+    assert_int_equal(r->recorded[0]->outcome, SAGA__OUTCOME__OK);
+    assert_memory_equal(r->recorded[0]->result.data, "{\"reservation_id\":\"r1\"}",
+                        r->recorded[0]->result.len);
+    assert_int_equal(r->recorded[1]->action, SAGA__ACTION__COMPENSATE);
+    assert_string_equal(r->recorded[1]->reason, "already confirmed");
+    saga__reply__free_unpacked(r, NULL);
+    free(buf);
+    /* No record of the key at all: an empty answer, not no answer. */
+    rs.n = 0;
+    assert_int_equal(saga_wire_query_reply(cmd.pb, &rs, &buf, &len), 0);
+    r = saga__reply__unpack(NULL, len, buf);
+    assert_int_equal(r->n_recorded, 0);
+    saga__reply__free_unpacked(r, NULL);
+    free(buf);
+    saga_wire_cmd_free(&cmd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_reply),
         cmocka_unit_test(test_action_names),
+        cmocka_unit_test(test_query_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
