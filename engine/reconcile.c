@@ -36,6 +36,8 @@ static const char LOAD_SQL[] =
     " FROM (SELECT id, def_name, def_version, status, resolved, finished_at FROM sagas"
     "  WHERE status IN ('COMPLETED', 'COMPENSATED')"
     "   AND finished_at >= 'epoch'::timestamptz + $1::bigint * interval '1 millisecond'"
+    "   AND ($3::bigint = 0"
+    "        OR finished_at < 'epoch'::timestamptz + $3::bigint * interval '1 millisecond')"
     "  ORDER BY finished_at DESC, id LIMIT $2) s"
     " JOIN saga_steps st ON st.saga_id = s.id"
     " ORDER BY s.finished_at DESC, s.id, st.idx";
@@ -88,11 +90,12 @@ static bool step_from(saga_engine *e, PGconn *conn, const saga_reconcile_opts *o
 static int load_steps(saga_engine *e, PGconn *conn, const saga_reconcile_opts *o,
                       saga_reconcile_report *out, saga_error *err)
 {
-    char since[32], limit[32];
+    char since[32], limit[32], until[32];
     snprintf(since, sizeof since, "%lld", (long long)o->since_ms);
     snprintf(limit, sizeof limit, "%ld", o->limit > 0 ? o->limit : 1000L);
-    const char *params[2] = {since, limit};
-    PGresult *r = saga_pg_query(conn, LOAD_SQL, 2, params, 0);
+    snprintf(until, sizeof until, "%lld", (long long)o->until_ms);
+    const char *params[3] = {since, limit, until};
+    PGresult *r = saga_pg_query(conn, LOAD_SQL, 3, params, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         saga_error_set(err, SAGA_EDB, "reconcile: %s", PQresultErrorMessage(r));
         PQclear(r);

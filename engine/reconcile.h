@@ -28,6 +28,7 @@
 
 typedef struct saga_reconcile_opts {
     int64_t since_ms;          /* sagas finished at or after (epoch ms) */
+    int64_t until_ms;          /* and before (epoch ms); 0: no bound */
     const char *participant;   /* only this participant's steps; NULL: all */
     int64_t timeout_ms;        /* how long to wait for the answers */
     long limit;                /* at most this many sagas, newest first */

@@ -41,6 +41,7 @@
 #include "schema.h"
 #include "outbox.h"
 #include "queries.h"
+#include "reconcile_job.h"
 #include "start.h"
 #include "store.h"
 #include "timers.h"
@@ -82,6 +83,13 @@ static const saga_config_key KEYS[] = {
      .help = "longest wait of a turn for a saga row locked elsewhere (the turn is retried)"},
     {.key = "log.status_interval", .type = SAGA_CONFIG_DURATION, .def = "30s",
      .range = "0ms..1d", .help = "how often a status line is logged at info (0ms = never)"},
+    {.key = "reconcile.interval", .type = SAGA_CONFIG_DURATION, .def = "0ms",
+     .range = "0ms..7d", .help = "how often finished sagas are reconciled with the "
+                                 "participants' records (0ms = never; see sagactl reconcile)"},
+    {.key = "reconcile.window", .type = SAGA_CONFIG_DURATION, .def = "1h", .range = "1s..30d",
+     .help = "how far back the first reconciliation round looks"},
+    {.key = "reconcile.timeout", .type = SAGA_CONFIG_DURATION, .def = "10s",
+     .range = "100ms..10m", .help = "how long a reconciliation round waits for the answers"},
     {.key = "ready.max_timer_lag", .type = SAGA_CONFIG_DURATION, .def = "1m",
      .range = "1s..1d", .help = "/readyz fails when the earliest due wake-up waits longer"},
 };
@@ -503,8 +511,10 @@ static int serve(sagad *d, rd_kafka_conf_t *kc, rd_kafka_conf_t *cc)
             saga_log_error(NULL, "%s", err.msg);
         } else {
             saga_log_info(NULL, "sagad running");
+            sagad_reconcile_job *rj = sagad_reconcile_start(d);
             code = loop(d);
             saga_log_info(NULL, "stopping");
+            sagad_reconcile_stop(rj);
         }
     } else if (stopping) {
         code = 0;

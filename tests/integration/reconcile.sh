@@ -116,6 +116,24 @@ jq -e --arg r "$R" '.items[] | select(.saga_id == $r and .kind == "reserved_not_
     fail "what each side says: $(jq -c '.items[0]' "$TMP/found.json")"
 ok "all six kinds named with saga, step, participant and both sides; exit 1"
 
+# The same check as sagad's periodic job (reconcile.interval): it reports
+# and counts, and repairs nothing.
+RPORT=$(free_port 7)
+spawn sagad-rj "$BIN/sagad" --http.listen="127.0.0.1:$RPORT" --sagad.group="$T.sagad" \
+    --log.format=text --topics.replies="$T.replies" --topics.start="$T.start" \
+    --topics.dlq="$T.dlq" --reconcile.interval=2s --reconcile.timeout=3s
+RJ=$SPAWNED
+metric_ok() {
+    curl -s -m 2 "http://127.0.0.1:$RPORT/metrics" |
+        grep -q 'saga_reconcile_mismatches_total{kind="reserved_not_compensated",participant="inventory"} [1-9]'
+}
+wait_for 40 "the periodic job counts the mismatch" metric_ok
+grep -q "reconcile: reserved_not_compensated at inventory" "$LOGS/sagad-rj.log" ||
+    fail "the periodic job did not log the mismatch"
+has_row inventory "$R" COMPENSATE OK && fail "the periodic job repaired on its own"
+stop_gracefully "$RJ"
+ok "sagad's periodic job (reconcile.interval) logs and counts the mismatches, repairs nothing"
+
 "$S" reconcile --since 1h --timeout 4s >"$TMP/out"
 grep -q "^$R  *stock  *inventory  *reserved_not_compensated  *COMPENSATED (resolved): reserve OK (1 sent), confirm -, compensate -  *reserve OK, confirm -, compensate -  *COMPENSATE" "$TMP/out" ||
     fail "human report: $(cat "$TMP/out")"
