@@ -104,6 +104,16 @@ bool spec_want_type(spec_cx *cx, uint32_t n, const char *want);
  * graph checks, reporting every problem found. */
 void spec_build(spec_cx *cx);
 
+/* Whether s follows the naming rule of saga, step and participant names. */
+bool spec_name_ok(const char *s);
+
+/* --- spec_kinds.c --------------------------------------------------------- */
+
+/* When step object s is a signal or a sub-saga step ("signal" or "saga"
+ * present), reads everything of it but "name" and "after" into d and
+ * returns true; false for a participant's step, left to spec_build. */
+bool spec_build_step_kind(spec_cx *cx, uint32_t s, saga_step_def *d);
+
 /* --- spec_graph.c --------------------------------------------------------- */
 
 /* Resolves each step's "after", then checks for cycles, for irreversible
