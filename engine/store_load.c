@@ -25,7 +25,8 @@ static const char *LOAD_SQL =
     " st.reserve_attempts, st.confirm_attempts, st.compensate_attempts,"
     " coalesce(st.reserve_outcome, ''), coalesce(st.confirm_outcome, ''),"
     " coalesce(st.compensate_outcome, ''), coalesce(st.last_error, ''),"
-    " st.result::text"
+    " st.result::text,"
+    " coalesce(s.parent_id::text, ''), coalesce(s.parent_step, '')"
     " FROM sagas s JOIN saga_steps st ON st.saga_id = s.id"
     " WHERE s.id = ANY($1::uuid[]) AND st.saga_id = ANY($1::uuid[])"
     " ORDER BY s.id, st.idx";
@@ -64,7 +65,7 @@ static char *uuid_array(const char *const *ids, size_t n)
     return s;
 }
 
-/* Columns 0-11 of LOAD_SQL's row i: the saga itself. */
+/* Columns 0-11 and 27-28 of LOAD_SQL's row i: the saga itself. */
 static void load_saga(saga_row *row, PGresult *r, int i)
 {
     snprintf(row->id, sizeof row->id, "%s", PQgetvalue(r, i, 0));
@@ -80,6 +81,9 @@ static void load_saga(saga_row *row, PGresult *r, int i)
     st->progress_ms = atoll(PQgetvalue(r, i, 9));
     st->wake_ms = atoll(PQgetvalue(r, i, 10));
     snprintf(st->stuck_reason, sizeof st->stuck_reason, "%s", PQgetvalue(r, i, 11));
+    snprintf(row->parent_id, sizeof row->parent_id, "%s", PQgetvalue(r, i, 27));
+    snprintf(row->parent_step, sizeof row->parent_step, "%s", PQgetvalue(r, i, 28));
+    st->held = row->parent_id[0] != '\0';
 }
 
 /* Columns 12-26 of LOAD_SQL's row i: one step of the saga. */
