@@ -185,6 +185,7 @@ typedef struct saga_query_list_filter {
     char after_us[24];          /* cursor: created_at in microseconds */
     char after_id[SAGA_ID_LEN + 1];
     long limit;
+    char parent[SAGA_ID_LEN + 1]; /* sub-sagas of this saga (sagas_parent_idx) */
 } saga_query_list_filter;
 
 #define SAGA_QUERY_MAX_PARAMS 40

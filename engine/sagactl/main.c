@@ -21,7 +21,7 @@ static const cli_command *const COMMANDS[] = {
     &cli_cmd_list,  &cli_cmd_show,         &cli_cmd_stuck,     &cli_cmd_stats,
     &cli_cmd_tail,  &cli_cmd_retry,        &cli_cmd_abort,     &cli_cmd_resolve,
     &cli_cmd_start, &cli_cmd_def_validate, &cli_cmd_def_apply, &cli_cmd_def_list,
-    &cli_cmd_def_show, &cli_cmd_migrate,   &cli_cmd_prune,
+    &cli_cmd_def_show, &cli_cmd_migrate,   &cli_cmd_prune,     &cli_cmd_signal,
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

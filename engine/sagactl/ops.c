@@ -27,7 +27,7 @@ typedef struct op {
     saga_event_kind kind;
 } op;
 
-static void actor_of(const cli_args *a, char *buf, size_t cap)
+void cli_actor(const cli_args *a, char *buf, size_t cap)
 {
     const char *v = cli_value(a, "actor");
     if (v && *v) {
@@ -113,7 +113,7 @@ static int run_op(cli *c, const cli_args *a, const op *o, saga_event ev,
     if (cli_resolve_id(c, a->pos[0], id, &err))
         return cli_fail(c, &err);
     char actor[128];
-    actor_of(a, actor, sizeof actor);
+    cli_actor(a, actor, sizeof actor);
     bool dry = cli_flag(a, "dry-run");
     if (!dry && !cli_confirm(c, cli_flag(a, "yes"), "%s saga %s?", o->verb, id)) {
         fprintf(stderr, "not done\n");

@@ -99,7 +99,7 @@ typedef struct cli_command {
 extern const cli_command cli_cmd_migrate, cli_cmd_def_validate,
     cli_cmd_def_apply, cli_cmd_def_list, cli_cmd_def_show, cli_cmd_start,
     cli_cmd_list, cli_cmd_show, cli_cmd_stuck, cli_cmd_retry, cli_cmd_abort,
-    cli_cmd_resolve, cli_cmd_stats, cli_cmd_tail, cli_cmd_prune;
+    cli_cmd_resolve, cli_cmd_stats, cli_cmd_tail, cli_cmd_prune, cli_cmd_signal;
 
 /* --- main.c ------------------------------------------------------------ */
 
@@ -144,6 +144,9 @@ int cli_value_since(const cli_args *a, const char *name, int64_t now_ms,
 /* Prints "sagactl: error: MSG" and "hint: HINT" on stderr and returns the
  * exit status for err->code (cli_exit_code). */
 int cli_fail(cli *c, const saga_error *err);
+
+/* Who is acting, for the audit trail: --actor, else the OS user (ops.c). */
+void cli_actor(const cli_args *a, char *buf, size_t cap);
 int cli_exit_code(const cli *c, int code);
 
 /* Prints err (a bad option value) like cli_fail but returns CLI_EXIT_USAGE:
@@ -226,6 +229,18 @@ json_t *cli_json_col(const PGresult *r, int row, int col);
 /* A JSON column (jsonb text) parsed, or null. New reference. */
 json_t *cli_json_parse_col(const PGresult *r, int row, int col);
 
+/* --- flows.c (signal steps, sub-sagas) ------------------------------- */
+
+/* Who runs a step, for messages: its participant, "signal", or
+ * "sub-saga NAME" (static buffer: use before the next call). */
+const char *cli_step_runner(cli *c, const char *def, int ver, const char *step);
+/* For a signal step in flight (deadline_ms its deadline): writes "waiting
+ * for signal STEP since 4m" and returns true; false for other steps. */
+bool cli_signal_wait(cli *c, const char *def, int ver, const char *step,
+                     int64_t deadline_ms, char *buf, size_t cap);
+/* Prints a saga's parent and sub-sagas, one line each (show). */
+void cli_show_family(cli *c, const char *id);
+
 /* --- waiting.c --------------------------------------------------------- */
 
 /* What a non-terminal saga is waiting for, built from its step rows: the
@@ -241,6 +256,8 @@ typedef struct cli_waiting {
     int64_t due_ms;            /* deadline (in flight) or re-send time */
     char last_error[SAGA_MACHINE_ERROR_MAX];
     int64_t error_ms;          /* when last_error was recorded; 0 unknown */
+    bool signal;               /* a signal step waiting: signal_text says so */
+    char signal_text[SAGA_SPEC_MAX_NAME + 64];
 } cli_waiting;
 
 /* Writes `awaiting payment COMPENSATE reply, attempt 7, last error

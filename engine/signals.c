@@ -1,5 +1,5 @@
 /*
- * signal.c - saga_signal (see signal.h).
+ * signals.c - saga_signal (see signals.h).
  *
  * The request is checked before the database is touched (a malformed one
  * leaves the caller's transaction usable), then applied as one engine
@@ -7,7 +7,7 @@
  * saga go on, are left in the outbox for sagad's relay (NOTIFY), and a
  * sub-saga it starts is woken at commit.
  */
-#include "signal.h"
+#include "signals.h"
 
 #include <jansson.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * signal.h - deciding a signal step: the C API an application calls.
+ * signals.h - deciding a signal step: the C API an application calls.
  *
  * A signal step (docs/spec.md) waits for an outside approve or reject; an
  * approval service calls saga_signal when its analyst decides. Like
@@ -12,8 +12,8 @@
  * changes no state, but is recorded in the saga's history as ignored.
  * A public header (installed): it includes only libpq and error.h.
  */
-#ifndef SAGA_SIGNAL_H
-#define SAGA_SIGNAL_H
+#ifndef SAGA_SIGNALS_H
+#define SAGA_SIGNALS_H
 
 #include <libpq-fe.h>
 #include <stdbool.h>
