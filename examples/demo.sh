@@ -116,6 +116,8 @@ echo "\$ sagactl retry $STUCK"
 wait_for "SELECT status FROM sagas WHERE id = '$STUCK'" COMPENSATED 60
 echo "saga $STUCK is COMPENSATED"
 
+. "$ROOT/examples/demo_flows.sh"
+
 say "6. Summary of this run"
 psql "$SAGA_PG_DSN" -P footer=off -c "
   SELECT status, count(*) AS sagas,

@@ -71,3 +71,14 @@ void cli_show_family(cli *c, const char *id)
     }
     PQclear(r);
 }
+
+bool cli_has_parent(cli *c, const char *id)
+{
+    const char *p[1] = {id};
+    PGresult *r = saga_pg_query(c->conn,
+                                "SELECT 1 FROM sagas WHERE id = $1::uuid AND parent_id IS NOT NULL",
+                                1, p, 0);
+    bool yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    PQclear(r);
+    return yes;
+}

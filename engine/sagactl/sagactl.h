@@ -238,6 +238,8 @@ const char *cli_step_runner(cli *c, const char *def, int ver, const char *step);
  * for signal STEP since 4m" and returns true; false for other steps. */
 bool cli_signal_wait(cli *c, const char *def, int ver, const char *step,
                      int64_t deadline_ms, char *buf, size_t cap);
+/* Whether saga id is a sub-saga (its "aborted" means: by its parent). */
+bool cli_has_parent(cli *c, const char *id);
 /* Prints a saga's parent and sub-sagas, one line each (show). */
 void cli_show_family(cli *c, const char *id);
 

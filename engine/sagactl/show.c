@@ -182,7 +182,9 @@ static void print_header(cli *c, const shown *s)
     printf("status      %s%s%s%s%s%s\n", sgr ? "\033[" : "", sgr ? sgr : "",
            sgr ? "m" : "", status, sgr ? "\033[0m" : "",
            cli_get(r, 0, QSAGA_RESOLVED)[0] == 't'  ? " (resolved by an operator)"
-           : cli_get(r, 0, QSAGA_ABORTED)[0] == 't' ? " (aborted by an operator)"
+           : cli_get(r, 0, QSAGA_ABORTED)[0] == 't'
+               ? (cli_has_parent(c, cli_get(r, 0, QSAGA_ID)) ? " (compensated by its parent)"
+                                                              : " (aborted by an operator)")
                                                 : "");
     printf("input       %s\n", cli_get(r, 0, QSAGA_INPUT));
     if (!cli_null(r, 0, QSAGA_KEY))
