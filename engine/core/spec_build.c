@@ -287,6 +287,11 @@ bool spec_name_ok(const char *s)
     return lower_ident(s);
 }
 
+bool spec_int_in(spec_cx *cx, uint32_t k, long long lo, long long hi, int64_t *out)
+{
+    return int_in(cx, k, lo, hi, out);
+}
+
 /* --- building the spec ---------------------------------------------------- */
 
 const char *const spec_field_types[] = {"string", "integer", "number",

@@ -106,6 +106,8 @@ void spec_build(spec_cx *cx);
 
 /* Whether s follows the naming rule of saga, step and participant names. */
 bool spec_name_ok(const char *s);
+/* Whether node k is an integer in [lo, hi] (into *out); reports it if not. */
+bool spec_int_in(spec_cx *cx, uint32_t k, long long lo, long long hi, int64_t *out);
 
 /* --- spec_kinds.c --------------------------------------------------------- */
 

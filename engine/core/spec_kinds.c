@@ -40,15 +40,7 @@ static uint32_t read_ms(spec_cx *cx, uint32_t obj, const char *key,
     if (!k)
         return 0;
     size_t m = spec_enter(cx, k);
-    if (spec_want_type(cx, k, "integer")) {
-        long long v = json_integer_value(NODE(cx, k).v);
-        if (v < lo)
-            spec_err_at(cx, k, "must be at least %lld, got %lld", lo, v);
-        else if (v > hi)
-            spec_err_at(cx, k, "must be at most %lld, got %lld", hi, v);
-        else
-            *out = v;
-    }
+    spec_int_in(cx, k, lo, hi, out);
     spec_leave(cx, m);
     return k;
 }

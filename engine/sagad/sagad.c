@@ -110,6 +110,11 @@ static void metrics_init(sagad *d)
     d->m.replies = saga_metrics_counter(m, "saga_replies_total",
                                         "Participant replies consumed, by outcome.",
                                         "outcome");
+    d->m.signals = saga_metrics_counter(m, "saga_signals_total",
+                                        "Signal messages consumed from saga.signals: "
+                                        "approvals, rejections and parents' orders to "
+                                        "sub-sagas, applied or refused.",
+                                        "definition,decision,result");
     d->m.ignored = saga_metrics_counter(m, "saga_replies_ignored_total",
                                         "Replies recorded but not applied (duplicate, stale, late).",
                                         NULL);

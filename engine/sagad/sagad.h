@@ -51,7 +51,8 @@ typedef struct sagad {
     } watch;
     struct {
         saga_metrics_family *started, *finished, *replies, *dlq, *batch,
-            *outbox, *lag, *stuck, *step_seconds, *ignored, *timer_lag;
+            *outbox, *lag, *stuck, *step_seconds, *ignored, *timer_lag,
+            *signals;
     } m;
 } sagad;
 
