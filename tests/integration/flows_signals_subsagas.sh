@@ -122,6 +122,7 @@ ok "declined card: the shipping sub-saga compensated with its parent (booking ca
 
 # 4. a held child refuses an operator abort or resolve while its parent runs
 kill -TERM "$PAYMENT" 2>/dev/null
+await_exit "$PAYMENT" 20
 start held "$P-rich" >/dev/null
 H=$(id_of held)
 waiting "$H"
