@@ -235,10 +235,10 @@ $(BUILD)/pc/%.pc: tests/stack/pc.sh FORCE
 	@mkdir -p $(dir $@)
 	sh tests/stack/pc.sh $* $(PREFIX) $(VERSION) > $@
 
-# The public headers: the start API (start.h), errors (error.h) and the
+# The public headers: the start and signal APIs (start.h, signals.h), errors (error.h) and the
 # worker library (worker.h); log.h, migrate.h and saga.pb-c.h only because
 # worker.h includes them. Everything else is internal and not installed.
-PUBLIC_HEADERS := engine/start.h engine/core/error.h workers/worker.h \
+PUBLIC_HEADERS := engine/start.h engine/signals.h engine/core/error.h workers/worker.h \
                   engine/common/log.h engine/common/migrate.h
 LIBS_STATIC := $(LIBCOMMON) $(LIBSAGA) $(LIBWORKER)
 LIBS_SHARED := $(SO_COMMON) $(SO_SAGA) $(SO_WORKER)

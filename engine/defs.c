@@ -417,6 +417,8 @@ int saga_defs_apply(PGconn *conn, const saga_spec *spec,
     if (!spec->canonical)
         return saga_error_set(err, SAGA_EINVAL,
                               "spec %s has no canonical form", spec->name);
+    if ((rc = saga_defs_check_family(conn, spec, err)))
+        return rc;
     snprintf(ver, sizeof ver, "%d", spec->version);
     PGresult *r = PQexecParams(conn,
                                "INSERT INTO saga_definitions"

@@ -47,6 +47,13 @@ int saga_defs_apply(PGconn *conn, const saga_spec *spec,
 
 void saga_defs_apply_result_free(saga_defs_apply_result *res);
 
+/* Refuses (SAGA_EINVAL, SAGA_ELIMIT) a spec whose sub-saga steps name a
+ * definition not applied yet, close a cycle through the latest versions
+ * of the others, or nest deeper than SAGA_SUBSAGA_MAX_DEPTH; messages name
+ * the step ("steps[2].saga: sub-saga cycle: a -> b -> a"). Called by
+ * saga_defs_apply (defs_family.c). */
+int saga_defs_check_family(PGconn *conn, const saga_spec *spec, saga_error *err);
+
 /* One stored definition (all strings owned; free with saga_def_row_free). */
 typedef struct saga_def_row {
     char *name;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "defs.h"
+#include "engine_family.h"
 #include "saga.pb-c.h"
 #include "template.h"
 #include "trace.h"
@@ -31,6 +32,7 @@ typedef struct def_entry {
 
 struct saga_engine {
     char *reply_topic;
+    PGconn *conn; /* during saga_engine_apply: the caller's connection */
     def_entry *defs;
     unsigned turn;
 };
@@ -134,7 +136,7 @@ void saga_msgs_clear(saga_msgs *m)
     m->n = m->cap = 0;
 }
 
-static int msgs_push(saga_msgs *m, const char *topic, const char *key,
+int saga_msgs_push(saga_msgs *m, const char *topic, const char *key,
                      void *payload, size_t len, const char *tp)
 {
     if (m->n == m->cap) {
@@ -176,6 +178,11 @@ static int queue_command(saga_engine *e, const saga_spec *spec, saga_row *row,
                          saga_msgs *msgs, saga_error *err)
 {
     const saga_step_def *d = &spec->steps[c->step];
+    if (d->kind == SAGA_STEP_SAGA) {
+        engine_family_io io = {.e = e, .conn = e->conn, .reply_topic = e->reply_topic,
+                               .w = w, .msgs = msgs, .now_ms = now_ms};
+        return saga_engine_family_command(&io, spec, row, c, err);
+    }
     const saga_phase *ph = phase_of(d, c->action);
     saga_template_ctx ctx = {
         .saga_id = row->id, .saga_name = spec->name, .input = row->input,
@@ -232,7 +239,7 @@ static int queue_command(saga_engine *e, const saga_spec *spec, saga_row *row,
     saga_writes_history(w, row->id, now_ms, "command", d->name,
                         saga_action_name(c->action), c->attempt, NULL, note, NULL);
     if (msgs) {
-        if (msgs_push(msgs, d->topic, row->id, buf, len, tp)) {
+        if (saga_msgs_push(msgs, d->topic, row->id, buf, len, tp)) {
             free(buf);
             return saga_error_set(err, SAGA_ENOMEM, "out of memory");
         }
@@ -257,6 +264,8 @@ static void record_event(saga_writes *w, const saga_row *row,
                          const saga_engine_event *x)
 {
     const saga_event *ev = &x->ev;
+    if (saga_engine_signal_record(w, row, x))
+        return;
     if (ev->kind == SAGA_EV_REPLY) {
         saga_writes_history(w, row->id, ev->now_ms, "reply", x->step_name,
                             saga_action_name(ev->action), ev->attempt,
@@ -327,9 +336,13 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
             sent_ms = s->deadline_ms - saga_machine_timeout(&spec->steps[ev->step], s->attempt);
     }
     saga_effects fx;
-    int rc = saga_machine_apply(spec, &row->st, ev, &fx, &x->err);
+    int rc = saga_engine_family_check(e->conn, row, x, err);
+    if (rc)
+        return rc;
+    rc = saga_machine_apply(spec, &row->st, ev, &fx, &x->err);
     if (rc) {
         x->rc = rc;
+        saga_engine_signal_refused(w, row, x);
         return 0;
     }
     record_event(w, row, x);
@@ -341,6 +354,7 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
         row->results[ev->step] = json_deep_copy(x->payload);
         row->result_dirty[ev->step] = true;
     }
+    saga_engine_signal_result(row, x, &fx);
     for (size_t i = 0; i < fx.n_notes; i++) {
         const saga_note *nt = &fx.notes[i];
         if (redundant(nt, &fx))
@@ -360,6 +374,10 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
         if (rc)
             return rc;
     }
+    engine_family_io io = {.e = e, .conn = e->conn, .reply_topic = e->reply_topic,
+                           .w = w, .msgs = msgs, .now_ms = ev->now_ms};
+    if ((rc = saga_engine_family_report(&io, row, &fx, err)))
+        return rc;
     x->status_after = row->st.status;
     x->applied = fx.changed;
     x->started = fx.started;
@@ -453,6 +471,7 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
     }
     saga_row *rows = NULL;
     size_t n_rows = 0;
+    e->conn = conn;
     int rc = saga_store_load(conn, ids, n, &rows, &n_rows, err);
     free(ids);
     if (rc)

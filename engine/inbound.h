@@ -50,6 +50,17 @@ bool saga_inbound_start_decode(const void *buf, size_t len,
                                char *why, size_t why_len);
 void saga_inbound_start_free(saga_inbound_start *s);
 
+typedef struct saga_inbound_signal {
+    Saga__Signal *pb; /* owned */
+    json_t *data;     /* owned; APPROVE's data object, or NULL */
+} saga_inbound_signal;
+
+/* The same for Signal (inbound_signal.c): APPROVE / REJECT name a step;
+ * PARENT_* carry a positive attempt; data, if any, is a JSON object. */
+bool saga_inbound_signal_decode(const void *buf, size_t len, saga_inbound_signal *out,
+                                saga_dlq_reason *code, char *why, size_t why_len);
+void saga_inbound_signal_free(saga_inbound_signal *s);
+
 /* Whether s is a UUID in text form (8-4-4-4-12 hex digits). */
 bool saga_inbound_uuid(const char *s);
 

@@ -185,6 +185,8 @@ static void where(saga_buf *b, saga_query_built *q, const saga_query_list_filter
     if (f->stuck)
         saga_buf_puts(b, " AND stuck");
     where_keys(b, q, f);
+    if (f->parent[0])
+        saga_buf_printf(b, " AND parent_id = $%d::uuid", param(q, f->parent));
     char n[24];
     if (f->since_ms) {
         snprintf(n, sizeof n, "%" PRId64, f->since_ms);

@@ -200,6 +200,7 @@ typedef struct saga_query_list_filter {
                                (borrowed; NULL = any) */
     const char *input_json; /* an object the input must contain (nested
                                for dotted paths; borrowed; NULL = any) */
+    char parent[SAGA_ID_LEN + 1]; /* sub-sagas of this saga (sagas_parent_idx) */
 } saga_query_list_filter;
 
 #define SAGA_QUERY_MAX_PARAMS 40

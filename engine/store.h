@@ -40,6 +40,8 @@ typedef struct saga_row {
     bool result_dirty[SAGA_SPEC_MAX_STEPS];   /* set when results[i] changed */
     saga_state st;
     saga_state loaded;                        /* as read: to write only changes */
+    char parent_id[SAGA_ID_LEN + 1];          /* a sub-saga's parent, or "" */
+    char parent_step[SAGA_SPEC_MAX_NAME + 1]; /* the parent's step it runs for */
 } saga_row;
 
 /* Frees what a row owns (not the row itself). */
@@ -137,6 +139,14 @@ int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
 
 /* Sends NOTIFY on channel (delivered at commit) with an empty payload. */
 int saga_store_notify(PGconn *conn, const char *channel, saga_error *err);
+
+/* Marks a saga created in this transaction as the sub-saga run for step
+ * `parent_step` of saga parent_id (store_family.c). */
+int saga_store_link_child(PGconn *conn, const char *child_id, const char *parent_id,
+                          const char *parent_step, saga_error *err);
+
+/* Whether saga id has finished (*done; false when it does not exist). */
+int saga_store_finished(PGconn *conn, const char *id, bool *done, saga_error *err);
 
 /* Fills a random (version 4) UUID. */
 void saga_uuid_new(char out[SAGA_ID_LEN + 1]);

@@ -28,7 +28,8 @@ static const char *LOAD_SQL =
     " st.result::text,"
     " coalesce(round(extract(epoch FROM s.start_at) * 1000)::bigint, 0), s.deadline_ms,"
     " coalesce(round(extract(epoch FROM s.deadline_at) * 1000)::bigint, 0),"
-    " s.deadline_expired"
+    " s.deadline_expired,"
+    " coalesce(s.parent_id::text, ''), coalesce(s.parent_step, '')"
     " FROM sagas s JOIN saga_steps st ON st.saga_id = s.id"
     " WHERE s.id = ANY($1::uuid[]) AND st.saga_id = ANY($1::uuid[])"
     " ORDER BY s.id, st.idx";
@@ -67,7 +68,7 @@ static char *uuid_array(const char *const *ids, size_t n)
     return s;
 }
 
-/* Columns 0-11 and 27-30 of LOAD_SQL's row i: the saga itself. */
+/* Columns 0-11 and 27-32 of LOAD_SQL's row i: the saga itself. */
 static void load_saga(saga_row *row, PGresult *r, int i)
 {
     snprintf(row->id, sizeof row->id, "%s", PQgetvalue(r, i, 0));
@@ -87,6 +88,9 @@ static void load_saga(saga_row *row, PGresult *r, int i)
     st->deadline_ms = atoll(PQgetvalue(r, i, 28));
     st->deadline_at_ms = atoll(PQgetvalue(r, i, 29));
     st->deadline_expired = PQgetvalue(r, i, 30)[0] == 't';
+    snprintf(row->parent_id, sizeof row->parent_id, "%s", PQgetvalue(r, i, 31));
+    snprintf(row->parent_step, sizeof row->parent_step, "%s", PQgetvalue(r, i, 32));
+    st->held = row->parent_id[0] != '\0';
 }
 
 /* Columns 12-26 of LOAD_SQL's row i: one step of the saga. */

@@ -133,6 +133,7 @@ echo "\$ sagactl list --tag order=$RUN-late"
 "$BIN/sagactl" list --tag "order=$RUN-late"
 echo "\$ sagactl show $LATE | grep \"deadline of\""
 "$BIN/sagactl" show "$LATE" | grep "deadline of"
+. "$ROOT/examples/demo_flows.sh"
 
 say "6. Summary of this run"
 psql "$SAGA_PG_DSN" -P footer=off -c "

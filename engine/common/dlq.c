@@ -36,6 +36,8 @@ const char *saga_dlq_reason_label(saga_dlq_reason code)
         return "Command too large";
     case SAGA_DLQ_INVALID_COMMAND:
         return "invalid Command";
+    case SAGA_DLQ_INVALID_SIGNAL:
+        return "invalid Signal";
     }
     return "other";
 }

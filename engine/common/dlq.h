@@ -42,6 +42,8 @@ typedef enum saga_dlq_reason {
     SAGA_DLQ_COMMAND_TOO_LARGE, /* "Command too large": over a worker's limit */
     SAGA_DLQ_INVALID_COMMAND,   /* "invalid Command": a worker cannot decode
                                    or use it */
+    SAGA_DLQ_INVALID_SIGNAL,    /* "invalid Signal": undecodable, or a field
+                                   out of range */
 } saga_dlq_reason;
 
 /* The label of a reason code: a static string, never NULL ("other" for a

@@ -20,6 +20,9 @@
 /* The dead-letter topic shared by sagad and the workers (see dlq.h). */
 #define SAGA_TOPIC_DLQ "saga.dlq"
 #define SAGA_TOPIC_REPLIES "saga.replies"
+/* Signal messages: outside decisions for signal steps, and parents' orders
+ * to their sub-sagas (engine_family.c). */
+#define SAGA_TOPIC_SIGNALS "saga.signals"
 
 typedef struct saga_topic_spec {
     const char *name;  /* borrowed */

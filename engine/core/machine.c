@@ -10,7 +10,8 @@
  * (stuck check, next wake-up, "changed") is computed once at the end, so no
  * handler can forget it. This file holds the entry points, that tail and the
  * helpers every concern shares; the concerns themselves are machine_phases.c,
- * machine_retry.c, machine_reply.c and machine_operator.c.
+ * machine_retry.c, machine_reply.c, machine_operator.c, machine_signal.c
+ * (signal steps) and machine_family.c (sub-sagas).
  *
  * Choices the header leaves open, made here:
  *  - Progress is a change of the saga's or of a step's status. A RETRY reply,
@@ -216,6 +217,8 @@ void machine_dispatch(machine_ctx *c, size_t i, saga_action action)
     (*machine_attempts_of(s, action))++;
     *machine_outcome_of(s, action) = SAGA_OUT_NONE;
     assert(s->attempt == *machine_attempts_of(s, action));
+    if (d->kind == SAGA_STEP_SIGNAL)
+        return; /* nothing is sent: the deadline is all it needs */
 
     assert(c->out->n_cmds < SAGA_SPEC_MAX_STEPS);
     saga_command *cmd = &c->out->cmds[c->out->n_cmds++];
@@ -233,6 +236,8 @@ static void describe_stuck(const machine_ctx *c, char *buf, size_t size)
 {
     const saga_state *st = c->st;
     int best = -1;
+    if (machine_describe_wait(c, buf, size))
+        return;
     for (size_t i = 0; i < st->n_steps; i++)
         if (st->steps[i].action != SAGA_ACT_NONE &&
             (best < 0 || st->steps[i].failures > st->steps[best].failures))
@@ -243,7 +248,9 @@ static void describe_stuck(const machine_ctx *c, char *buf, size_t size)
         return;
     }
     const saga_step_state *s = &st->steps[best];
-    const char *who = c->spec->steps[best].participant;
+    const char *who = c->spec->steps[best].participant
+                          ? c->spec->steps[best].participant
+                          : c->spec->steps[best].subsaga;
     char err[SAGA_MACHINE_ERROR_MAX + 16] = "";
     if (s->last_error[0])
         machine_format(err, sizeof err, ", last error \"%s\"", s->last_error);
@@ -342,6 +349,8 @@ static void clear_effects(saga_effects *out)
     out->reply_earlier = false;
     out->started = false;
     out->deadline_expired = false;
+    out->signal_applied = false;
+    out->report_action = SAGA_ACT_NONE;
 }
 
 int saga_machine_apply(const saga_spec *spec, saga_state *st,
@@ -375,6 +384,8 @@ int saga_machine_apply(const saga_spec *spec, saga_state *st,
     case SAGA_EV_RETRY: rc = machine_on_operator_retry(&c, err); break;
     case SAGA_EV_ABORT: rc = machine_on_abort(&c, err); break;
     case SAGA_EV_RESOLVE: rc = machine_on_resolve(&c, err); break;
+    case SAGA_EV_SIGNAL: rc = machine_on_signal(&c, err); break;
+    case SAGA_EV_PARENT: rc = machine_on_parent(&c, err); break;
     default:
         rc = saga_error_set(err, SAGA_EINVAL, "unknown event kind %d",
                             (int)ev->kind);
@@ -387,6 +398,7 @@ int saga_machine_apply(const saga_spec *spec, saga_state *st,
         return rc;
     }
     finish(&c);
+    machine_report_milestone(&c, &before);
     out->changed = memcmp(&before, st, sizeof before) != 0;
     return 0;
 }

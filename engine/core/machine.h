@@ -51,6 +51,19 @@
  *    compensates as a rejected reserve would, with the cause "deadline of
  *    30s passed"; once every reserve succeeded (CONFIRMING) it no longer
  *    applies. The deadline folds into wake_ms like every other time.
+ *  - A signal step (machine_signal.c) sends nothing: its RESERVE waits
+ *    timeout_ms for a SIGNAL event. Approve = RESERVED (the engine keeps
+ *    its data as the step's result); reject, or the deadline passing, =
+ *    REJECTED and the saga compensates. It has nothing to confirm or undo.
+ *    A SIGNAL for a step not waiting is refused (SAGA_ECONFLICT), never
+ *    applied; so is a reply addressed to a signal step (ignored).
+ *  - A held saga (a sub-saga, machine_family.c) does not confirm on its
+ *    own: with every step RESERVED it stays RUNNING and reports RESERVE OK
+ *    to its parent; a PARENT event CONFIRM starts its confirm, COMPENSATE
+ *    its compensation (as an abort by the parent). Reaching COMPLETED
+ *    reports CONFIRM OK; COMPENSATED reports COMPENSATE OK when the parent
+ *    asked, else RESERVE REJECTED. Operators may not abort or resolve it
+ *    while the parent is unfinished (SAGA_ECONFLICT).
  */
 #ifndef SAGA_MACHINE_H
 #define SAGA_MACHINE_H
@@ -118,7 +131,10 @@ typedef struct saga_state {
     saga_status status;
     bool stuck;
     bool resolved;          /* closed by an operator (resolve) */
-    bool aborted;           /* compensation started by an operator (abort) */
+    bool aborted;           /* compensation started by an operator (abort),
+                               or by the parent of a held saga */
+    bool held;              /* a sub-saga: confirm waits for its parent (not
+                               stored: the engine sets it from the row) */
     int64_t progress_ms;    /* last progress (creation counts) */
     int64_t wake_ms;        /* earliest deadline / retry / stuck check; 0 = none */
     char stuck_reason[SAGA_MACHINE_ERROR_MAX];
@@ -137,7 +153,9 @@ typedef enum saga_event_kind {
                           starts a saga never dispatched */
     SAGA_EV_RETRY,     /* operator: re-send pending commands now */
     SAGA_EV_ABORT,     /* operator: stop forward progress, compensate */
-    SAGA_EV_RESOLVE    /* operator: close as COMPLETED or COMPENSATED */
+    SAGA_EV_RESOLVE,   /* operator: close as COMPLETED or COMPENSATED */
+    SAGA_EV_SIGNAL,    /* an outside decision for a signal step */
+    SAGA_EV_PARENT     /* a held saga's parent: action CONFIRM or COMPENSATE */
 } saga_event_kind;
 
 typedef struct saga_event {
@@ -154,6 +172,11 @@ typedef struct saga_event {
     saga_status resolve_as; /* SAGA_COMPLETED or SAGA_COMPENSATED */
     /* ABORT and RESOLVE: borrowed operator reason, may be NULL */
     const char *op_reason;
+    /* SIGNAL: step (index), approve, reason (reject: why; may be NULL) */
+    bool approve;
+    /* ABORT and RESOLVE of a held saga: its parent has finished, so the
+     * operator may act on the child (the engine checks) */
+    bool parent_done;
 } saga_event;
 
 /* A command to send: build its payload from the step's template, publish it
@@ -176,7 +199,10 @@ typedef enum saga_note_kind {
     SAGA_NOTE_STUCK,          /* stuck flag set (text = reason) */
     SAGA_NOTE_UNSTUCK,
     SAGA_NOTE_OPERATOR,       /* retry / abort / resolve accepted */
-    SAGA_NOTE_SKIPPED         /* irreversible step left as is during compensation */
+    SAGA_NOTE_SKIPPED,        /* irreversible step left as is during compensation */
+    SAGA_NOTE_SIGNAL,         /* a signal applied: approved or rejected */
+    SAGA_NOTE_PARENT,         /* the parent's order to a held saga */
+    SAGA_NOTE_REPORT          /* a milestone reported to the parent */
 } saga_note_kind;
 
 typedef struct saga_note {
@@ -202,6 +228,13 @@ typedef struct saga_effects {
     bool started;        /* the saga's first commands were dispatched (START,
                             or the first TIMER of a saga nobody started) */
     bool deadline_expired; /* this event found the saga's deadline passed */
+    bool signal_applied; /* SIGNAL only: approved; keep its data as result */
+    /* A held saga's report to its parent: a Reply for the parent's step
+     * with this action, attempt and outcome (report_action NONE = none). */
+    saga_action report_action;
+    int report_attempt;
+    saga_outcome report_outcome;
+    char report_reason[SAGA_MACHINE_ERROR_MAX];
 } saga_effects;
 
 /* Initial state for a new saga of `spec` created at now_ms (all PENDING,
@@ -233,7 +266,12 @@ void saga_machine_init_opts(const saga_spec *spec, saga_state *st,
  *                   terminal saga
  *   SAGA_ENOTFOUND  RETRY with a step index out of range (other than -1)
  *   SAGA_EINVAL     RESOLVE as anything but COMPLETED/COMPENSATED; an unknown
- *                   event kind
+ *                   event kind; a SIGNAL for a step that is not a signal step
+ *   SAGA_ECONFLICT  also: a SIGNAL for a step not waiting (pending, already
+ *                   decided) or a finished saga; ABORT or RESOLVE of a held
+ *                   saga whose parent is unfinished; a PARENT event for a
+ *                   saga without parent or in a state it cannot apply to
+ *   SAGA_ENOTFOUND  also: a SIGNAL with a step index out of range
  * A reply that does not apply is not an error: it yields a REPLY_IGNORED note.
  */
 int saga_machine_apply(const saga_spec *spec, saga_state *st,
@@ -265,7 +303,7 @@ const char *saga_outcome_name(saga_outcome o);          /* "OK" */
 int saga_outcome_parse(const char *s, saga_outcome *out);
 /* saga_history.kind of a note: "transition", "step", "applied", "ignored",
  * "timeout", "backoff", "exhausted", "stuck", "unstuck", "operator",
- * "skipped". */
+ * "skipped", "signal", "parent", "report". */
 const char *saga_note_kind_name(saga_note_kind k);
 
 #endif

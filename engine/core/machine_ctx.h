@@ -111,5 +111,32 @@ int machine_flow_refuse_start(machine_ctx *c, saga_error *err);
 void machine_flow_stuck_cause(const saga_state *st, char *reason, size_t size);
 /* ABORT of a SCHEDULED saga: COMPENSATED at once, nothing sent. */
 void machine_flow_abort_scheduled(machine_ctx *c, const char *why);
+/* --- signal steps (machine_signal.c) -------------------------------------- */
+
+static inline bool machine_is_signal(const machine_ctx *c, size_t i)
+{
+    return c->spec->steps[i].kind == SAGA_STEP_SIGNAL;
+}
+
+int machine_on_signal(machine_ctx *c, saga_error *err);
+/* Step i's signal deadline has passed: REJECTED, the saga compensates. */
+void machine_signal_expired(machine_ctx *c, size_t i);
+/* Compensation of a signal step: nothing to undo, COMPENSATED at once. */
+void machine_signal_undo(machine_ctx *c, size_t i);
+/* What a saga waiting on a signal or on its parent waits for, into buf;
+ * false when it waits for neither. */
+bool machine_describe_wait(const machine_ctx *c, char *buf, size_t size);
+
+/* --- sub-sagas (machine_family.c) ------------------------------------------ */
+
+/* After a step reserved: dispatch what is now ready, or confirm when every
+ * step has reserved (a held saga waits for its parent instead). */
+void machine_reserve_done(machine_ctx *c);
+int machine_on_parent(machine_ctx *c, saga_error *err);
+/* ABORT / RESOLVE of a held saga whose parent is unfinished: refused. */
+int machine_refuse_held(machine_ctx *c, const char *verb, saga_error *err);
+/* After an accepted event: a held saga that reached a milestone reports
+ * it to its parent (out->report_*). */
+void machine_report_milestone(machine_ctx *c, const saga_state *before);
 
 #endif

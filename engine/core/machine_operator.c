@@ -27,7 +27,7 @@ int machine_on_operator_retry(machine_ctx *c, saga_error *err)
     size_t to = ev->step < 0 ? st->n_steps : (size_t)ev->step + 1;
     size_t n = 0;
     for (size_t i = from; i < to; i++)
-        if (st->steps[i].action != SAGA_ACT_NONE)
+        if (st->steps[i].action != SAGA_ACT_NONE && !machine_is_signal(c, i))
             n++;
     if (n == 0) {
         if (ev->step < 0)
@@ -49,7 +49,7 @@ int machine_on_operator_retry(machine_ctx *c, saga_error *err)
                  ev->op_reason ? ": " : "", ev->op_reason ? ev->op_reason : "");
     for (size_t i = from; i < to; i++) {
         saga_step_state *s = &st->steps[i];
-        if (s->action == SAGA_ACT_NONE)
+        if (s->action == SAGA_ACT_NONE || machine_is_signal(c, i))
             continue;
         s->failures = 0;
         machine_dispatch(c, i, s->action);
@@ -60,6 +60,8 @@ int machine_on_operator_retry(machine_ctx *c, saga_error *err)
 int machine_on_abort(machine_ctx *c, saga_error *err)
 {
     saga_status status = c->st->status;
+    if (machine_refuse_held(c, "aborted", err))
+        return SAGA_ECONFLICT;
     if (status == SAGA_CONFIRMING) {
         saga_error_set(err, SAGA_ECONFLICT,
                        "saga is CONFIRMING: confirm has begun and cannot be "
@@ -100,6 +102,8 @@ int machine_on_resolve(machine_ctx *c, saga_error *err)
         return saga_error_set(err, SAGA_ECONFLICT,
                               "saga is %s: it has already finished",
                               saga_status_name(c->st->status));
+    if (machine_refuse_held(c, "resolved", err))
+        return SAGA_ECONFLICT;
 
     const char *why = c->ev->op_reason;
     machine_note(c, SAGA_NOTE_OPERATOR, -1, SAGA_ACT_NONE, 0, SAGA_OUT_NONE,

@@ -43,7 +43,9 @@ void machine_dispatch_ready_reserves(machine_ctx *c)
         if (!ready[i])
             continue;
         machine_dispatch(c, i, SAGA_ACT_RESERVE);
-        machine_set_step(c, i, SAGA_STEP_RESERVING, NULL);
+        machine_set_step(c, i, SAGA_STEP_RESERVING,
+                         machine_is_signal(c, i) ? "waiting for a signal"
+                                                 : NULL);
     }
 }
 
@@ -122,11 +124,17 @@ static bool compensation_blocked(const machine_ctx *c, size_t i)
 void machine_dispatch_ready_compensations(machine_ctx *c)
 {
     bool ready[SAGA_SPEC_MAX_STEPS];
+    bool undone = false;
     for (size_t i = 0; i < c->st->n_steps; i++)
         ready[i] = needs_compensation(c, i) && !compensation_blocked(c, i);
     for (size_t i = 0; i < c->st->n_steps; i++) {
         if (!ready[i])
             continue;
+        if (machine_is_signal(c, i)) {
+            machine_signal_undo(c, i);
+            undone = true;
+            continue;
+        }
         saga_step_state *s = &c->st->steps[i];
         assert(s->status != SAGA_STEP_PENDING &&
                s->status != SAGA_STEP_REJECTED);
@@ -135,6 +143,12 @@ void machine_dispatch_ready_compensations(machine_ctx *c)
         machine_dispatch(c, i, SAGA_ACT_COMPENSATE);
         machine_set_step(c, i, SAGA_STEP_COMPENSATING,
                          unknown ? "reserve outcome unknown" : NULL);
+    }
+    /* A signal step undone at once may have been all that held the steps
+     * it runs after: look again (each pass undoes at least one step). */
+    if (undone) {
+        machine_dispatch_ready_compensations(c);
+        return;
     }
     for (size_t i = 0; i < c->st->n_steps; i++)
         if (compensation_pending(c, i))

@@ -28,10 +28,7 @@ static void apply_reserve_reply(machine_ctx *c, size_t i)
         machine_clear_command(s);
         s->failures = 0;
         s->last_error[0] = '\0';
-        if (machine_all_steps(c->st, SAGA_STEP_RESERVED))
-            machine_start_confirm(c);
-        else
-            machine_dispatch_ready_reserves(c);
+        machine_reserve_done(c);
     } else if (ev->outcome == SAGA_OUT_REJECTED) {
         machine_format(s->last_error, sizeof s->last_error, "%s",
                        machine_reason_or(ev->reason, "rejected without a reason"));
@@ -220,6 +217,9 @@ static bool reply_well_formed(machine_ctx *c, char *why, size_t size)
         machine_format(why, size, "invalid outcome %d", (int)ev->outcome);
     else if (ev->attempt < 1)
         machine_format(why, size, "invalid attempt %d", ev->attempt);
+    else if (machine_is_signal(c, (size_t)ev->step))
+        machine_format(why, size, "step %s is a signal step: it takes signals, "
+                       "not replies", c->spec->steps[ev->step].name);
     else
         return true;
     return false;

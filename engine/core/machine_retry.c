@@ -103,6 +103,10 @@ void machine_on_timer(machine_ctx *c)
         saga_step_state *s = &c->st->steps[i];
         if (!machine_in_flight(s) || c->now < s->deadline_ms)
             continue;
+        if (machine_is_signal(c, i)) {
+            machine_signal_expired(c, i);
+            continue;
+        }
         int64_t waited = saga_machine_timeout(&c->spec->steps[i], s->attempt);
         machine_note(c, SAGA_NOTE_TIMEOUT, (int)i, s->action, s->attempt,
                      SAGA_OUT_NONE, "no reply to %s attempt %d within %lld ms",

@@ -103,6 +103,7 @@ void saga_spec_free(saga_spec *spec)
         saga_step_def *d = &spec->steps[i];
         free(d->name);
         free(d->participant);
+        free(d->subsaga);
         free(d->topic);
         free(d->after);
         phase_free(&d->reserve);

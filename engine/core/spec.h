@@ -34,6 +34,11 @@
 #define SAGA_SPEC_MAX_ATTEMPTS 1000
 #define SAGA_SPEC_MAX_DEADLINE_MS (30LL * 24 * 3600 * 1000)
 #define SAGA_SPEC_MAX_MULTIPLIER 100
+/* A signal step waits at most this long for its decision. */
+#define SAGA_SPEC_MAX_SIGNAL_TIMEOUT_MS (30LL * 24 * 3600 * 1000)
+/* Sub-sagas nest at most this deep (a parent with a child is depth 2);
+ * checked with cycles across definitions when a spec is applied (defs.c). */
+#define SAGA_SUBSAGA_MAX_DEPTH 4
 /* Diagnostics kept per file; the rest are counted, not listed. */
 #define SAGA_SPEC_MAX_ERRORS 100
 
@@ -76,10 +81,23 @@ typedef struct saga_phase {
                         absent, {} when the phase gives no payload */
 } saga_phase;
 
+/* What runs a step (docs/spec.md). */
+typedef enum saga_step_kind {
+    SAGA_STEP_TASK = 0, /* a participant's reserve / confirm / compensate */
+    SAGA_STEP_SIGNAL,   /* waits for an outside approve or reject; timeout_ms
+                           is how long; no participant, no commands */
+    SAGA_STEP_SAGA      /* runs definition `subsaga` as a child saga: reserve
+                           payload = the child's input template; the phases
+                           carry the internal commands "start", "confirm" and
+                           "compensate" so the machine treats it as a task */
+} saga_step_kind;
+
 typedef struct saga_step_def {
     char *name;
-    char *participant;
-    char *topic;     /* resolved: the "topic" key or "saga.<participant>.commands" */
+    saga_step_kind kind;
+    char *subsaga;   /* SAGA_STEP_SAGA: the child's definition name; else NULL */
+    char *participant; /* NULL for signal and sub-saga steps */
+    char *topic;       /* NULL for signal and sub-saga steps */     /* resolved: the "topic" key or "saga.<participant>.commands" */
     size_t *after;   /* indices into saga_spec.steps, all < this step's index
                         is NOT guaranteed; the graph is acyclic */
     size_t n_after;

@@ -282,6 +282,16 @@ static char *take_name(spec_cx *cx, uint32_t obj, const char *key,
     return s;
 }
 
+bool spec_name_ok(const char *s)
+{
+    return lower_ident(s);
+}
+
+bool spec_int_in(spec_cx *cx, uint32_t k, long long lo, long long hi, int64_t *out)
+{
+    return int_in(cx, k, lo, hi, out);
+}
+
 /* --- building the spec ---------------------------------------------------- */
 
 const char *const spec_field_types[] = {"string", "integer", "number",
@@ -584,7 +594,7 @@ static void build_step(spec_cx *cx, size_t i, uint32_t s)
     static const char *const keys[] = {
         "name", "participant", "topic", "after", "reserve", "confirm",
         "compensate", "irreversible", "timeout_ms", "retry", "description",
-        NULL};
+        "signal", "saga", "input", NULL};
     saga_spec *spec = cx->spec;
     saga_step_def *d = &spec->steps[i];
     step_aux *a = &cx->aux[i];
@@ -597,6 +607,10 @@ static void build_step(spec_cx *cx, size_t i, uint32_t s)
     check_keys(cx, s, keys);
 
     build_step_name(cx, i, s);
+    if (spec_build_step_kind(cx, s, d)) {
+        build_step_after(cx, s, a);
+        return;
+    }
     d->participant = take_name(cx, s, "participant", lower_ident,
                                "participant", NAME_RULE, NULL);
     build_step_topic(cx, s, d);

@@ -314,6 +314,33 @@ void spec_check_input_ref(spec_cx *cx, uint32_t n,
     }
 }
 
+/* A signal's data is written ${steps.S.signal.data.F}, any other result
+ * ${steps.S.reserve.result.F}; true (reported) when pc uses the other. */
+static bool check_ref_kind(tmpl_check *tc, const saga_template_piece *pc,
+                           size_t j)
+{
+    spec_qbuf qb;
+    spec_cx *cx = tc->cx;
+    bool is_signal = cx->spec->steps[j].kind == SAGA_STEP_SIGNAL;
+
+    if (pc->signal == is_signal)
+        return false;
+    if (pc->signal) {
+        spec_err_at(cx, tc->node, "step %s is not a signal step",
+                    spec_quote_str(&qb, cx->aux[j].name));
+        spec_hint(cx, "its result is ${steps.%s.reserve.result.FIELD}",
+                  cx->aux[j].name);
+    } else {
+        spec_err_at(cx, tc->node, "step %s is a signal step and has no "
+                                  "reserve result",
+                    spec_quote_str(&qb, cx->aux[j].name));
+        spec_hint(cx, "the data it was approved with is "
+                      "${steps.%s.signal.data.FIELD}",
+                  cx->aux[j].name);
+    }
+    return true;
+}
+
 static void check_step_ref(tmpl_check *tc, const saga_template_piece *pc)
 {
     spec_qbuf qb;
@@ -333,13 +360,16 @@ static void check_step_ref(tmpl_check *tc, const saga_template_piece *pc)
         }
         return;
     }
+    if (check_ref_kind(tc, pc, (size_t)j))
+        return;
     if (!cx->graph_ok || (tc->allowed & (UINT64_C(1) << j)))
         return;
     spec_err_at(cx, tc->node,
                 "step %s is not guaranteed to have reserved when this %s "
-                "command is built",
+                "is built",
                 spec_quote_str(&qb, cx->aux[j].name), tc->phase);
-    if (strcmp(tc->phase, "reserve") != 0)
+    if (strcmp(tc->phase, "reserve command") != 0 &&
+        strcmp(tc->phase, "sub-saga input") != 0)
         spec_hint(cx, "a compensate payload may use the results of its own "
                       "step and of the steps it runs after");
     else if ((size_t)j == tc->step)
@@ -387,9 +417,29 @@ static void check_payload(tmpl_check *tc, uint32_t n)
     }
 }
 
+/* A sub-saga's input is rendered when the child starts, as a reserve
+ * payload would be. */
+static void check_subsaga_input(spec_cx *cx, size_t i)
+{
+    step_aux *a = &cx->aux[i];
+    if (cx->spec->steps[i].kind != SAGA_STEP_SAGA)
+        return;
+    uint32_t in = spec_member(cx, a->node, "input");
+    if (!in || !json_is_object(NODE(cx, in).v))
+        return;
+    tmpl_check tc = {.cx = cx, .step = i, .phase = "sub-saga input",
+                     .allowed = a->anc};
+    path_step(cx, i);
+    spec_enter(cx, in);
+    check_payload(&tc, in);
+    spec_path_reset(cx);
+}
+
 static void check_templates(spec_cx *cx)
 {
     static const char *const phases[] = {"reserve", "confirm", "compensate"};
+    static const char *const what[] = {"reserve command", "confirm command",
+                                       "compensate command"};
     const saga_spec *spec = cx->spec;
     uint64_t all = spec->n_steps == 64 ? UINT64_MAX
                                        : (UINT64_C(1) << spec->n_steps) - 1;
@@ -405,7 +455,7 @@ static void check_templates(spec_cx *cx)
                              : 0;
             if (!p)
                 continue;
-            tmpl_check tc = {.cx = cx, .step = i, .phase = phases[ph]};
+            tmpl_check tc = {.cx = cx, .step = i, .phase = what[ph]};
             tc.allowed = ph == 0   ? a->anc
                          : ph == 1 ? all
                                    : a->anc | (UINT64_C(1) << i);
@@ -415,6 +465,7 @@ static void check_templates(spec_cx *cx)
             check_payload(&tc, p);
             spec_path_reset(cx);
         }
+        check_subsaga_input(cx, i);
     }
 }
 

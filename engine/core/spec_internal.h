@@ -110,6 +110,17 @@ void spec_build(spec_cx *cx);
 /* Reads the top-level "deadline_ms" and "tags" (needs the inputs built:
  * tag templates may name input fields only). */
 void spec_build_flows(spec_cx *cx);
+/* Whether s follows the naming rule of saga, step and participant names. */
+bool spec_name_ok(const char *s);
+/* Whether node k is an integer in [lo, hi] (into *out); reports it if not. */
+bool spec_int_in(spec_cx *cx, uint32_t k, long long lo, long long hi, int64_t *out);
+
+/* --- spec_kinds.c --------------------------------------------------------- */
+
+/* When step object s is a signal or a sub-saga step ("signal" or "saga"
+ * present), reads everything of it but "name" and "after" into d and
+ * returns true; false for a participant's step, left to spec_build. */
+bool spec_build_step_kind(spec_cx *cx, uint32_t s, saga_step_def *d);
 
 /* --- spec_graph.c --------------------------------------------------------- */
 

@@ -142,15 +142,20 @@ static int parse_ref(const char *body, size_t n, const char *whole,
         return SAGA_EINVAL;
     }
     if (nseg >= 1 && seg_is(seg[0], seg_len[0], "steps")) {
-        if (nseg < 5 || !seg_is(seg[2], seg_len[2], "reserve") ||
-            !seg_is(seg[3], seg_len[3], "result")) {
+        bool signal = nseg >= 5 && seg_is(seg[2], seg_len[2], "signal") &&
+                      seg_is(seg[3], seg_len[3], "data");
+        if (!signal && (nseg < 5 || !seg_is(seg[2], seg_len[2], "reserve") ||
+                        !seg_is(seg[3], seg_len[3], "result"))) {
             saga_error_set(err, SAGA_EINVAL,
                            "malformed step reference \"%s\"", shown);
             saga_error_hint(err, "a step's result is referenced as "
-                                 "${steps.STEP.reserve.result.FIELD}");
+                                 "${steps.STEP.reserve.result.FIELD}, a "
+                                 "signal's data as "
+                                 "${steps.STEP.signal.data.FIELD}");
             return SAGA_EINVAL;
         }
         pc->kind = SAGA_PIECE_STEP;
+        pc->signal = signal;
         pc->step = seg[1];
         pc->step_len = seg_len[1];
         pc->path = seg[4];

@@ -7,6 +7,8 @@
  * compact JSON). References:
  *   ${input.FIELD}                         a field of the saga input
  *   ${steps.STEP.reserve.result.FIELD}     a field of STEP's RESERVE reply payload
+ *   ${steps.STEP.signal.data.FIELD}        a field of the data a signal step
+ *                                          was approved with (same slot)
  *   ${saga.id}  ${saga.name}
  * FIELD may be a dotted path into nested objects (input.address.city).
  * A reference whose value is absent at run time (an optional input field not
@@ -19,6 +21,7 @@
 #define SAGA_TEMPLATE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "error.h"
 #include "spec.h"
@@ -52,7 +55,8 @@ json_t *saga_template_render(const json_t *tmpl, const saga_template_ctx *ctx,
 typedef enum saga_template_piece_kind {
     SAGA_PIECE_TEXT = 0,   /* literal text: text[0..len) */
     SAGA_PIECE_INPUT,      /* ${input.PATH} */
-    SAGA_PIECE_STEP,       /* ${steps.STEP.reserve.result.PATH} */
+    SAGA_PIECE_STEP,       /* ${steps.STEP.reserve.result.PATH} or
+                              ${steps.STEP.signal.data.PATH} */
     SAGA_PIECE_SAGA_ID,    /* ${saga.id} */
     SAGA_PIECE_SAGA_NAME   /* ${saga.name} */
 } saga_template_piece_kind;
@@ -63,6 +67,7 @@ typedef struct saga_template_piece {
     const char *text;  /* TEXT: the literal; otherwise the whole "${...}" */
     size_t len;
     const char *step;  /* STEP: the step name */
+    bool signal;       /* STEP: written ${steps.STEP.signal.data.PATH} */
     size_t step_len;
     const char *path;  /* INPUT, STEP: dotted field path, e.g. "address.city" */
     size_t path_len;

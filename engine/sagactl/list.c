@@ -22,6 +22,7 @@
 static const cli_opt OPTS[] = {
     {"status", CLI_VALUE, "S[,S]", "only these statuses (also: active, terminal)"},
     {"def", CLI_VALUE, "NAME[@V]", "only sagas of this definition (and version)"},
+    {"parent", CLI_VALUE, "ID", "only the sub-sagas of this saga (id or unique prefix)"},
     {"stuck", CLI_FLAG, NULL, "only sagas flagged stuck"},
     {"since", CLI_VALUE, "DUR|TIME", "only sagas created since (5m, 2h, 2026-11-23 14:00)"},
     {"older-than", CLI_VALUE, "DUR", "only sagas created more than DUR ago"},
@@ -46,6 +47,9 @@ static int parse_filters(cli *c, const cli_args *a, saga_query_list_filter *f,
         saga_defs_parse_ref(v, f->def, sizeof f->def, &f->def_version, err))
         return SAGA_EINVAL;
     f->stuck = cli_flag(a, "stuck");
+    /* Checked here (before the database is there), resolved in run_list. */
+    if ((v = cli_value(a, "parent")) && (!*v || strlen(v) > SAGA_ID_LEN))
+        return saga_error_set(err, SAGA_EINVAL, "--parent: \"%.64s\" is not a saga id", v);
     if (cli_value_since(a, "since", c->now_ms, &f->since_ms, err))
         return SAGA_EINVAL;
     int64_t older = 0;
@@ -226,6 +230,12 @@ static int fetch(cli *c, const cli_args *a, page *p, saga_error *err)
     }
     f.tags_json = tags;
     f.input_json = input;
+    const char *parent = cli_value(a, "parent");
+    if (parent && cli_resolve_id(c, parent, f.parent, err)) {
+        free(tags);
+        free(input);
+        return err->code;
+    }
     saga_query_built q;
     int rc = saga_query_list(&f, &q);
     if (rc == 0)
@@ -288,7 +298,7 @@ static int run(cli *c, const cli_args *a)
 
 const cli_command cli_cmd_list = {
     .name = "list",
-    .synopsis = "[--status S[,S]] [--def NAME[@V]] [--stuck] [--since DUR|TIME] "
+    .synopsis = "[--status S[,S]] [--def NAME[@V]] [--parent ID] [--stuck] [--since DUR|TIME] "
                 "[--older-than DUR] [--tag K=V]... [--where input.F=V]... [--limit N] "
                 "[--after CURSOR] [--json|--jsonl]",
     .summary = "list sagas, newest first",

@@ -159,7 +159,8 @@ const char *cli_participant(cli *c, const char *name, int version,
     saga_error err;
     const saga_spec *spec = cli_spec(c, name, version, &err);
     int i = spec ? saga_spec_step_index(spec, step) : -1;
-    return i >= 0 ? spec->steps[i].participant : step;
+    return i >= 0 && spec->steps[i].participant ? spec->steps[i].participant
+                                                : cli_step_runner(c, name, version, step);
 }
 
 /* --- statuses ---------------------------------------------------------- */

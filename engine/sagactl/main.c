@@ -23,6 +23,7 @@ static const cli_command *const COMMANDS[] = {
     &cli_cmd_start, &cli_cmd_def_validate, &cli_cmd_def_apply, &cli_cmd_def_list,
     &cli_cmd_def_show, &cli_cmd_migrate,   &cli_cmd_prune,     &cli_cmd_participant_check,
     &cli_cmd_serve,    &cli_cmd_reconcile, &cli_cmd_dlq_list,  &cli_cmd_dlq_replay,
+    &cli_cmd_signal,
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

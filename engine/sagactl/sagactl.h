@@ -106,7 +106,7 @@ extern const cli_command cli_cmd_migrate, cli_cmd_def_validate,
     cli_cmd_list, cli_cmd_show, cli_cmd_stuck, cli_cmd_retry, cli_cmd_abort,
     cli_cmd_resolve, cli_cmd_stats, cli_cmd_tail, cli_cmd_prune,
     cli_cmd_participant_check, cli_cmd_serve, cli_cmd_reconcile, cli_cmd_dlq_list,
-    cli_cmd_dlq_replay;
+    cli_cmd_dlq_replay, cli_cmd_signal;
 
 /* --- ops.c ------------------------------------------------------------- */
 
@@ -168,6 +168,9 @@ int cli_value_since(const cli_args *a, const char *name, int64_t now_ms,
 /* Prints "sagactl: error: MSG" and "hint: HINT" on stderr and returns the
  * exit status for err->code (cli_exit_code). */
 int cli_fail(cli *c, const saga_error *err);
+
+/* Who is acting, for the audit trail: --actor, else the OS user (ops.c). */
+void cli_actor(const cli_args *a, char *buf, size_t cap);
 int cli_exit_code(const cli *c, int code);
 
 /* Prints err (a bad option value) like cli_fail but returns CLI_EXIT_USAGE:
@@ -269,6 +272,19 @@ int cli_start_flows(const cli_args *a, int64_t now, saga_start_req *req, char **
  * JSON objects saga_query_list_filter takes; each *out is owned (free) or
  * NULL when the option was not given. Returns 0 or SAGA_EINVAL. */
 int cli_list_keys(const cli_args *a, char **tags_json, char **input_json, saga_error *err);
+/* --- flows.c (signal steps, sub-sagas) ------------------------------- */
+
+/* Who runs a step, for messages: its participant, "signal", or
+ * "sub-saga NAME" (static buffer: use before the next call). */
+const char *cli_step_runner(cli *c, const char *def, int ver, const char *step);
+/* For a signal step in flight (deadline_ms its deadline): writes "waiting
+ * for signal STEP since 4m" and returns true; false for other steps. */
+bool cli_signal_wait(cli *c, const char *def, int ver, const char *step,
+                     int64_t deadline_ms, char *buf, size_t cap);
+/* Whether saga id is a sub-saga (its "aborted" means: by its parent). */
+bool cli_has_parent(cli *c, const char *id);
+/* Prints a saga's parent and sub-sagas, one line each (show). */
+void cli_show_family(cli *c, const char *id);
 
 /* --- waiting.c --------------------------------------------------------- */
 
@@ -285,6 +301,8 @@ typedef struct cli_waiting {
     int64_t due_ms;            /* deadline (in flight) or re-send time */
     char last_error[SAGA_MACHINE_ERROR_MAX];
     int64_t error_ms;          /* when last_error was recorded; 0 unknown */
+    bool signal;               /* a signal step waiting: signal_text says so */
+    char signal_text[SAGA_SPEC_MAX_NAME + 64];
 } cli_waiting;
 
 /* Writes `awaiting payment COMPENSATE reply, attempt 7, last error

@@ -103,7 +103,9 @@ static void pending_lines(cli *c, const shown *s, json_t *json_out, bool print)
         int64_t deadline = cli_get_i64(r, i, QSTEP_DEADLINE);
         int64_t retry = cli_get_i64(r, i, QSTEP_RETRY);
         char when[SAGA_TIME_TEXT_MAX], line[512];
-        if (deadline) {
+        if (cli_signal_wait(c, def, ver, cli_get(r, i, QSTEP_NAME), deadline, line,
+                            sizeof line)) {
+        } else if (deadline) {
             cli_time_text(c, deadline, when, sizeof when);
             snprintf(line, sizeof line, "%s %s reply from %s (attempt %lld), times out %s%s",
                      cli_get(r, i, QSTEP_NAME), cli_get(r, i, QSTEP_ACTION), participant,
@@ -181,12 +183,15 @@ static void print_header(cli *c, const shown *s)
     printf("status      %s%s%s%s%s%s\n", sgr ? "\033[" : "", sgr ? sgr : "",
            sgr ? "m" : "", status, sgr ? "\033[0m" : "",
            cli_get(r, 0, QSAGA_RESOLVED)[0] == 't'  ? " (resolved by an operator)"
-           : cli_get(r, 0, QSAGA_ABORTED)[0] == 't' ? " (aborted by an operator)"
+           : cli_get(r, 0, QSAGA_ABORTED)[0] == 't'
+               ? (cli_has_parent(c, cli_get(r, 0, QSAGA_ID)) ? " (compensated by its parent)"
+                                                              : " (aborted by an operator)")
                                                 : "");
     printf("input       %s\n", cli_get(r, 0, QSAGA_INPUT));
     if (!cli_null(r, 0, QSAGA_KEY))
         printf("key         %s\n", cli_get(r, 0, QSAGA_KEY));
     printf("trace       %s\n", cli_get(r, 0, QSAGA_TRACE));
+    cli_show_family(c, cli_get(r, 0, QSAGA_ID));
     cli_time_text(c, created, t1, sizeof t1);
     saga_time_format_utc(created, t2, sizeof t2);
     printf("created     %s%s%s%s\n", t1, c->utc ? "" : " (", c->utc ? "" : t2,

@@ -61,6 +61,10 @@ static void group_reason(cli *c, const PGresult *r, int i, char *buf, size_t cap
                                               (int)cli_get_i64(r, i, QGROUP_VER),
                                               cli_get(r, i, QGROUP_STEP));
     const char *err = cli_get(r, i, QGROUP_ERROR);
+    if (strcmp(participant, "signal") == 0) {
+        snprintf(buf, cap, "waiting for signal %s", cli_get(r, i, QGROUP_STEP));
+        return;
+    }
     snprintf(buf, cap, "awaiting %s %s reply%s%s%s", participant,
              cli_get(r, i, QGROUP_ACTION), *err ? ", last error \"" : "", err,
              *err ? "\"" : "");

@@ -27,6 +27,8 @@ void cli_waiting_from(cli *c, const PGresult *r, int row, int col,
     w->due_ms = cli_get_i64(r, row, col + 4);
     snprintf(w->last_error, sizeof w->last_error, "%s", cli_get(r, row, col + 5));
     w->error_ms = cli_get_i64(r, row, col + 6);
+    w->signal = w->in_flight && cli_signal_wait(c, def_name, def_version, w->step, w->due_ms,
+                                                w->signal_text, sizeof w->signal_text);
 }
 
 void cli_waiting_text(const cli *c, const cli_waiting *w, char *buf, size_t cap)
@@ -46,7 +48,9 @@ void cli_waiting_text(const cli *c, const cli_waiting *w, char *buf, size_t cap)
             snprintf(err, sizeof err, ", last error \"%s\"", w->last_error);
         }
     }
-    if (w->in_flight)
+    if (w->signal)
+        snprintf(buf, cap, "%s", w->signal_text);
+    else if (w->in_flight)
         snprintf(buf, cap, "awaiting %s %s reply, attempt %d%s", w->participant,
                  w->action, w->attempt, err);
     else

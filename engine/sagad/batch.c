@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "random.h"
+#include "topics.h"
 #include "start.h"
 #include "start_item.h"
 #include "timers.h"
@@ -29,10 +30,11 @@ int saga_batch_init(saga_batch *b, rd_kafka_message_t **msgs, size_t n, size_t m
     b->now = now;
     b->evs = calloc(cap ? cap : 1, sizeof *b->evs);
     b->replies = calloc(n + 1, sizeof *b->replies);
+    b->signals = calloc(n + 1, sizeof *b->signals);
     b->bad = calloc(n + 1, sizeof *b->bad);
     b->due = calloc(max_due, sizeof *b->due);
     b->starts = calloc(n + 1, sizeof *b->starts);
-    if (!b->evs || !b->replies || !b->bad || !b->due || !b->starts)
+    if (!b->evs || !b->replies || !b->signals || !b->bad || !b->due || !b->starts)
         return saga_error_set(err, SAGA_ENOMEM, "out of memory");
     return 0;
 }
@@ -41,12 +43,15 @@ void saga_batch_free(saga_batch *b)
 {
     for (size_t i = 0; b->replies && i < b->n_msgs; i++)
         saga_inbound_reply_free(&b->replies[i]);
+    for (size_t i = 0; b->signals && i < b->n_msgs; i++)
+        saga_inbound_signal_free(&b->signals[i]);
     for (size_t i = 0; i < b->n_starts; i++) {
         saga_start_item_clear(&b->starts[i].item);
         saga_inbound_start_free(&b->starts[i].in);
     }
     free(b->evs);
     free(b->replies);
+    free(b->signals);
     free(b->bad);
     free(b->due);
     free(b->starts);
@@ -94,6 +99,32 @@ static void take_reply(saga_batch *b, size_t i)
     x->ev.attempt = r->attempt;
     x->ev.outcome = (saga_outcome)r->outcome;
     x->ev.reason = r->reason;
+}
+
+/* Decodes a Signal into an event (SIGNAL, or PARENT for a parent's order
+ * to its sub-saga), or records why it is poison. */
+static void take_signal(saga_batch *b, size_t i)
+{
+    rd_kafka_message_t *m = b->msgs[i];
+    saga_dlq_reason code;
+    char why[256];
+    if (!saga_inbound_signal_decode(m->payload, m->len, &b->signals[i], &code, why,
+                                    sizeof why)) {
+        add_poison(b, m, code, "%s", why);
+        return;
+    }
+    const Saga__Signal *s = b->signals[i].pb;
+    bool parent = s->decision == SAGA__DECISION__PARENT_CONFIRM ||
+                  s->decision == SAGA__DECISION__PARENT_COMPENSATE;
+    saga_engine_event *x = add_event(b, s->saga_id, parent ? SAGA_EV_PARENT : SAGA_EV_SIGNAL, m);
+    x->step_name = parent ? NULL : s->step;
+    x->payload = b->signals[i].data;
+    x->actor = *s->actor ? s->actor : "kafka";
+    x->ev.approve = s->decision == SAGA__DECISION__APPROVE;
+    x->ev.reason = s->reason;
+    x->ev.action = s->decision == SAGA__DECISION__PARENT_CONFIRM ? SAGA_ACT_CONFIRM
+                                                                 : SAGA_ACT_COMPENSATE;
+    x->ev.attempt = s->attempt;
 }
 
 /* Checks a StartSaga message against its definition and queues it for
@@ -145,8 +176,11 @@ int saga_batch_decode(saga_batch *b, sagad *d, saga_error *err)
 {
     int rc = 0;
     for (size_t i = 0; i < b->n_msgs && rc == 0; i++) {
-        if (strcmp(rd_kafka_topic_name(b->msgs[i]->rkt), d->topic_start) == 0)
+        const char *topic = rd_kafka_topic_name(b->msgs[i]->rkt);
+        if (strcmp(topic, d->topic_start) == 0)
             rc = take_start(b, d, i, err);
+        else if (strcmp(topic, SAGA_TOPIC_SIGNALS) == 0)
+            take_signal(b, i);
         else
             take_reply(b, i);
     }

@@ -40,6 +40,7 @@ typedef struct saga_batch {
     saga_engine_event *evs;    /* source: the message, NULL for a START or TIMER */
     size_t n_evs;
     saga_inbound_reply *replies; /* decoded, owned; indexed like msgs */
+    saga_inbound_signal *signals; /* decoded, owned; indexed like msgs */
     saga_poison *bad;
     size_t n_bad;
     char (*due)[SAGA_ID_LEN + 1];
@@ -54,7 +55,7 @@ int saga_batch_init(saga_batch *b, rd_kafka_message_t **msgs, size_t n, size_t m
                     int64_t now, saga_error *err);
 void saga_batch_free(saga_batch *b);
 
-/* Decodes every message: a Reply becomes an event, a StartSaga checked
+/* Decodes every message: a Reply or a Signal becomes an event, a StartSaga checked
  * against its definition is queued for saga_batch_create, anything else is
  * poison. Runs before the transaction (definitions may be read on d->conn).
  * Returns non-zero only on a database error. */

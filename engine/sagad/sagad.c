@@ -122,6 +122,11 @@ static void metrics_init(sagad *d)
     d->m.replies = saga_metrics_counter(m, "saga_replies_total",
                                         "Participant replies consumed, by outcome.",
                                         "outcome");
+    d->m.signals = saga_metrics_counter(m, "saga_signals_total",
+                                        "Signal messages consumed from saga.signals: "
+                                        "approvals, rejections and parents' orders to "
+                                        "sub-sagas, applied or refused.",
+                                        "definition,decision,result");
     d->m.ignored = saga_metrics_counter(m, "saga_replies_ignored_total",
                                         "Replies recorded but not applied (duplicate, stale, late).",
                                         NULL);
@@ -430,6 +435,7 @@ static int ensure_topics(sagad *d, rd_kafka_conf_t *kc)
     int repl = (int)saga_config_int(d->cfg, "topics.replication");
     saga_topic_spec topics[] = {{d->topic_replies, parts, repl},
                                 {d->topic_start, parts, repl},
+                                {SAGA_TOPIC_SIGNALS, parts, repl},
                                 {d->topic_dlq, 1, repl}};
     int64_t delay = 100, cap = saga_config_ms(d->cfg, "reconnect.max_backoff");
     while (!stopping) {
@@ -441,7 +447,8 @@ static int ensure_topics(sagad *d, rd_kafka_conf_t *kc)
             saga_log_error(NULL, "kafka: %s", errstr);
             return -1;
         }
-        int rc = saga_topics_ensure(admin, topics, 3, 10000, &err);
+        int rc = saga_topics_ensure(admin, topics, sizeof topics / sizeof *topics, 10000,
+                                    &err);
         rd_kafka_destroy(admin);
         if (rc == 0)
             return 0;
@@ -495,7 +502,7 @@ static int serve(sagad *d, rd_kafka_conf_t *kc, rd_kafka_conf_t *cc)
 {
     int code = 1;
     if (kc && cc && d->engine && pg_connect(d) == 0 && ensure_topics(d, kc) == 0) {
-        const char *topics[] = {d->topic_replies, d->topic_start};
+        const char *topics[] = {d->topic_replies, d->topic_start, SAGA_TOPIC_SIGNALS};
         /* A restarted sagad takes its partitions back at once (kafka.h). */
         char instance[512];
         bool is_static = !saga_config_str(d->cfg, "kafka.group.instance.id") &&
@@ -504,7 +511,7 @@ static int serve(sagad *d, rd_kafka_conf_t *kc, rd_kafka_conf_t *cc)
         saga_bus_opts bo = {.producer = kc, .consumer = cc,
                             .group_id = saga_config_str(d->cfg, "sagad.group"),
                             .instance_id = is_static ? instance : NULL,
-                            .topics = topics, .n_topics = 2};
+                            .topics = topics, .n_topics = 3};
         saga_error err;
         d->bus = saga_bus_new(&bo, &err);
         if (!d->bus) {

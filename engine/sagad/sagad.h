@@ -52,7 +52,7 @@ typedef struct sagad {
     struct {
         saga_metrics_family *started, *finished, *replies, *dlq, *batch,
             *outbox, *lag, *stuck, *step_seconds, *ignored, *timer_lag,
-            *deadline_expired;
+            *deadline_expired, *signals;
     } m;
 } sagad;
 

@@ -127,6 +127,15 @@ static void report_event(sagad *d, const saga_engine_event *x)
             saga_metrics_observe(d->m.step_seconds, sv, x->step_seconds);
         }
     }
+    if (x->ev.kind == SAGA_EV_SIGNAL || x->ev.kind == SAGA_EV_PARENT) {
+        const char *lv[3] = {x->def_name[0] ? x->def_name : "unknown",
+                             x->ev.kind == SAGA_EV_PARENT
+                                 ? (x->ev.action == SAGA_ACT_CONFIRM ? "parent_confirm"
+                                                                     : "parent_compensate")
+                                 : (x->ev.approve ? "approve" : "reject"),
+                             x->rc ? "refused" : "applied"};
+        saga_metrics_inc(d->m.signals, lv, 1);
+    }
     saga_log_ctx lc = {.saga_id = x->saga_id, .traceparent = x->traceparent};
     if (x->rc == 0 && x->started) {
         const char *lv[1] = {x->def_name};

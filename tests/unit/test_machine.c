@@ -273,8 +273,9 @@ static void test_names(void **state)
     }
     const char *kinds[] = {"transition", "step",    "applied", "ignored",
                            "timeout",    "backoff", "exhausted", "stuck",
-                           "unstuck",    "operator", "skipped"};
-    for (int i = 0; i < 11; i++)
+                           "unstuck",    "operator", "skipped", "signal",
+                           "parent",     "report"};
+    for (int i = 0; i < 14; i++)
         assert_string_equal(saga_note_kind_name((saga_note_kind)i), kinds[i]);
 
     saga_status s = SAGA_RUNNING;
@@ -295,7 +296,7 @@ static void test_names(void **state)
     assert_string_equal(saga_step_status_name((saga_step_status)9), "UNKNOWN");
     assert_string_equal(saga_action_name((saga_action)4), "UNKNOWN");
     assert_string_equal(saga_outcome_name((saga_outcome)4), "UNKNOWN");
-    assert_string_equal(saga_note_kind_name((saga_note_kind)11), "unknown");
+    assert_string_equal(saga_note_kind_name((saga_note_kind)14), "unknown");
     assert_string_equal(saga_note_kind_name((saga_note_kind)-1), "unknown");
 
     assert_true(saga_status_terminal(SAGA_COMPLETED));
