@@ -2,6 +2,9 @@
  * bus.h - sagad's Kafka: one producer for commands and dead letters, one
  * consumer (in a group) for replies and start requests.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * An offset becomes committable only when sagad marks it done, after the
  * PostgreSQL transaction that applied its message (librdkafka then commits
  * the marked offsets every auto.commit.interval.ms and on close, instead of

@@ -1,6 +1,9 @@
 /*
  * defs.h - saga definitions stored in PostgreSQL (table saga_definitions).
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * A definition is a validated spec's canonical JSON under (name, version).
  * Versions are immutable: applying the same spec again changes nothing, and
  * a different spec under an existing (name, version) is refused with the

@@ -1,6 +1,9 @@
 /*
  * engine.h - advancing sagas: load, decide, build commands, queue writes.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * This is the one path every change of a saga takes, whoever causes it:
  * sagad applying replies and timers, saga_start creating a saga, sagactl's
  * retry / abort / resolve. It locks the sagas involved, runs the pure

@@ -1,6 +1,9 @@
 /*
  * engine_family.h - private to engine.c and engine_family.c: how the engine
  * runs sub-saga steps (see engine_family.c for the coupling).
+ *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
  */
 #ifndef SAGA_ENGINE_FAMILY_H
 #define SAGA_ENGINE_FAMILY_H

@@ -2,6 +2,9 @@
  * inbound.h - what sagad accepts from Kafka: decoding and validating Reply
  * and StartSaga messages before any database work.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * Everything that makes a message unusable is decided here, in pure code
  * that is unit-tested and fuzzed: it does not decode, it is too large, a
  * required field is empty or malformed, a string is not UTF-8 (PostgreSQL

@@ -1,6 +1,9 @@
 /*
  * outbox.h - the relay: publishes outbox rows nobody else is publishing.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * Normally the sagad process that commits a command publishes it at once
  * and deletes its row; the relay covers everything else - rows written by
  * sagactl (retry, abort), rows of a sagad that crashed between commit and

@@ -3,6 +3,9 @@
  * statement sagactl sends and sagad's /metrics query, each with its
  * parameters and the order of its result columns.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * Why named queries in C rather than SQL views in a migration: a view
  * fixes its columns in the database, so changing what `sagactl show`
  * prints would need a migration and would break an older sagactl against a

@@ -2,6 +2,9 @@
  * reconcile.h - comparing the saga log with what the participants recorded
  * (sagactl reconcile; a periodic job can call the same function).
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * For every step of the sagas that finished in a window, a QUERY command
  * (schema/saga.proto) goes to the step's participant over its usual command
  * topic, with a private reply topic created for this run and deleted after

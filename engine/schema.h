@@ -1,6 +1,9 @@
 /*
  * schema.h - the coordinator's own tables: its embedded migrations.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * The migration runner (common/migrate.h) is shared with the workers, who
  * bring their own lists; the coordinator's list lives here so that a worker
  * linking the runner does not drag the coordinator's schema in with it.

@@ -1,6 +1,9 @@
 /*
  * signals.h - deciding a signal step: the C API an application calls.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * A signal step (docs/spec.md) waits for an outside approve or reject; an
  * approval service calls saga_signal when its analyst decides. Like
  * saga_start it works inside the caller's open transaction, so the

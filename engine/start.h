@@ -1,6 +1,9 @@
 /*
  * start.h - starting a saga: the C API an application calls.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * saga_start works inside the caller's own open transaction, so an order
  * service can insert its order row and start the saga atomically: both
  * commit or neither does. It validates the input against the definition

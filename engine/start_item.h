@@ -1,6 +1,9 @@
 /*
  * start_item.h - a start request checked and ready to insert, for sagad.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * sagad's saga.start consumer validates many starts and creates them in one
  * statement; this is the half of saga_start it shares. Kept out of start.h
  * because start.h is installed for applications and must not pull in the

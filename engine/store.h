@@ -1,6 +1,9 @@
 /*
  * store.h - sagas in PostgreSQL: create, lock-and-load, write back.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * The store is batch-shaped because throughput comes from doing many sagas
  * per round trip: one query locks and loads every saga a batch touches
  * (FOR UPDATE, in id order so concurrent batches cannot deadlock), and one

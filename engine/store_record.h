@@ -2,6 +2,9 @@
  * store_record.h - the JSON records of a saga row and a step row, shared
  * by store_write.c (changes) and store_create.c (new sagas) so both write
  * the same columns from the same state. Private to the store.
+ *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
  */
 #ifndef SAGA_STORE_RECORD_H
 #define SAGA_STORE_RECORD_H

@@ -1,6 +1,9 @@
 /*
  * timers.h - finding the sagas whose wake-up time has come.
  *
+ * Layer: engine/, the coordinator's I/O shell; used by engine/sagad and
+ * engine/sagactl, never by the workers; it includes core, common and engine/.
+ *
  * Deadlines, backoff retries and stuck checks are all folded by the
  * decision core into one sagas.wake_at per saga, so a single partial index
  * answers both questions sagad asks: which sagas are due now (claimed with

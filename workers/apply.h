@@ -2,6 +2,9 @@
  * apply.h - applying a batch of commands in PostgreSQL: one transaction,
  * the barrier around each handler, a failing handler rolled back alone.
  *
+ * Layer: workers/, the participant library; built on core and common only,
+ * used by the workers and your participants, never by the coordinator.
+ *
  * Kept apart from the Kafka loop (worker.c) because it is the part whose
  * every step must be atomic with the business change; worker.c only decides
  * when to call it again (after a reconnect) and what to send afterwards.

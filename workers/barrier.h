@@ -1,6 +1,9 @@
 /*
  * barrier.h - the participant barrier: what makes a participant idempotent.
  *
+ * Layer: workers/, the participant library; built on core and common only,
+ * used by the workers and your participants, never by the coordinator.
+ *
  * Each participant schema has a table <schema>.barrier with one row per
  * (idempotency_key, action) that was answered OK or REJECTED, holding that
  * answer. A command first claims its row (INSERT ... ON CONFLICT DO NOTHING,

@@ -1,6 +1,9 @@
 /*
  * faults.h - fault injection decisions for the workers.
  *
+ * Layer: workers/, the participant library; built on core and common only,
+ * used by the workers and your participants, never by the coordinator.
+ *
  * Each decision is a pure function of (seed, idempotency key, action,
  * attempt, kind of fault): a run with the same seed and the same commands
  * misbehaves identically however Kafka batches or interleaves them, and a

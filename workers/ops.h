@@ -2,6 +2,9 @@
  * ops.h - what an operator sees of a running worker: Prometheus metrics and
  * the /healthz, /readyz, /metrics endpoint (engine/http.h).
  *
+ * Layer: workers/, the participant library; built on core and common only,
+ * used by the workers and your participants, never by the coordinator.
+ *
  * The loop reports facts (a batch was answered, the database went away, the
  * consumer has partitions); this module turns them into metric series and
  * into the readiness answer, so worker.c carries no presentation logic.

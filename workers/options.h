@@ -3,6 +3,9 @@
  * understands (examples/worker.conf documents each one) and their
  * translation into a saga_worker_config.
  *
+ * Layer: workers/, the participant library; built on core and common only,
+ * used by the workers and your participants, never by the coordinator.
+ *
  * Reading them - defaults, --config file, SAGA_* environment, flags, in that
  * order of precedence - is engine/config.c's job, shared with sagad, so a
  * worker and the coordinator are configured, validated and printed

@@ -3,6 +3,9 @@
  * Kafka message into a command the barrier can trust, and a decision into
  * the bytes of a Reply.
  *
+ * Layer: workers/, the participant library; built on core and common only,
+ * used by the workers and your participants, never by the coordinator.
+ *
  * Everything that makes a message unusable is decided here, before any
  * database work, so a poison message is dead-lettered instead of being
  * retried for ever: it does not decode as Command, a required field is empty

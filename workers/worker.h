@@ -2,6 +2,9 @@
  * worker.h - the participant library: everything a saga participant needs
  * except its business logic.
  *
+ * Layer: workers/, the participant library; built on core and common only,
+ * used by the workers and your participants, never by the coordinator.
+ *
  * A participant supplies three handlers (RESERVE, CONFIRM, COMPENSATE) that
  * change its own PostgreSQL tables. The library consumes the participant's
  * command topic, enforces the idempotency barrier (docs/participants.md) in

@@ -1,6 +1,9 @@
 /*
  * clock.h - points in time: the clock, and times as people type and read them.
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Kept out of the core because a local time ("2026-11-23 14:00") means
  * something only in the process's time zone (TZ, the zone files), and the
  * clock is I/O; durations, which need neither, stay in core/duration.h.

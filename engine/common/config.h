@@ -4,6 +4,9 @@
  * win over the environment, which wins over the file, which wins over the
  * declared defaults).
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Each program declares the keys it understands in a static table; anything
  * else is refused at start-up, naming the key, where it was set (file:line,
  * environment variable or flag) and the closest known key. Keys starting

@@ -2,6 +2,9 @@
  * config_internal.h - what the config_*.c files share; nothing outside them
  * includes it (the public interface is config.h).
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * The configuration is one module split by concern: config.c the key table
  * and the getters, config_value.c typed values and the one setter every
  * layer goes through, config_names.c the names that exist (typo hints,

@@ -3,6 +3,9 @@
  * decode, lacks required fields, is too large) is copied verbatim to the
  * dead-letter topic so the consumer can move past it without losing it.
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * The copy keeps the original key, value and headers byte for byte and adds
  * five headers saying why and where from: "dlq.reason" (human text),
  * "dlq.class" (the reason's kind, one of the labels below), "dlq.topic",

@@ -2,6 +2,9 @@
  * file.h - reading a whole file into memory: the one way every program does
  * it (config files, saga specs, sagactl's --input @FILE).
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Every caller has a size limit, so the limit is part of the call: reading
  * stops one byte past it, which tells "too large" from "exactly full" and
  * bounds what an endless source (/dev/zero, a pipe) can cost. Messages name

@@ -1,6 +1,9 @@
 /*
  * html.h - the one escaping function of every page sagactl serves.
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Everything a saga carries (inputs, results, error texts, step names,
  * actors) is text from outside; the console writes it into HTML text and
  * into quoted attribute values only through saga_html_escape, so there is

@@ -2,6 +2,9 @@
  * http.h - the operations endpoint of every sagad binary: /healthz, /readyz
  * and /metrics over HTTP (libmicrohttpd).
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  *   GET /healthz  200 "ok\n" while the process is alive and its main loop
  *                 turns; 503 "unhealthy: <why>\n" otherwise.
  *   GET /readyz   200 "ok\n" when the program says it can serve (PostgreSQL

@@ -3,6 +3,9 @@
  * not a terminal) or human text. Every line can carry the saga context
  * (saga_id, step, action, attempt, traceparent) so one order can be followed
  * across sagad and every worker with a single grep of its trace id.
+ *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
  */
 #ifndef SAGA_LOG_H
 #define SAGA_LOG_H

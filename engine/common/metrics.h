@@ -3,6 +3,9 @@
  * histograms with labels, rendered in the text exposition format 0.0.4 for
  * the /metrics endpoint (engine/http.h).
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Register each family once at start-up, keep the returned handle, update it
  * from any thread by label values. Label cardinality is capped per family:
  * past the cap, updates land in one overflow series whose every label value

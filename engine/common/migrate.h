@@ -1,6 +1,9 @@
 /*
  * migrate.h - ordered, versioned SQL migrations applied once each.
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Migrations live as files (schema/NNN_name.sql for the engine,
  * schema/<component>/NNN_name.sql for a participant) and are compiled into
  * the binaries at build time, so an installed sagad needs no source tree.

@@ -3,6 +3,9 @@
  * (once, or with backoff), libpq's messages as saga_error, prepared
  * statements, and deferred statements (libpq pipeline mode).
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Round trips, not PostgreSQL's own work, bound how much one connection
  * does, so two things are built in. Every statement run through here with
  * parameters is prepared once per connection and then only executed

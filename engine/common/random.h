@@ -1,6 +1,9 @@
 /*
  * random.h - the one source of randomness: ids, trace ids, jitter.
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Everything random in sagad (saga UUIDs, W3C trace ids, retry jitter, the
  * CLI's jitter) comes from here, so there is one place that decides what
  * happens when the kernel cannot give randomness: never spin, never fail,

@@ -1,6 +1,9 @@
 /*
  * specfile.h - reading a saga spec from a file.
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * The parser (core/spec.h) works on bytes so that it stays pure and can be
  * fuzzed; this is the thin I/O half for sagactl and the tests.
  */

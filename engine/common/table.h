@@ -1,6 +1,9 @@
 /*
  * table.h - aligned text tables for terminals and pipes (sagactl's output).
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Cells are collected first and printed at the end, because a column's width
  * is known only once every row is in. When a terminal width is given and the
  * table is wider, only columns declared shrinkable (free text such as a

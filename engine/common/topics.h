@@ -2,6 +2,9 @@
  * topics.h - make sure the Kafka topics a process needs exist before it
  * produces to or subscribes to them.
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * Relying on the broker's auto.create.topics.enable gives topics the broker's
  * default partition count and fails outright on clusters that disable it, so
  * sagad and every worker create their topics explicitly at start through the

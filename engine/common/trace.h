@@ -2,6 +2,9 @@
  * trace.h - W3C Trace Context (traceparent) for following one saga across
  * sagad, Kafka and every participant.
  *
+ * Layer: engine/common, shared by the coordinator, sagactl and the workers;
+ * it may include core and common headers only.
+ *
  * A traceparent is "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>",
  * 55 characters. sagad takes it from the start request (or makes a new one),
  * derives a child for every command it sends (same trace id, new span id),

@@ -1,6 +1,9 @@
 /*
  * buf.h - the one growable string: append text, take the result.
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * Several builders (payload rendering, spec messages, the /metrics page,
  * SQL assembled from filters) append many small pieces whose total size is
  * not known in advance. saga_buf doubles its capacity, keeps the text

@@ -1,6 +1,9 @@
 /*
  * duration.h - durations as people type and read them (the one grammar).
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * sagactl takes "--since 5m", "--older-than 30d" or "--since 2026-11-23
  * 14:00" and prints ages such as "3m ago". The parsers are strict (a bare
  * number is refused rather than guessed at: 5 what?) and the formatters are

@@ -1,6 +1,9 @@
 /*
  * error.h - the one error type every layer returns.
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * Functions return 0 or a negative SAGA_E* code and fill a caller-provided
  * saga_error with a message a human can act on (PostgreSQL style: lower case
  * primary message, optional hint). The CLI prints msg unchanged, so messages

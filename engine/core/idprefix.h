@@ -1,6 +1,9 @@
 /*
  * idprefix.h - saga ids as operators type them: whole, or any unique prefix.
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * Saga ids are UUIDs, and nobody retypes 36 characters during an incident,
  * so `sagactl show 6f1c2a` works like a short git hash. A prefix becomes a
  * closed range [lo, hi] of UUIDs, which PostgreSQL answers from the primary

@@ -2,6 +2,9 @@
  * jsonpos.h - a JSON reader that remembers where each value was (private to
  * the core: the spec parser's front end).
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * jansson reports positions only for syntax errors, but every spec error
  * must point at a line and column. jsonpos_parse builds the jansson tree the
  * rest of sagad uses and, beside it, an arena of nodes holding each value's

@@ -1,6 +1,9 @@
 /*
  * machine.h - the saga decision core: (state, event) -> (state', effects).
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * A pure function with no I/O, no clock and no randomness of its own: the
  * caller passes the time and a random number in the event, loads the state
  * from PostgreSQL, and persists the new state together with the effects

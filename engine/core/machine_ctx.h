@@ -2,6 +2,9 @@
  * machine_ctx.h - private to engine/core/machine*.c: the context one apply
  * runs on, and the helpers every part of the decision core uses.
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * The machine is one function (saga_machine_apply, machine.c) split by
  * concern so that each file reads as one idea: the reserve / confirm /
  * compensate phases (machine_phases.c), deadlines, retries and backoff

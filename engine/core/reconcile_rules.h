@@ -2,6 +2,9 @@
  * reconcile_rules.h - what counts as a disagreement between the saga log and
  * a participant's own record of one step (sagactl reconcile).
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * Pure: the caller gathers both sides (saga_steps on one hand, the
  * participant's answer to a QUERY on the other) and this decides, so every
  * kind of mismatch is a unit test rather than an integration scenario. Only

@@ -1,6 +1,9 @@
 /*
  * sha256.h - SHA-256 (FIPS 180-4), for definition checksums and migration
  * checksums. Self-contained so the spec validator needs no crypto library.
+ *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
  */
 #ifndef SAGA_SHA256_H
 #define SAGA_SHA256_H

@@ -1,6 +1,9 @@
 /*
  * spec.h - declarative saga specs: parse, validate, canonicalise.
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * A spec is one JSON file (format in docs/spec.md). Parsing reports every
  * problem in the file at once, each as "file:line:col: json.path: message"
  * (plus an optional hint line), because a user fixing a spec wants the whole

@@ -2,6 +2,9 @@
  * spec_diag.h - collecting a spec's diagnostics (private to the core: used
  * by spec*.c and jsonpos.c, not part of the public spec.h).
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * A spec_diag is the report of one saga_spec_parse run: the messages kept so
  * far (each already formatted "file:line:col: path: message"), how many errors
  * there were in all, whether one was a size limit or memory ran out, and the

@@ -2,6 +2,9 @@
  * spec_internal.h - what spec.c, spec_build.c and spec_graph.c share
  * (private to the core; the public interface is spec.h).
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * One parse run is a spec_cx: the diagnostics being collected, the
  * positioned tree from jsonpos, the spec being built and, per step, what
  * the graph checks need to know about it. spec_build fills the spec from

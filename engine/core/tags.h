@@ -1,6 +1,9 @@
 /*
  * tags.h - business keys on a saga ("order" = "o-1"), for finding it again.
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * A saga's tags are a flat JSON object of strings, stored beside its input
  * and indexed, so support can look a saga up by order id without knowing
  * its UUID. They come from two places: the spec's "tags" templates

@@ -1,6 +1,9 @@
 /*
  * template.h - payload templates.
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * A template is any JSON value. A string that is exactly "${ref}" is replaced
  * by the referenced value with its JSON type kept; "${ref}" inside a longer
  * string is replaced by the value's text (strings unquoted, other values as

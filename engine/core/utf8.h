@@ -1,6 +1,9 @@
 /*
  * utf8.h - the one UTF-8 check, for every string that arrives from outside.
  *
+ * Layer: engine/core, the pure core (no I/O, no clock, no randomness); every
+ * layer may include it, and it includes only other core headers.
+ *
  * Replies and StartSaga messages (engine/inbound.c) and Commands
  * (workers/wire.c) carry strings that end up in PostgreSQL text columns,
  * which refuse malformed UTF-8 with an error that would abort a whole

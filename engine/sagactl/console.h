@@ -2,6 +2,8 @@
  * console.h - what the console's files share (sagactl serve): the server's
  * state, the page frame, and one renderer per page.
  *
+ * Layer: engine/sagactl, the sagactl program; nothing else includes it.
+ *
  * Every page is drawn from the JSON document the matching `sagactl ...
  * --json` prints (cli_doc_*, sagactl.h), never from its own query: the
  * console shows what the CLI says. Renderers append HTML to a saga_buf and

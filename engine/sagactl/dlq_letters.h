@@ -1,6 +1,8 @@
 /*
  * dlq_letters.h - sagactl's reading of the dead-letter topic (`sagactl dlq ...`).
  *
+ * Layer: engine/sagactl, the sagactl program; nothing else includes it.
+ *
  * A letter is identified by where it sits in the DLQ topic,
  * "PARTITION:OFFSET": stable for as long as Kafka keeps it, and what
  * kcat shows. Reading needs no consumer group: partitions are assigned by

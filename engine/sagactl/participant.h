@@ -2,6 +2,8 @@
  * participant.h - `sagactl participant check`: what the Kafka side
  * (participant.c) and the contract's rules (participant_rules.c) share.
  *
+ * Layer: engine/sagactl, the sagactl program; nothing else includes it.
+ *
  * participant.c talks to a running participant exactly as sagad does: real
  * saga.Command messages on its command topic, keyed by saga id, with a
  * traceparent header, answered on a reply topic of the checker's own.

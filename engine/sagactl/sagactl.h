@@ -2,6 +2,8 @@
  * sagactl.h - what sagactl's command files share: the command table shape,
  * option parsing, the connection, and output helpers.
  *
+ * Layer: engine/sagactl, the sagactl program; nothing else includes it.
+ *
  * Each command lives in its own file and exports one cli_command; main.c
  * only dispatches. Commands print results on stdout and problems on stderr
  * (one line, then "hint: ..."), and return the process exit status, so the

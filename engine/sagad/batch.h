@@ -3,6 +3,8 @@
  * events or dead letters, its StartSaga messages created together, its due
  * sagas. The turn (turn.c) owns the transaction; this owns the inputs.
  *
+ * Layer: engine/sagad, the sagad program; nothing else includes it.
+ *
  * Kept apart from the turn because it is the part that judges messages:
  * whether a message can be used is decided here, before the database or
  * after the engine said the saga or step is unknown, and each poison

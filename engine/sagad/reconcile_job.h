@@ -3,6 +3,8 @@
  * (reconcile.interval): the same saga_reconcile_run as `sagactl reconcile`,
  * on a thread of its own, reporting and counting, never repairing.
  *
+ * Layer: engine/sagad, the sagad program; nothing else includes it.
+ *
  * Its own thread, PostgreSQL connection and Kafka clients, so a slow
  * participant never holds up a turn; a PostgreSQL advisory lock lets one
  * sagad of many run each round.

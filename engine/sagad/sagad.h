@@ -2,6 +2,8 @@
  * sagad.h - the daemon's state, shared by its loop (sagad.c) and its turns
  * (turn.c, batch.c). Internal to the sagad program; nothing else includes it.
  *
+ * Layer: engine/sagad, the sagad program; nothing else includes it.
+ *
  * One struct for all of it because one thread owns all of it: the loop
  * decides when a turn runs, a turn reads the configuration and the
  * connections and leaves behind what the next one needs (the published

@@ -2,6 +2,8 @@
  * turn.h - one turn of sagad's loop: one transaction over the consumed
  * messages and the due sagas, then publishing what it decided.
  *
+ * Layer: engine/sagad, the sagad program; nothing else includes it.
+ *
  * The loop (sagad.c) only decides when a turn runs and what to do when one
  * fails; everything between BEGIN and the consumer's offsets is here.
  */

@@ -1,6 +1,8 @@
 /*
  * watch.h - sagad saying what it is doing and what it waits for.
  *
+ * Layer: engine/sagad, the sagad program; nothing else includes it.
+ *
  * At info level a healthy sagad whose sagas all wait on a dead participant
  * is silent, and so is one whose loop is wedged: an operator cannot tell
  * them apart. So sagad writes a status line every log.status_interval
