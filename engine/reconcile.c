@@ -80,8 +80,12 @@ static bool step_from(saga_engine *e, PGconn *conn, const saga_reconcile_opts *o
     if (saga_engine_def(e, conn, st->def_name, st->def_version, &spec, &err))
         return false;
     int k = saga_spec_step_index(spec, st->step);
-    if (k < 0)
+    /* Signal steps have no participant to ask; a sub-saga step's records are
+     * its child's, reconciled as a saga of its own. */
+    if (k < 0 || spec->steps[k].kind != SAGA_STEP_TASK)
         return false;
+    st->log.without_confirm = spec->steps[k].confirm.command == NULL;
+    st->log.without_compensate = spec->steps[k].compensate.command == NULL;
     snprintf(st->participant, sizeof st->participant, "%s", spec->steps[k].participant);
     snprintf(st->topic, sizeof st->topic, "%s", spec->steps[k].topic);
     return !o->participant || strcmp(o->participant, st->participant) == 0;

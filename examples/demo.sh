@@ -5,7 +5,9 @@
 # accounts, starts sagad and both workers, and runs its scenes: ordinary
 # orders (some refused for want of stock or funds), a payment service that
 # is down for a while (timeouts, retries, recovery), a compensation that
-# gets stuck until an operator retries it, and a saga deadline firing. Then it prints a summary and one
+# gets stuck until an operator retries it, a saga deadline firing, an
+# approval and a sub-saga (demo_flows.sh), a poison message and a
+# reconciliation (demo_ops.sh). Then it prints a summary and one
 # compensated saga's full timeline, and stops what it started (the stack
 # stays up). Durable PostgreSQL throughout. Last, it starts the web console
 # (sagactl serve) in the background and prints its URL; the console keeps
@@ -16,9 +18,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BIN=$ROOT/build/bin
 sh tests/stack/stack.sh up >/dev/null
-. ./.stack/env
+STACK=${SAGA_STACK_DIR:-$ROOT/.stack}
+. "$STACK/env"
 export SAGA_PG_DSN SAGA_KAFKA_BROKERS
-LOG=$ROOT/.stack/demo
+LOG=$STACK/demo
 mkdir -p "$LOG"
 RUN=demo$(date +%s)
 PIDS=""
@@ -134,6 +137,7 @@ echo "\$ sagactl list --tag order=$RUN-late"
 echo "\$ sagactl show $LATE | grep \"deadline of\""
 "$BIN/sagactl" show "$LATE" | grep "deadline of"
 . "$ROOT/examples/demo_flows.sh"
+. "$ROOT/examples/demo_ops.sh"
 
 say "6. Summary of this run"
 psql "$SAGA_PG_DSN" -P footer=off -c "
@@ -160,10 +164,10 @@ sh tests/stack/stack.sh console-down
 start_console() {
     : >"$LOG/console.log"
     nohup "$BIN/sagactl" serve --listen "$1" </dev/null >>"$LOG/console.log" 2>&1 &
-    echo $! >.stack/console.pid
+    echo $! >"$STACK/console.pid"
     end=$(($(date +%s) + 10))
     until grep -q '^console:' "$LOG/console.log"; do
-        kill -0 "$(cat .stack/console.pid)" 2>/dev/null || return 1
+        kill -0 "$(cat "$STACK/console.pid")" 2>/dev/null || return 1
         [ "$(date +%s)" -ge "$end" ] && return 1
         sleep 0.1
     done
@@ -171,7 +175,7 @@ start_console() {
 start_console "${SAGA_CONSOLE_LISTEN:-127.0.0.1:8080}" || start_console 127.0.0.1:0 ||
     { echo "demo: the console did not start: $(cat "$LOG/console.log")" >&2; exit 1; }
 URL=$(sed -n 's/^console: \(http[^ ]*\) .*/\1/p' "$LOG/console.log")
-echo "console: $URL  (pid $(cat .stack/console.pid), log .stack/demo/console.log)"
+echo "console: $URL  (pid $(cat "$STACK/console.pid"), log .stack/demo/console.log)"
 echo "open it for the sagas, the stuck board (/stuck), one saga as a graph and timeline"
 echo "(/sagas/$(id_of b1)) and the charts (/stats); make stack-down stops it."
 

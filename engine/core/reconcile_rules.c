@@ -60,14 +60,14 @@ size_t saga_recon_compare(const saga_recon_log *log, const saga_recon_seen *seen
         if (confirmed)
             n = add(out, n, SAGA_RECON_CONFIRMED_ON_COMPENSATED, SAGA_ACT_CONFIRM,
                     SAGA_ACT_NONE);
-        else if (reserved && !compensated)
+        else if (reserved && !compensated && !log->without_compensate)
             n = add(out, n, SAGA_RECON_RESERVED_NOT_COMPENSATED, SAGA_ACT_COMPENSATE,
                     SAGA_ACT_COMPENSATE);
     } else if (log->status == SAGA_COMPLETED) {
         if (compensated)
             n = add(out, n, SAGA_RECON_COMPENSATED_ON_COMPLETED, SAGA_ACT_COMPENSATE,
                     SAGA_ACT_NONE);
-        else if (reserved && !confirmed)
+        else if (reserved && !confirmed && !log->without_confirm)
             n = add(out, n, SAGA_RECON_RESERVED_NOT_CONFIRMED, SAGA_ACT_CONFIRM,
                     SAGA_ACT_CONFIRM);
     }

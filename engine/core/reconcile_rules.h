@@ -36,6 +36,8 @@ typedef struct saga_recon_log {
     saga_status status;        /* SAGA_COMPLETED or SAGA_COMPENSATED */
     int attempts[4];           /* commands sent per action */
     saga_outcome outcome[4];   /* answer applied to the latest one, NONE if none */
+    bool without_confirm;      /* the step has no confirm phase: done once reserved */
+    bool without_compensate;   /* irreversible: nothing can undo its reserve */
 } saga_recon_log;
 
 /* What the participant recorded for the step's idempotency key. */

@@ -100,7 +100,8 @@ typedef struct saga_step_def {
     saga_step_kind kind;
     char *subsaga;   /* SAGA_STEP_SAGA: the child's definition name; else NULL */
     char *participant; /* NULL for signal and sub-saga steps */
-    char *topic;       /* NULL for signal and sub-saga steps */     /* resolved: the "topic" key or "saga.<participant>.commands" */
+    char *topic;       /* the "topic" key or "saga.<participant>.commands";
+                          NULL for signal and sub-saga steps */
     size_t *after;   /* indices into saga_spec.steps, all < this step's index
                         is NOT guaranteed; the graph is acyclic */
     size_t n_after;

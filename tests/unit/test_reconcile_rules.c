@@ -103,6 +103,22 @@ static void test_completed_side(void **state)
     assert_int_equal(m[0].repair, SAGA_ACT_NONE);
 }
 
+/* A step without a confirm phase is done once reserved; an irreversible one
+ * has nothing to undo: neither is a mismatch. */
+static void test_phases_the_step_lacks(void **state)
+{
+    (void)state;
+    saga_recon_mismatch m[SAGA_RECON_MAX];
+    saga_recon_log l = log_of(SAGA_COMPLETED, 1, 0, 0);
+    assert_int_equal(compare(l, seen_of(1, 0, 0), m), 1);
+    l.without_confirm = true;
+    assert_int_equal(compare(l, seen_of(1, 0, 0), m), 0);
+    saga_recon_log x = log_of(SAGA_COMPENSATED, 1, 0, 0);
+    assert_int_equal(compare(x, seen_of(1, 0, 0), m), 1);
+    x.without_compensate = true;
+    assert_int_equal(compare(x, seen_of(1, 0, 0), m), 0);
+}
+
 static void test_records_and_log(void **state)
 {
     (void)state;
@@ -140,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_reserved_not_compensated),
         cmocka_unit_test(test_confirmed_on_compensated),
         cmocka_unit_test(test_completed_side),
+        cmocka_unit_test(test_phases_the_step_lacks),
         cmocka_unit_test(test_records_and_log),
         cmocka_unit_test(test_no_answer),
     };
