@@ -3,11 +3,54 @@
  *
  * One CreateTopics request carries every topic, its result arrives on a
  * private queue, and TOPIC_ALREADY_EXISTS counts as success so that starting
- * twice, or alongside another process, is harmless.
+ * twice, or alongside another process, is harmless. Creation returns before
+ * every broker's metadata shows the topic; a consumer that subscribed then
+ * would be assigned only the topics it could see and look again only at
+ * the next metadata refresh (minutes), so ensure waits until each topic is
+ * visible with its partitions.
  */
 #include "topics.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Whether the brokers' metadata shows topic with its partitions. */
+static bool visible(rd_kafka_t *rk, const char *topic, int timeout_ms)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    if (!t)
+        return false;
+    const struct rd_kafka_metadata *md = NULL;
+    bool ok = rd_kafka_metadata(rk, 0, t, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+              md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+              md->topics[0].partition_cnt > 0;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    return ok;
+}
+
+static int await_visible(rd_kafka_t *rk, const saga_topic_spec *topics, size_t n,
+                         int timeout_ms, saga_error *err)
+{
+    struct timespec t0, now, pause = {0, 100 * 1000000L};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t i = 0; i < n;) {
+        if (visible(rk, topics[i].name, timeout_ms)) {
+            i++;
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
+            return saga_error_set(err, SAGA_EKAFKA, "topic \"%s\" created but not visible "
+                                  "in the brokers' metadata after %d ms", topics[i].name,
+                                  timeout_ms);
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
 
 static int create_all(rd_kafka_t *rk, rd_kafka_NewTopic_t **nt, size_t n,
                       int timeout_ms, saga_error *err)
@@ -75,6 +118,8 @@ int saga_topics_ensure(rd_kafka_t *rk, const saga_topic_spec *topics, size_t n,
     }
     if (rc == 0)
         rc = create_all(rk, nt, n, timeout_ms, err);
+    if (rc == 0)
+        rc = await_visible(rk, topics, n, timeout_ms, err);
     for (size_t i = 0; i < n; i++)
         if (nt[i])
             rd_kafka_NewTopic_destroy(nt[i]);

@@ -36,9 +36,11 @@ typedef struct saga_topic_spec {
 /*
  * Creates every topic of `topics` that does not exist yet, using rk
  * (borrowed; any client type, its configuration - TLS, SASL - is reused).
- * Waits at most timeout_ms for the brokers' answer. Returns 0 when every
- * topic now exists, SAGA_EINVAL for a bad spec, or SAGA_EKAFKA naming the
- * first topic that could not be created and the broker's reason.
+ * Waits at most timeout_ms for the brokers' answer, then as long again for
+ * every topic to show in their metadata (so a consumer subscribing next is
+ * assigned all of them). Returns 0 when every topic now exists and is
+ * visible, SAGA_EINVAL for a bad spec, or SAGA_EKAFKA naming the first
+ * topic that could not be created (and the broker's reason) or seen.
  */
 int saga_topics_ensure(rd_kafka_t *rk, const saga_topic_spec *topics, size_t n,
                        int timeout_ms, saga_error *err);
