@@ -113,106 +113,100 @@ static const cli_opt APPLY_OPTS[] = {
     {"dry-run", CLI_FLAG, NULL, "validate and compare, store nothing"},
 };
 
-static int run_apply(cli *c, const cli_args *a)
+/* Prints why a spec that changed under an existing version was refused. */
+static void print_conflict(cli *c, const char *file, const saga_spec *spec,
+                           saga_defs_apply_result *res, const saga_error *err)
 {
-    bool json = cli_flag(a, "json");
-    saga_spec **specs = calloc(a->n_pos, sizeof *specs);
-    json_t *files = json_array();
-    int status = CLI_EXIT_OK;
-    if (!specs || !files) {
-        free(specs);
-        json_decref(files);
-        return CLI_EXIT_FAIL;
-    }
-    int bad = 0;
-    for (size_t i = 0; i < a->n_pos; i++)
-        if (!(specs[i] = load_one(a->pos[i], json, files)))
-            bad++;
-    if (bad) {
-        if (json)
-            status = cli_json_print(json_pack("{s:O, s:b}", "files", files,
-                                              "applied", 0),
-                                    false);
-        if (!json && a->n_pos > 1)
-            fprintf(stderr, "%d of %zu files invalid: nothing applied\n", bad,
-                    a->n_pos);
-        status = CLI_EXIT_FAIL;
-        goto out;
-    }
-    json_array_clear(files);
-    status = cli_connect(c, a);
-    if (status)
-        goto out;
+    fprintf(stderr, "%s: error: %s@%d (%s) differs from the stored definition:\n", c->prog,
+            spec->name, spec->version, file);
+    for (char *line = strtok(res->diff, "\n"); line; line = strtok(NULL, "\n"))
+        fprintf(stderr, "    %s\n", line);
+    fprintf(stderr, "hint: %s\n", err->hint[0] ? err->hint : "give the changed spec a new version");
+}
+
+/* Applies every spec in one transaction (rolled back with --dry-run) and
+ * fills outcome[i] ("created" or "unchanged"). Returns the exit status. */
+static int apply_all(cli *c, const cli_args *a, saga_spec **specs, const char **outcome)
+{
     saga_error err;
-    if (saga_pg_begin(c->conn, &err)) {
-        status = cli_fail(c, &err);
-        goto out;
-    }
-    const char **outcome = calloc(a->n_pos, sizeof *outcome);
-    for (size_t i = 0; outcome && i < a->n_pos; i++) {
+    if (saga_pg_begin(c->conn, &err))
+        return cli_fail(c, &err);
+    for (size_t i = 0; i < a->n_pos; i++) {
         saga_defs_apply_result res = {0};
         int rc = saga_defs_apply(c->conn, specs[i], &res, &err);
         if (rc) {
             saga_pg_rollback(c->conn);
-            if (rc == SAGA_ECONFLICT && res.diff) {
-                fprintf(stderr, "%s: error: %s@%d (%s) differs from the stored "
-                                "definition:\n",
-                        c->prog, specs[i]->name, specs[i]->version, a->pos[i]);
-                for (char *line = strtok(res.diff, "\n"); line;
-                     line = strtok(NULL, "\n"))
-                    fprintf(stderr, "    %s\n", line);
-                fprintf(stderr, "hint: %s\n", err.hint[0] ? err.hint
-                                                          : "give the changed spec a new version");
-                status = CLI_EXIT_FAIL;
-            } else {
+            int status = CLI_EXIT_FAIL;
+            if (rc == SAGA_ECONFLICT && res.diff)
+                print_conflict(c, a->pos[i], specs[i], &res, &err);
+            else
                 status = cli_fail(c, &err);
-            }
             saga_defs_apply_result_free(&res);
-            free(outcome);
-            goto out;
+            return status;
         }
         outcome[i] = res.outcome == SAGA_DEFS_CREATED ? "created" : "unchanged";
         saga_defs_apply_result_free(&res);
     }
-    if (!outcome) {
+    if (cli_flag(a, "dry-run"))
         saga_pg_rollback(c->conn);
-        status = CLI_EXIT_FAIL;
-        goto out;
-    }
-    bool dry = cli_flag(a, "dry-run");
-    if (dry)
-        saga_pg_rollback(c->conn);
-    else if (saga_pg_commit(c->conn, &err)) {
-        free(outcome);
-        status = cli_fail(c, &err);
-        goto out;
-    }
+    else if (saga_pg_commit(c->conn, &err))
+        return cli_fail(c, &err);
+    return CLI_EXIT_OK;
+}
+
+static int print_applied(const cli_args *a, saga_spec **specs, const char **outcome,
+                         json_t *files)
+{
+    bool dry = cli_flag(a, "dry-run"), json = cli_flag(a, "json");
     for (size_t i = 0; i < a->n_pos; i++) {
         const char *what = outcome[i];
         if (dry && strcmp(what, "created") == 0)
             what = "would be created";
         if (json)
-            json_array_append_new(files, json_pack("{s:s, s:s, s:i, s:s, s:s}",
-                                                   "file", a->pos[i], "name",
-                                                   specs[i]->name, "version",
-                                                   specs[i]->version, "outcome",
-                                                   outcome[i], "sha256",
-                                                   specs[i]->sha256));
+            json_array_append_new(files, json_pack("{s:s, s:s, s:i, s:s, s:s}", "file",
+                                                   a->pos[i], "name", specs[i]->name,
+                                                   "version", specs[i]->version, "outcome",
+                                                   outcome[i], "sha256", specs[i]->sha256));
         else
             printf("%s@%d: %s%s (%s)\n", specs[i]->name, specs[i]->version, what,
-                   strcmp(what, "unchanged") == 0 ? ", identical spec already stored"
-                                                  : "",
+                   strcmp(what, "unchanged") == 0 ? ", identical spec already stored" : "",
                    a->pos[i]);
     }
-    free(outcome);
-    if (json)
-        status = cli_json_print(json_pack("{s:O, s:b}", "files", files,
-                                          "dry_run", dry),
-                                false);
-out:
-    for (size_t i = 0; i < a->n_pos; i++)
+    if (!json)
+        return CLI_EXIT_OK;
+    return cli_json_print(json_pack("{s:O, s:b}", "files", files, "dry_run", dry), false);
+}
+
+static int run_apply(cli *c, const cli_args *a)
+{
+    bool json = cli_flag(a, "json");
+    saga_spec **specs = calloc(a->n_pos, sizeof *specs);
+    const char **outcome = calloc(a->n_pos, sizeof *outcome);
+    json_t *files = json_array();
+    int status = CLI_EXIT_FAIL;
+    if (specs && outcome && files) {
+        int bad = 0;
+        for (size_t i = 0; i < a->n_pos; i++)
+            if (!(specs[i] = load_one(a->pos[i], json, files)))
+                bad++;
+        if (bad) {
+            if (json)
+                cli_json_print(json_pack("{s:O, s:b}", "files", files, "applied", 0), false);
+            else if (a->n_pos > 1)
+                fprintf(stderr, "%d of %zu files invalid: nothing applied\n", bad, a->n_pos);
+        } else {
+            json_array_clear(files);
+            status = cli_connect(c, a);
+            if (status == CLI_EXIT_OK)
+                status = apply_all(c, a, specs, outcome);
+            if (status == CLI_EXIT_OK)
+                status = print_applied(a, specs, outcome, files);
+        }
+    }
+    for (size_t i = 0; specs && i < a->n_pos; i++)
         saga_spec_free(specs[i]);
     free(specs);
+    free(outcome);
     json_decref(files);
     return status;
 }

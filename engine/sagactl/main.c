@@ -64,7 +64,7 @@ static void main_help(FILE *out, const char *group)
         const cli_command *c = COMMANDS[i];
         if (group && strncmp(c->name, group, strlen(group)) != 0)
             continue;
-        fprintf(out, "  %-14s %s\n", c->name, c->summary);
+        fprintf(out, "  %-18s %s\n", c->name, c->summary);
     }
     fputs("\nglobal options:\n", out);
     print_opts(out, cli_global_opts, cli_n_global_opts);
@@ -213,6 +213,81 @@ int cli_connect(cli *c, const cli_args *a)
     return CLI_EXIT_OK;
 }
 
+/* `sagactl help [WORD [WORD]]`. */
+static int run_help(int argc, char **argv, int w)
+{
+    if (w + 1 >= argc) {
+        main_help(stdout, NULL);
+        return CLI_EXIT_OK;
+    }
+    int words = 0;
+    const cli_command *cmd = find_command(argv[w + 1], w + 2 < argc ? argv[w + 2] : NULL, &words);
+    if (cmd && (words == 2 || !is_group(argv[w + 1]))) {
+        command_help(cmd, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (is_group(argv[w + 1])) {
+        main_help(stdout, argv[w + 1]);
+        return CLI_EXIT_OK;
+    }
+    return unknown_command(argv[w + 1]);
+}
+
+/* A group word (`def`, `participant`, ...) needs its subcommand: sets *w2
+ * and returns -1 when it names one, else the exit status (its --help, or a
+ * usage error). */
+static int group_word(int argc, char **argv, int w, const char **w2)
+{
+    int i = next_word(argc, argv, w + 1), words = 0;
+    *w2 = i < argc ? argv[i] : NULL;
+    const cli_command *cmd = *w2 ? find_command(argv[w], *w2, &words) : NULL;
+    if (cmd && words == 2)
+        return -1;
+    for (int k = w + 1; k < argc; k++)
+        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
+            main_help(stdout, argv[w]);
+            return CLI_EXIT_OK;
+        }
+    if (*w2)
+        fprintf(stderr, "sagactl: error: unknown command \"%s %.64s\"\n", argv[w], *w2);
+    else
+        fprintf(stderr, "sagactl: error: \"%s\" needs a subcommand\n", argv[w]);
+    fprintf(stderr, "hint: sagactl %s --help lists them\n", argv[w]);
+    return CLI_EXIT_USAGE;
+}
+
+/* Parses the command's arguments (rest: everything but the command words),
+ * checks them, connects when it needs the database, and runs it. */
+static int run_command(cli *c, const cli_command *cmd, int n, char **rest)
+{
+    cli_args a;
+    saga_error err;
+    if (cli_args_parse(cmd, n, rest, &a, &err)) {
+        int status = cli_usage_fail(&err);
+        fprintf(stderr, "usage: sagactl %s %s\n", cmd->name, cmd->synopsis);
+        return status;
+    }
+    if (cli_flag(&a, "help")) {
+        command_help(cmd, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (setup_output(c, &a))
+        return cli_usage_error(cmd, "--color: expected auto, always or never");
+    if ((int)a.n_pos < cmd->min_pos)
+        return cli_usage_error(cmd, "missing argument%s",
+                               cmd->min_pos - (int)a.n_pos > 1 ? "s" : "");
+    if (cmd->max_pos >= 0 && (int)a.n_pos > cmd->max_pos)
+        return cli_usage_error(cmd, "unexpected argument \"%.64s\"", a.pos[cmd->max_pos]);
+    c->now_ms = saga_now_ms();
+    int status;
+    if (cmd->check && (status = cmd->check(c, &a)))
+        return status;
+    if (cmd->needs_db && (status = cli_connect(c, &a)))
+        return status;
+    c->now_ms = saga_now_ms();
+    return cmd->run(c, &a);
+}
+
 int main(int argc, char **argv)
 {
     cli c = {.prog = "sagactl"};
@@ -226,49 +301,12 @@ int main(int argc, char **argv)
         main_help(stderr, NULL);
         return CLI_EXIT_USAGE;
     }
-    if (strcmp(argv[w], "help") == 0) {
-        if (w + 1 >= argc) {
-            main_help(stdout, NULL);
-            return CLI_EXIT_OK;
-        }
-        int words = 0;
-        const cli_command *cmd =
-            find_command(argv[w + 1], w + 2 < argc ? argv[w + 2] : NULL, &words);
-        if (cmd && (words == 2 || !is_group(argv[w + 1]))) {
-            command_help(cmd, stdout);
-            return CLI_EXIT_OK;
-        }
-        if (is_group(argv[w + 1])) {
-            main_help(stdout, argv[w + 1]);
-            return CLI_EXIT_OK;
-        }
-        return unknown_command(argv[w + 1]);
-    }
-    int words = 0;
+    if (strcmp(argv[w], "help") == 0)
+        return run_help(argc, argv, w);
+    int words = 0, status;
     const char *w2 = NULL;
-    if (is_group(argv[w])) {
-        int i = next_word(argc, argv, w + 1);
-        w2 = i < argc ? argv[i] : NULL;
-        const cli_command *cmd = w2 ? find_command(argv[w], w2, &words) : NULL;
-        if (!cmd || words != 2) {
-            bool help = false;
-            for (int i = w + 1; i < argc; i++)
-                help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-            if (help) {
-                main_help(stdout, argv[w]);
-                return CLI_EXIT_OK;
-            }
-            if (w2) {
-                fprintf(stderr, "sagactl: error: unknown command \"%s %.64s\"\n",
-                        argv[w], w2);
-            } else {
-                fprintf(stderr, "sagactl: error: \"%s\" needs a subcommand\n",
-                        argv[w]);
-            }
-            fprintf(stderr, "hint: sagactl %s --help lists them\n", argv[w]);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    if (is_group(argv[w]) && (status = group_word(argc, argv, w, &w2)) >= 0)
+        return status;
     const cli_command *cmd = find_command(argv[w], w2, &words);
     if (!cmd)
         return unknown_command(argv[w]);
@@ -288,44 +326,7 @@ int main(int argc, char **argv)
         }
         rest[n++] = argv[i];
     }
-    cli_args a;
-    saga_error err;
-    int status;
-    if (cli_args_parse(cmd, n, rest, &a, &err)) {
-        status = cli_usage_fail(&err);
-        fprintf(stderr, "usage: sagactl %s %s\n", cmd->name, cmd->synopsis);
-        goto out;
-    }
-    if (cli_flag(&a, "help")) {
-        command_help(cmd, stdout);
-        status = CLI_EXIT_OK;
-        goto out;
-    }
-    if (setup_output(&c, &a)) {
-        status = cli_usage_error(cmd, "--color: expected auto, always or never");
-        goto out;
-    }
-    if ((int)a.n_pos < cmd->min_pos) {
-        status = cli_usage_error(cmd, "missing argument%s",
-                                 cmd->min_pos - (int)a.n_pos > 1 ? "s" : "");
-        goto out;
-    }
-    if (cmd->max_pos >= 0 && (int)a.n_pos > cmd->max_pos) {
-        status = cli_usage_error(cmd, "unexpected argument \"%.64s\"",
-                                 a.pos[cmd->max_pos]);
-        goto out;
-    }
-    c.now_ms = saga_now_ms();
-    if (cmd->check && (status = cmd->check(&c, &a)))
-        goto out;
-    if (cmd->needs_db) {
-        status = cli_connect(&c, &a);
-        if (status)
-            goto out;
-    }
-    c.now_ms = saga_now_ms();
-    status = cmd->run(&c, &a);
-out:
+    status = run_command(&c, cmd, n, rest);
     fflush(stdout);
     if (c.conn)
         PQfinish(c.conn);
