@@ -23,7 +23,8 @@ static const char *const action_names[] = {"NONE", "RESERVE", "CONFIRM",
 static const char *const outcome_names[] = {"NONE", "OK", "REJECTED", "RETRY"};
 static const char *const note_kind_names[] = {
     "transition", "step",    "applied", "ignored",  "timeout", "backoff",
-    "exhausted",  "stuck",   "unstuck", "operator", "skipped"};
+    "exhausted",  "stuck",   "unstuck", "operator", "skipped",
+    "circuit"};
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -428,7 +428,7 @@ out:
 static void build_defaults(spec_cx *cx, uint32_t k)
 {
     static const char *const keys[] = {"timeout_ms", "retry", "stuck_after_ms",
-                                       NULL};
+                                       "circuit", NULL};
     static const saga_retry_policy builtin = {
         SAGA_SPEC_DEFAULT_MAX_ATTEMPTS, SAGA_SPEC_DEFAULT_INITIAL_BACKOFF_MS,
         SAGA_SPEC_DEFAULT_MAX_BACKOFF_MS, SAGA_SPEC_DEFAULT_MULTIPLIER,
@@ -584,7 +584,7 @@ static void build_step(spec_cx *cx, size_t i, uint32_t s)
     static const char *const keys[] = {
         "name", "participant", "topic", "after", "reserve", "confirm",
         "compensate", "irreversible", "timeout_ms", "retry", "description",
-        NULL};
+        "circuit", NULL};
     saga_spec *spec = cx->spec;
     saga_step_def *d = &spec->steps[i];
     step_aux *a = &cx->aux[i];
@@ -692,6 +692,6 @@ void spec_build(spec_cx *cx)
         build_steps(cx, k);
     if (!cx->steps_ok || cx->diag.oom)
         return;
-
+    spec_build_circuits(cx);
     spec_graph_check(cx);
 }

@@ -111,6 +111,12 @@ void spec_build(spec_cx *cx);
  * tag templates may name input fields only). */
 void spec_build_flows(spec_cx *cx);
 
+/* --- spec_circuit.c ------------------------------------------------------- */
+
+/* Reads defaults.circuit and every step's "circuit" (after the steps are
+ * built): the step's object over the defaults, field by field. */
+void spec_build_circuits(spec_cx *cx);
+
 /* --- spec_graph.c --------------------------------------------------------- */
 
 /* Reports an ${input.PATH} reference (pc, found in string node n) that
