@@ -54,6 +54,11 @@ held=$(psql_q "SELECT count(DISTINCT saga_id) FROM saga_history WHERE kind = 'ci
     AND text = 'RESERVE held: payment circuit open'")
 [ "$held" -eq "$N" ] || fail "$held sagas noted a held RESERVE, wanted $N"
 ok "all $N sagas wait for payment's circuit, each says so in its history"
+"$BIN/sagactl" stuck >"$LOGS/circuit_stuck.txt" 2>&1 || fail "sagactl stuck"
+grep -Eq "^payment circuit (open|half-open) since .*, $N sagas waiting" "$LOGS/circuit_stuck.txt" ||
+    fail "sagactl stuck does not show the circuit: $(head -3 "$LOGS/circuit_stuck.txt")"
+"$BIN/sagactl" stats --json | grep -q '"participant": "payment"' || fail "sagactl stats --json lacks the circuit"
+ok "sagactl stuck: $(head -1 "$LOGS/circuit_stuck.txt")"
 
 # RESERVEs to payment sent while the breaker was OPEN, past the 200 ms a
 # copy may be stale: none. (Probes go out only in HALF_OPEN.)
