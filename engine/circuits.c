@@ -292,6 +292,7 @@ static int decide(saga_circuits *cs, PGconn *conn, PGresult *r, int i, saga_circ
     const char *oldest = PQgetvalue(r, i, L_OLDEST);
     snprintf(e->probe, sizeof e->probe, "%s", PQgetvalue(r, i, L_PROBE));
     e->waiting = atol(PQgetvalue(r, i, L_WAITING));
+    c.waiting = e->waiting > 0 || e->probe[0];
     e->state = c.state;
     e->since_ms = c.since_ms;
 

@@ -56,6 +56,10 @@ saga_circuit_state saga_circuit_next(const saga_circuit *c, int64_t now_ms, char
             snprintf(why, size, "probe answered");
             return SAGA_CIRCUIT_CLOSED;
         }
+        if (!c->waiting) {
+            snprintf(why, size, "no saga waiting to probe with");
+            return SAGA_CIRCUIT_CLOSED;
+        }
         if (now_ms - c->since_ms < c->window_ms)
             return c->state;
         saga_duration_format(c->window_ms, 2, dur, sizeof dur);

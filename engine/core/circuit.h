@@ -11,7 +11,9 @@
  *    closed) reach the threshold.
  *  - OPEN -> HALF_OPEN: the cool-down has passed; one waiting saga is then
  *    let through as the probe.
- *  - HALF_OPEN -> CLOSED: a command was answered (OK or REJECTED) since.
+ *  - HALF_OPEN -> CLOSED: a command was answered (OK or REJECTED) since,
+ *    or no saga waits for it and no probe is out: with nothing held there
+ *    is nothing to probe with, and the next failures count afresh.
  *  - HALF_OPEN -> OPEN: a command failed since (timeout or RETRY), or no
  *    answer came within the window (the probe never went out or was lost).
  * An answer while OPEN changes nothing: only the cool-down ends it.
@@ -37,6 +39,7 @@ typedef struct saga_circuit {
     int64_t cooldown_ms;
     int failures;        /* counted within the window and since since_ms */
     bool answered;       /* a command was answered since since_ms */
+    bool waiting;        /* a saga waits for it, or its probe is out */
 } saga_circuit;
 
 #define SAGA_CIRCUIT_WHY_MAX 160

@@ -54,6 +54,7 @@ static void test_half_open_probe_outcomes(void **state)
     (void)state;
     char why[SAGA_CIRCUIT_WHY_MAX] = "";
     saga_circuit c = breaker(SAGA_CIRCUIT_HALF_OPEN);
+    c.waiting = true;
     assert_int_equal(saga_circuit_next(&c, T0 + 100, why, sizeof why),
                      SAGA_CIRCUIT_HALF_OPEN);
     c.answered = true;
@@ -64,8 +65,13 @@ static void test_half_open_probe_outcomes(void **state)
     assert_int_equal(saga_circuit_next(&c, T0 + 100, why, sizeof why), SAGA_CIRCUIT_OPEN);
     assert_string_equal(why, "probe failed");
     c = breaker(SAGA_CIRCUIT_HALF_OPEN);
+    c.waiting = true;
     assert_int_equal(saga_circuit_next(&c, T0 + 30000, why, sizeof why), SAGA_CIRCUIT_OPEN);
     assert_non_null(strstr(why, "no answer to a probe within 30"));
+    /* Nobody held and no probe out: nothing to probe with. */
+    c.waiting = false;
+    assert_int_equal(saga_circuit_next(&c, T0 + 100, why, sizeof why), SAGA_CIRCUIT_CLOSED);
+    assert_string_equal(why, "no saga waiting to probe with");
 }
 
 static void test_names(void **state)
