@@ -100,6 +100,11 @@ static void check_keys(spec_cx *cx, uint32_t obj, const char *const *known)
     }
 }
 
+void spec_check_keys(spec_cx *cx, uint32_t obj, const char *const *known)
+{
+    check_keys(cx, obj, known);
+}
+
 /* Member key of obj, reporting it when absent (about obj's path). */
 static uint32_t require(spec_cx *cx, uint32_t obj, const char *key)
 {

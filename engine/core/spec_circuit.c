@@ -16,24 +16,8 @@
 
 static const char *const KEYS[] = {"failures", "window_ms", "cooldown_ms", "on_open",
                                    NULL};
-#define N_KEYS 4
 
 #define CIRCUIT_MAX_FAILURES 100000
-
-static void check_circuit_keys(spec_cx *cx, uint32_t obj)
-{
-    for (uint32_t k = NODE(cx, obj).first; k; k = NODE(cx, k).next) {
-        size_t i = 0;
-        while (i < N_KEYS && strcmp(KEYS[i], NODE(cx, k).key) != 0)
-            i++;
-        if (i < N_KEYS)
-            continue;
-        size_t m = spec_enter(cx, k);
-        spec_err_key(cx, k, "unknown key");
-        spec_suggest(cx, NODE(cx, k).key, KEYS, N_KEYS, "known keys");
-        spec_leave(cx, m);
-    }
-}
 
 /* Integer member key of obj within lo..hi into *out, when present. */
 static void read_int(spec_cx *cx, uint32_t obj, const char *key, long long lo,
@@ -83,7 +67,7 @@ static void build_circuit(spec_cx *cx, uint32_t k, const saga_circuit_policy *ba
     *out = *base;
     size_t m = spec_enter(cx, k);
     if (spec_want_type(cx, k, "object")) {
-        check_circuit_keys(cx, k);
+        spec_check_keys(cx, k, KEYS);
         int64_t failures = out->failures;
         read_int(cx, k, "failures", 1, CIRCUIT_MAX_FAILURES, &failures);
         out->failures = (int)failures;

@@ -94,6 +94,9 @@ spec_err_at(spec_cx *cx, uint32_t n, const char *fmt, ...);
 void __attribute__((format(printf, 3, 4)))
 spec_err_key(spec_cx *cx, uint32_t n, const char *fmt, ...);
 
+/* Reports every key of obj not in known (NULL-terminated), with the
+ * closest known key. */
+void spec_check_keys(spec_cx *cx, uint32_t obj, const char *const *known);
 /* Enters member n of an object; returns the mark for spec_leave. */
 size_t spec_enter(spec_cx *cx, uint32_t n);
 
