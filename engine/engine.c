@@ -382,6 +382,9 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
     x->applied = fx.changed;
     x->started = fx.started;
     x->deadline_expired = fx.deadline_expired;
+    x->spec = spec;
+    x->n_circuit = fx.n_circuit;
+    memcpy(x->circuit, fx.circuit, fx.n_circuit * sizeof *fx.circuit);
     return 0;
 }
 
@@ -466,6 +469,8 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
         evs[i].applied = false;
         evs[i].started = false;
         evs[i].deadline_expired = false;
+        evs[i].spec = NULL;
+        evs[i].n_circuit = 0;
         evs[i].def_name[0] = '\0';
         evs[i].traceparent[0] = '\0';
     }

@@ -69,6 +69,11 @@ typedef struct saga_engine_event {
                                  and began compensating */
     double step_seconds;      /* REPLY applied: dispatch-to-reply time of
                                  the command it answered; -1 otherwise */
+    const saga_spec *spec;    /* the saga's definition (borrowed from the
+                                 engine), NULL when the saga is unknown */
+    saga_circuit_obs circuit[SAGA_EFFECTS_MAX_CIRCUIT]; /* what the machine
+                                 told the circuit breakers (circuit.h) */
+    size_t n_circuit;
 } saga_engine_event;
 
 /* A message to publish after commit (same bytes as its outbox row). */

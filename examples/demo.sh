@@ -73,7 +73,7 @@ say "1. Setting up: schema, the order_checkout definition, stock and accounts"
 echo "stock: 1000 x $RUN-widget, 3 x $RUN-gadget; accounts: $RUN-alice 10000.00, $RUN-bob 10.00"
 
 say "2. Starting sagad, inventory-worker and payment-worker (logs in .stack/demo/)"
-start_bg sagad "$BIN/sagad" --http.listen=127.0.0.1:0
+start_bg sagad "$BIN/sagad" --http.listen=127.0.0.1:0 --circuit.failures=4 --circuit.cooldown=2s
 start_bg inventory "$BIN/inventory-worker" --http.listen 127.0.0.1:0
 start_bg payment "$BIN/payment-worker" --http.listen 127.0.0.1:0
 
@@ -89,17 +89,26 @@ wait_for "SELECT count(*) FROM sagas WHERE idempotency_key LIKE '$RUN-%'
 echo "all 30 finished: a gadget order that finds no stock, and bob's orders (card declined),"
 echo "are compensated: the stock they reserved goes back."
 
-say "4. The payment service goes down for a while: orders wait, time out, retry, then complete"
+say "4. The payment service goes down for a while: its circuit opens, orders wait, a probe closes it"
 kill -TERM "$PID_payment"
 wait "$PID_payment" 2>/dev/null || true
 i=1
 while [ $i -le 4 ]; do order "t$i" "$RUN-widget" 1 "$RUN-alice" 1200; i=$((i + 1)); done
 wait_for "SELECT count(DISTINCT h.saga_id) FROM saga_history h JOIN sagas s ON s.id = h.saga_id
           WHERE s.idempotency_key LIKE '$RUN-t%' AND h.kind = 'timeout'" 4 60
-echo "every one of the 4 orders has timed out waiting for payment; restarting payment-worker"
+echo "every one of the 4 orders has timed out waiting for payment (sagad runs with --circuit.failures=4)"
+wait_for "SELECT state FROM saga_circuits WHERE participant = 'payment'" OPEN 30
+echo "payment's circuit is open: no new RESERVE goes to payment, the orders wait for it"
+echo "\$ sagactl stuck | head -1"
+"$BIN/sagactl" stuck | head -1
+echo "restarting payment-worker; after the 2 s cool-down the circuit half-opens: one waiting"
+echo "order goes out as the probe (with none waiting, it simply closes)"
 start_bg payment "$BIN/payment-worker" --http.listen 127.0.0.1:0
+wait_for "SELECT state FROM saga_circuits WHERE participant = 'payment'" CLOSED 60
+q "SELECT 'payment circuit CLOSED: ' || reason || ' (' || transitions || ' transitions)'
+   FROM saga_circuits WHERE participant = 'payment'"
 wait_for "SELECT count(*) FROM sagas WHERE idempotency_key LIKE '$RUN-t%' AND status = 'COMPLETED'" 4 60
-echo "all 4 completed after retries, each step applied once (idempotency keys)"
+echo "all 4 completed once the probe closed the circuit, each step applied once (idempotency keys)"
 
 say "5. A stuck compensation: inventory-worker ignores COMPENSATE, bob orders again"
 kill -TERM "$PID_inventory"

@@ -226,6 +226,8 @@ void machine_dispatch(machine_ctx *c, size_t i, saga_action action)
     cmd->action = action;
     cmd->attempt = s->attempt;
     cmd->deadline_ms = s->deadline_ms;
+    if (action == SAGA_ACT_RESERVE)
+        machine_circuit_observe(c, i, SAGA_CIRCUIT_SENT);
 }
 
 /* --- the common tail ------------------------------------------------------- */
@@ -297,9 +299,9 @@ static void finish(machine_ctx *c)
     if (!terminal) {
         for (size_t i = 0; i < st->n_steps; i++) {
             const saga_step_state *s = &st->steps[i];
-            int64_t t = machine_in_flight(s) ? s->deadline_ms
-                        : machine_backing_off(s) ? s->retry_at_ms
-                                         : 0;
+            int64_t t = machine_in_flight(s)                                  ? s->deadline_ms
+                        : machine_backing_off(s) && !machine_circuit_waiting(c, i) ? s->retry_at_ms
+                                                                                   : 0;
             if (t && (wake == 0 || t < wake))
                 wake = t;
         }
@@ -329,7 +331,9 @@ void machine_begin(machine_ctx *c)
 {
     assert(machine_fresh(c->st));
     machine_dispatch_ready_reserves(c);
-    c->out->started = true;
+    /* Roots held by an open circuit leave the saga fresh: it starts when
+     * the circuit lets them go, and counts as started then. */
+    c->out->started = c->out->n_cmds > 0 || c->st->status != SAGA_RUNNING;
 }
 
 static int on_start(machine_ctx *c, saga_error *err)
@@ -351,6 +355,7 @@ static void clear_effects(saga_effects *out)
     out->deadline_expired = false;
     out->signal_applied = false;
     out->report_action = SAGA_ACT_NONE;
+    out->n_circuit = 0;
 }
 
 int saga_machine_apply(const saga_spec *spec, saga_state *st,

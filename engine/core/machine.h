@@ -180,6 +180,11 @@ typedef struct saga_event {
     /* ABORT and RESOLVE of a held saga: its parent has finished, so the
      * operator may act on the child (the engine checks) */
     bool parent_done;
+    /* Participants whose circuit breaker refuses this saga new RESERVEs
+     * (open, or half-open with the probe given to another saga), as the
+     * shell knows them (machine_circuit.c); borrowed; NULL = none. */
+    const char *const *circuit_open;
+    size_t n_circuit_open;
 } saga_event;
 
 /* A command to send: build its payload from the step's template, publish it
@@ -205,7 +210,8 @@ typedef enum saga_note_kind {
     SAGA_NOTE_SKIPPED,        /* irreversible step left as is during compensation */
     SAGA_NOTE_SIGNAL,         /* a signal applied: approved or rejected */
     SAGA_NOTE_PARENT,         /* the parent's order to a held saga */
-    SAGA_NOTE_REPORT          /* a milestone reported to the parent */
+    SAGA_NOTE_REPORT,         /* a milestone reported to the parent */
+    SAGA_NOTE_CIRCUIT         /* a RESERVE held, or refused, by an open circuit */
 } saga_note_kind;
 
 typedef struct saga_note {
@@ -218,6 +224,21 @@ typedef struct saga_note {
 } saga_note;
 
 #define SAGA_EFFECTS_MAX_NOTES (SAGA_SPEC_MAX_STEPS * 4 + 8)
+
+/* What one apply tells the circuit breakers about a step's participant. */
+typedef enum saga_circuit_obs_kind {
+    SAGA_CIRCUIT_FAILURE = 0, /* a command timed out or was answered RETRY */
+    SAGA_CIRCUIT_SUCCESS,     /* a command was answered OK or REJECTED */
+    SAGA_CIRCUIT_HELD,        /* a RESERVE waits for the circuit to close */
+    SAGA_CIRCUIT_SENT         /* a RESERVE was sent (no longer waiting) */
+} saga_circuit_obs_kind;
+
+typedef struct saga_circuit_obs {
+    int step;
+    saga_circuit_obs_kind kind;
+} saga_circuit_obs;
+
+#define SAGA_EFFECTS_MAX_CIRCUIT (SAGA_SPEC_MAX_STEPS * 3)
 
 typedef struct saga_effects {
     saga_command cmds[SAGA_SPEC_MAX_STEPS];
@@ -238,6 +259,8 @@ typedef struct saga_effects {
     int report_attempt;
     saga_outcome report_outcome;
     char report_reason[SAGA_MACHINE_ERROR_MAX];
+    saga_circuit_obs circuit[SAGA_EFFECTS_MAX_CIRCUIT]; /* first n_circuit */
+    size_t n_circuit;
 } saga_effects;
 
 /* Initial state for a new saga of `spec` created at now_ms (all PENDING,
@@ -306,7 +329,7 @@ const char *saga_outcome_name(saga_outcome o);          /* "OK" */
 int saga_outcome_parse(const char *s, saga_outcome *out);
 /* saga_history.kind of a note: "transition", "step", "applied", "ignored",
  * "timeout", "backoff", "exhausted", "stuck", "unstuck", "operator",
- * "skipped", "signal", "parent", "report". */
+ * "skipped", "signal", "parent", "report", "circuit". */
 const char *saga_note_kind_name(saga_note_kind k);
 
 #endif

@@ -98,6 +98,22 @@ int machine_on_operator_retry(machine_ctx *c, saga_error *err);
 int machine_on_abort(machine_ctx *c, saga_error *err);
 int machine_on_resolve(machine_ctx *c, saga_error *err);
 
+/* --- circuit breakers (machine_circuit.c) --------------------------------- */
+
+/* Whether step i's participant refuses this saga new RESERVEs. */
+bool machine_circuit_blocked(const machine_ctx *c, size_t i);
+/* Reports an observation of step i's participant in the effects. */
+void machine_circuit_observe(machine_ctx *c, size_t i, saga_circuit_obs_kind kind);
+/* Before a RESERVE of step i goes out: false when its circuit lets it;
+ * true when it is held (noted, reported) or, with "on_open": "reject",
+ * when the saga started compensating instead. */
+bool machine_circuit_hold(machine_ctx *c, size_t i);
+/* machine_circuit_hold over the steps ready[] marks; held ones are
+ * cleared from ready[]. True when the saga started compensating. */
+bool machine_circuit_gate(machine_ctx *c, bool *ready);
+/* Step i is a RESERVE due for its re-send but held: no wake-up for it. */
+bool machine_circuit_waiting(const machine_ctx *c, size_t i);
+
 /* --- scheduled starts and saga deadlines (machine_flows.c) ----------------- */
 
 /* Runs before a TIMER or REPLY is handled: starts a SCHEDULED saga that is

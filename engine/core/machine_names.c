@@ -24,7 +24,8 @@ static const char *const outcome_names[] = {"NONE", "OK", "REJECTED", "RETRY"};
 static const char *const note_kind_names[] = {
     "transition", "step",    "applied", "ignored",  "timeout", "backoff",
     "exhausted",  "stuck",   "unstuck", "operator", "skipped",
-    "signal",     "parent",  "report"};
+    "signal",     "parent",  "report",
+    "circuit"};
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

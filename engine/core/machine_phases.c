@@ -39,6 +39,8 @@ void machine_dispatch_ready_reserves(machine_ctx *c)
      * the result is the same, but the decision reads one consistent state. */
     for (size_t i = 0; i < c->st->n_steps; i++)
         ready[i] = reserve_ready(c, i);
+    if (machine_circuit_gate(c, ready))
+        return;
     for (size_t i = 0; i < c->st->n_steps; i++) {
         if (!ready[i])
             continue;

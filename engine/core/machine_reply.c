@@ -252,6 +252,8 @@ void machine_on_reply(machine_ctx *c)
     *machine_outcome_of(s, ev->action) = ev->outcome;
     c->out->reply_applied = true;
     c->out->reply_earlier = fit == FIT_EARLIER;
+    machine_circuit_observe(c, i, ev->outcome == SAGA_OUT_RETRY ? SAGA_CIRCUIT_FAILURE
+                                                                : SAGA_CIRCUIT_SUCCESS);
     if (ev->action == SAGA_ACT_RESERVE)
         apply_reserve_reply(c, i);
     else

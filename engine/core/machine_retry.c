@@ -114,11 +114,21 @@ void machine_on_timer(machine_ctx *c)
                      (long long)waited);
         machine_format(s->last_error, sizeof s->last_error,
                        "no reply within %lld ms", (long long)waited);
+        machine_circuit_observe(c, i, SAGA_CIRCUIT_FAILURE);
         machine_fail_attempt(c, i);
     }
     for (size_t i = 0; i < c->st->n_steps; i++) {
         saga_step_state *s = &c->st->steps[i];
-        if (machine_backing_off(s) && c->now >= s->retry_at_ms)
-            machine_dispatch(c, i, s->action);
+        if (!machine_backing_off(s) || c->now < s->retry_at_ms)
+            continue;
+        if (s->action == SAGA_ACT_RESERVE && machine_circuit_hold(c, i)) {
+            if (c->st->status != SAGA_RUNNING)
+                return;
+            continue;
+        }
+        machine_dispatch(c, i, s->action);
     }
+    /* Reserves held by an open circuit go out once it lets them. */
+    if (c->st->status == SAGA_RUNNING)
+        machine_dispatch_ready_reserves(c);
 }

@@ -78,6 +78,21 @@ typedef struct saga_retry_policy {
     double jitter;              /* 0..1: fraction of the delay randomised away */
 } saga_retry_policy;
 
+/* The circuit breaker of a step's participant (docs/spec.md "circuit",
+ * spec_circuit.c). Zero in failures/window_ms/cooldown_ms means "not set
+ * here": sagad's circuit.* configuration decides. */
+typedef enum saga_circuit_on_open {
+    SAGA_CIRCUIT_WAIT = 0, /* hold the RESERVE until the circuit closes */
+    SAGA_CIRCUIT_REJECT    /* compensate at once: "circuit open" */
+} saga_circuit_on_open;
+
+typedef struct saga_circuit_policy {
+    int failures;          /* failures within window_ms that open it; 0 = unset */
+    int64_t window_ms;     /* 0 = unset */
+    int64_t cooldown_ms;   /* open this long before a probe; 0 = unset */
+    saga_circuit_on_open on_open;
+} saga_circuit_policy;
+
 typedef struct saga_phase {
     char *command; /* NULL when the phase is absent */
     json_t *payload; /* template (owned); JSON null when the phase is
@@ -111,6 +126,7 @@ typedef struct saga_step_def {
     bool irreversible;
     int64_t timeout_ms;       /* resolved against defaults */
     saga_retry_policy retry;  /* resolved against defaults */
+    saga_circuit_policy circuit; /* resolved against defaults.circuit */
 } saga_step_def;
 
 typedef struct saga_spec {
@@ -122,6 +138,7 @@ typedef struct saga_spec {
     int64_t timeout_ms;      /* defaults.timeout_ms */
     saga_retry_policy retry; /* defaults.retry */
     int64_t stuck_after_ms;  /* defaults.stuck_after_ms */
+    saga_circuit_policy circuit; /* defaults.circuit */
     int64_t deadline_ms;     /* "deadline_ms": the whole saga's; 0 = none */
     json_t *tags;            /* "tags": {key: template string} (owned), or
                                 NULL when the spec declares none */

@@ -100,6 +100,11 @@ static void check_keys(spec_cx *cx, uint32_t obj, const char *const *known)
     }
 }
 
+void spec_check_keys(spec_cx *cx, uint32_t obj, const char *const *known)
+{
+    check_keys(cx, obj, known);
+}
+
 /* Member key of obj, reporting it when absent (about obj's path). */
 static uint32_t require(spec_cx *cx, uint32_t obj, const char *key)
 {
@@ -438,7 +443,7 @@ out:
 static void build_defaults(spec_cx *cx, uint32_t k)
 {
     static const char *const keys[] = {"timeout_ms", "retry", "stuck_after_ms",
-                                       NULL};
+                                       "circuit", NULL};
     static const saga_retry_policy builtin = {
         SAGA_SPEC_DEFAULT_MAX_ATTEMPTS, SAGA_SPEC_DEFAULT_INITIAL_BACKOFF_MS,
         SAGA_SPEC_DEFAULT_MAX_BACKOFF_MS, SAGA_SPEC_DEFAULT_MULTIPLIER,
@@ -594,7 +599,7 @@ static void build_step(spec_cx *cx, size_t i, uint32_t s)
     static const char *const keys[] = {
         "name", "participant", "topic", "after", "reserve", "confirm",
         "compensate", "irreversible", "timeout_ms", "retry", "description",
-        "signal", "saga", "input", NULL};
+        "signal", "saga", "input", "circuit", NULL};
     saga_spec *spec = cx->spec;
     saga_step_def *d = &spec->steps[i];
     step_aux *a = &cx->aux[i];
@@ -706,6 +711,6 @@ void spec_build(spec_cx *cx)
         build_steps(cx, k);
     if (!cx->steps_ok || cx->diag.oom)
         return;
-
+    spec_build_circuits(cx);
     spec_graph_check(cx);
 }

@@ -97,6 +97,9 @@ spec_err_at(spec_cx *cx, uint32_t n, const char *fmt, ...);
 void __attribute__((format(printf, 3, 4)))
 spec_err_key(spec_cx *cx, uint32_t n, const char *fmt, ...);
 
+/* Reports every key of obj not in known (NULL-terminated), with the
+ * closest known key. */
+void spec_check_keys(spec_cx *cx, uint32_t obj, const char *const *known);
 /* Enters member n of an object; returns the mark for spec_leave. */
 size_t spec_enter(spec_cx *cx, uint32_t n);
 
@@ -124,6 +127,12 @@ bool spec_int_in(spec_cx *cx, uint32_t k, long long lo, long long hi, int64_t *o
  * present), reads everything of it but "name" and "after" into d and
  * returns true; false for a participant's step, left to spec_build. */
 bool spec_build_step_kind(spec_cx *cx, uint32_t s, saga_step_def *d);
+
+/* --- spec_circuit.c ------------------------------------------------------- */
+
+/* Reads defaults.circuit and every step's "circuit" (after the steps are
+ * built): the step's object over the defaults, field by field. */
+void spec_build_circuits(spec_cx *cx);
 
 /* --- spec_graph.c --------------------------------------------------------- */
 

@@ -248,6 +248,12 @@ int cli_parse_statuses(const char *list, const char *names[SAGA_STATUS_COUNT], s
 PGresult *cli_query(cli *c, const char *sql, int n, const char *const *params,
                     saga_error *err);
 
+/* Circuit breakers not CLOSED (circuits.c), for stuck and stats: printed
+ * one line each ("payment circuit open since 2m, 14 sagas waiting"), or
+ * as a JSON array (new reference; NULL with err set). */
+int cli_circuits_print(cli *c, saga_error *err);
+json_t *cli_circuits_json(cli *c, saga_error *err);
+
 /* Field accessors on a result: text ("" for NULL), NULL-aware int64. */
 const char *cli_get(const PGresult *r, int row, int col);
 bool cli_null(const PGresult *r, int row, int col);

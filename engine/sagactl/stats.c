@@ -287,7 +287,15 @@ int cli_doc_stats(cli *c, const cli_args *a, json_t **doc, saga_error *err)
     if (*doc && f.by)
         json_object_set_new(*doc, "series", series_json(f.since, f.by, c->now_ms, f.series));
     figures_free(&f);
-    return *doc ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    if (!*doc)
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    json_t *circuits = cli_circuits_json(c, err);
+    if (!circuits) {
+        json_decref(*doc);
+        return err->code;
+    }
+    json_object_set_new(*doc, "circuits", circuits);
+    return 0;
 }
 
 static void print_series(cli *c, const figures *f)
@@ -340,6 +348,10 @@ static int run(cli *c, const cli_args *a)
     print_human(c, f.since, f.counts, f.durs, f.now);
     if (f.by)
         print_series(c, &f);
+    if (cli_circuits_print(c, &err)) {
+        figures_free(&f);
+        return cli_fail(c, &err);
+    }
     figures_free(&f);
     return CLI_EXIT_OK;
 }

@@ -265,6 +265,13 @@ int cli_doc_stuck(cli *c, const cli_args *a, json_t **doc, saga_error *err)
     *doc = stuck_doc(c, b.list, b.groups, b.total, b.has_threshold ? b.threshold : 0);
     PQclear(b.groups);
     PQclear(b.list);
+    json_t *circuits = *doc ? cli_circuits_json(c, err) : NULL;
+    if (*doc && !circuits) {
+        json_decref(*doc);
+        return err->code;
+    }
+    if (*doc)
+        json_object_set_new(*doc, "circuits", circuits);
     return *doc ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
 }
 
@@ -302,6 +309,11 @@ static int run(cli *c, const cli_args *a)
     board b;
     if (fetch(c, a, &b, &err))
         return cli_fail(c, &err);
+    if (cli_circuits_print(c, &err)) {
+        PQclear(b.groups);
+        PQclear(b.list);
+        return cli_fail(c, &err);
+    }
     print_human(c, &b);
     PQclear(b.groups);
     PQclear(b.list);

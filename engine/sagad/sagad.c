@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "breakers.h"
 #include "sagad.h"
 #include "schema.h"
 #include "outbox.h"
@@ -90,6 +91,13 @@ static const saga_config_key KEYS[] = {
      .help = "how far back the first reconciliation round looks"},
     {.key = "reconcile.timeout", .type = SAGA_CONFIG_DURATION, .def = "10s",
      .range = "100ms..10m", .help = "how long a reconciliation round waits for the answers"},
+    {.key = "circuit.failures", .type = SAGA_CONFIG_INT, .def = "0", .range = "0..100000",
+     .help = "failures (timeouts, RETRY) of a participant within circuit.window that open its "
+             "circuit, where the spec sets none; 0 = no breaker"},
+    {.key = "circuit.window", .type = SAGA_CONFIG_DURATION, .def = "30s", .range = "1s..1d",
+     .help = "sliding window failures are counted in, where the spec sets none"},
+    {.key = "circuit.cooldown", .type = SAGA_CONFIG_DURATION, .def = "10s", .range = "100ms..1d",
+     .help = "how long an open circuit holds RESERVEs before one probe goes out"},
     {.key = "ready.max_timer_lag", .type = SAGA_CONFIG_DURATION, .def = "1m",
      .range = "1s..1d", .help = "/readyz fails when the earliest due wake-up waits longer"},
 };
@@ -335,6 +343,7 @@ static void tick(sagad *d, int64_t interval)
     if (saga_timers_next(d->conn, &d->next_wake, &err))
         saga_log_warn(NULL, "%s", err.msg);
     d->earliest_wake = d->next_wake;
+    sagad_breakers_tick(d, interval);
     d->next_relay = saga_now_ms() + interval;
     int64_t lag = saga_bus_lag(d->bus);
     if (lag >= 0)
@@ -570,6 +579,10 @@ int main(int argc, char **argv)
     rd_kafka_conf_t *kc = kafka_conf(d.cfg, false);
     rd_kafka_conf_t *cc = kafka_conf(d.cfg, true);
     d.engine = saga_engine_new(d.topic_replies);
+    if (sagad_breakers_init(&d)) {
+        saga_engine_free(d.engine); /* out of memory: serve() gives up */
+        d.engine = NULL;
+    }
     code = serve(&d, kc, cc);
     saga_http_stop(d.http);
     saga_bus_free(d.bus, (int)saga_config_ms(d.cfg, "shutdown.timeout"));
@@ -579,6 +592,7 @@ int main(int argc, char **argv)
     if (cc)
         rd_kafka_conf_destroy(cc);
     saga_engine_free(d.engine);
+    saga_circuits_free(d.circuits);
     PQfinish(d.conn);
     free(d.sent_ids);
     saga_metrics_free(d.metrics);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "circuits.h"
 #include "config.h"
 #include "engine.h"
 #include "http.h"
@@ -39,6 +40,8 @@ typedef struct sagad {
     bool wake_now;          /* a NOTIFY said: look at due sagas */
     bool relay_now;         /* a NOTIFY said: outbox rows are waiting */
     int64_t next_relay;
+    saga_circuits *circuits;  /* breakers as of the last tick (breakers.c) */
+    int64_t next_breakers;
     /* Outbox rows already published, deleted by the next turn's transaction
      * (or on their own when none comes soon): a turn then ends at its
      * flush, not at a transaction of its own. */
@@ -54,7 +57,7 @@ typedef struct sagad {
     struct {
         saga_metrics_family *started, *finished, *replies, *dlq, *batch,
             *outbox, *lag, *stuck, *step_seconds, *ignored, *timer_lag,
-            *deadline_expired, *signals;
+            *deadline_expired, *signals, *circuit_state, *circuit_transitions;
     } m;
 } sagad;
 

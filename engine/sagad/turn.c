@@ -91,8 +91,11 @@ static int turn_begin(turn *t, bool timers, saga_error *err)
 
 static int turn_decide(turn *t, saga_error *err)
 {
+    saga_circuits_gate(t->d->circuits, t->b.evs, t->b.n_evs);
     int rc = saga_engine_apply(t->d->engine, t->d->conn, t->b.evs, t->b.n_evs, &t->w, &t->out,
                                err);
+    if (rc == 0)
+        rc = saga_circuits_defer(t->d->circuits, t->d->conn, t->b.evs, t->b.n_evs, err);
     if (rc == 0)
         saga_batch_unknown(&t->b);
     return rc;

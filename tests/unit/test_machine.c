@@ -274,8 +274,8 @@ static void test_names(void **state)
     const char *kinds[] = {"transition", "step",    "applied", "ignored",
                            "timeout",    "backoff", "exhausted", "stuck",
                            "unstuck",    "operator", "skipped", "signal",
-                           "parent",     "report"};
-    for (int i = 0; i < 14; i++)
+                           "parent",     "report",   "circuit"};
+    for (int i = 0; i < 15; i++)
         assert_string_equal(saga_note_kind_name((saga_note_kind)i), kinds[i]);
 
     saga_status s = SAGA_RUNNING;
@@ -296,7 +296,7 @@ static void test_names(void **state)
     assert_string_equal(saga_step_status_name((saga_step_status)9), "UNKNOWN");
     assert_string_equal(saga_action_name((saga_action)4), "UNKNOWN");
     assert_string_equal(saga_outcome_name((saga_outcome)4), "UNKNOWN");
-    assert_string_equal(saga_note_kind_name((saga_note_kind)14), "unknown");
+    assert_string_equal(saga_note_kind_name((saga_note_kind)15), "unknown");
     assert_string_equal(saga_note_kind_name((saga_note_kind)-1), "unknown");
 
     assert_true(saga_status_terminal(SAGA_COMPLETED));
@@ -2222,6 +2222,181 @@ static void test_deadline_after_rejection_changes_nothing(void **state)
     assert_false(st.deadline_expired);
 }
 
+/* --- circuit breakers ------------------------------------------------------- */
+
+static const char *const PAYMENT_OPEN[] = {"payment"};
+
+/* An event with payment's circuit refusing this saga new RESERVEs. */
+static int apply_open(saga_event ev)
+{
+    ev.circuit_open = PAYMENT_OPEN;
+    ev.n_circuit_open = 1;
+    return apply(ev);
+}
+
+static bool has_obs(int step, saga_circuit_obs_kind kind)
+{
+    for (size_t i = 0; i < out.n_circuit; i++)
+        if (out.circuit[i].step == step && out.circuit[i].kind == kind)
+            return true;
+    return false;
+}
+
+static void test_circuit_holds_first_reserve(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin(T0);
+    assert_true(has_obs(INV, SAGA_CIRCUIT_SENT));
+    assert_int_equal(apply_open((saga_event){.kind = SAGA_EV_REPLY, .now_ms = T0 + 10,
+                                             .step = INV, .action = SAGA_ACT_RESERVE,
+                                             .attempt = 1, .outcome = SAGA_OUT_OK}),
+                     0);
+    assert_int_equal(out.n_cmds, 0);
+    assert_int_equal(STEP(PAY).status, SAGA_STEP_PENDING);
+    assert_int_equal(STEP(PAY).reserve_attempts, 0);
+    assert_note(SAGA_NOTE_CIRCUIT, PAY, "RESERVE held: payment circuit open");
+    assert_true(has_obs(INV, SAGA_CIRCUIT_SUCCESS));
+    assert_true(has_obs(PAY, SAGA_CIRCUIT_HELD));
+    /* Nothing to wake for but the stuck check: the shell wakes it. */
+    assert_int_equal(st.wake_ms, T0 + 10 + STUCK);
+    assert_int_equal(st.status, SAGA_RUNNING);
+}
+
+static void test_circuit_timer_sends_held_reserve_once_closed(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin(T0);
+    apply_open((saga_event){.kind = SAGA_EV_REPLY, .now_ms = T0 + 10, .step = INV,
+                            .action = SAGA_ACT_RESERVE, .attempt = 1,
+                            .outcome = SAGA_OUT_OK});
+    /* Still open: a timer holds it again and sends nothing. */
+    assert_int_equal(apply_open((saga_event){.kind = SAGA_EV_TIMER, .now_ms = T0 + 500}), 0);
+    assert_int_equal(out.n_cmds, 0);
+    assert_true(has_obs(PAY, SAGA_CIRCUIT_HELD));
+    /* Closed (or this saga is the half-open probe): it goes out. */
+    timer(T0 + 1000);
+    assert_cmds1(PAY, SAGA_ACT_RESERVE, 1, T0 + 1000 + TIMEOUT);
+    assert_int_equal(STEP(PAY).status, SAGA_STEP_RESERVING);
+    assert_true(has_obs(PAY, SAGA_CIRCUIT_SENT));
+    assert_int_equal(count_notes(SAGA_NOTE_CIRCUIT), 0);
+}
+
+static void test_circuit_holds_fresh_saga_roots(void **state)
+{
+    (void)state;
+    spec_begin();
+    add_step("charge_payment", "payment", true, false, 0);
+    saga_machine_init(&spec, &st, T0);
+    assert_int_equal(apply_open((saga_event){.kind = SAGA_EV_START, .now_ms = T0}), 0);
+    assert_int_equal(out.n_cmds, 0);
+    assert_false(out.started);
+    assert_true(has_obs(0, SAGA_CIRCUIT_HELD));
+    /* Its first timer after the circuit closed starts it. */
+    timer(T0 + 100);
+    assert_cmds1(0, SAGA_ACT_RESERVE, 1, T0 + 100 + TIMEOUT);
+    assert_true(out.started);
+}
+
+static void test_circuit_holds_resend_after_backoff(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin(T0);
+    reply(T0 + 10, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    reply(T0 + 20, PAY, SAGA_ACT_RESERVE, 1, SAGA_OUT_RETRY);
+    assert_true(has_obs(PAY, SAGA_CIRCUIT_FAILURE));
+    assert_int_equal(STEP(PAY).retry_at_ms, T0 + 20 + 100);
+    assert_int_equal(apply_open((saga_event){.kind = SAGA_EV_TIMER, .now_ms = T0 + 120}), 0);
+    assert_int_equal(out.n_cmds, 0);
+    assert_int_equal(STEP(PAY).attempt, 1);
+    assert_int_equal(STEP(PAY).status, SAGA_STEP_RESERVING);
+    assert_note(SAGA_NOTE_CIRCUIT, PAY, "RESERVE held: payment circuit open");
+    /* The due re-send is no wake-up: only the stuck check is left. */
+    assert_int_equal(st.wake_ms, T0 + 10 + STUCK);
+    timer(T0 + 5000);
+    assert_cmds1(PAY, SAGA_ACT_RESERVE, 2, T0 + 5000 + 2 * TIMEOUT);
+}
+
+static void test_circuit_timeout_is_a_failure(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin(T0);
+    timer(T0 + TIMEOUT);
+    assert_true(has_obs(INV, SAGA_CIRCUIT_FAILURE));
+    assert_false(has_obs(INV, SAGA_CIRCUIT_SUCCESS));
+    /* A REJECTED is an answer: the participant is up. */
+    reply(T0 + TIMEOUT + 10, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_REJECTED);
+    assert_true(has_obs(INV, SAGA_CIRCUIT_SUCCESS));
+    /* An ignored reply tells the breaker nothing. */
+    reply(T0 + TIMEOUT + 20, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_REJECTED);
+    assert_int_equal(out.n_circuit, 0);
+}
+
+static void test_circuit_reject_compensates(void **state)
+{
+    (void)state;
+    spec_linear();
+    defs[PAY].circuit.on_open = SAGA_CIRCUIT_REJECT;
+    begin(T0);
+    assert_int_equal(apply_open((saga_event){.kind = SAGA_EV_REPLY, .now_ms = T0 + 10,
+                                             .step = INV, .action = SAGA_ACT_RESERVE,
+                                             .attempt = 1, .outcome = SAGA_OUT_OK}),
+                     0);
+    assert_int_equal(st.status, SAGA_COMPENSATING);
+    assert_note(SAGA_NOTE_TRANSITION, -1,
+                "RUNNING -> COMPENSATING: step charge_payment: circuit open, "
+                "participant payment");
+    assert_note(SAGA_NOTE_CIRCUIT, PAY, "RESERVE refused: payment circuit open");
+    assert_cmds1(INV, SAGA_ACT_COMPENSATE, 1, T0 + 10 + TIMEOUT);
+    assert_int_equal(STEP(PAY).status, SAGA_STEP_PENDING);
+    assert_string_equal(STEP(PAY).last_error, "circuit open");
+    assert_false(has_obs(PAY, SAGA_CIRCUIT_HELD));
+}
+
+static void test_circuit_reject_on_resend(void **state)
+{
+    (void)state;
+    spec_linear();
+    defs[PAY].circuit.on_open = SAGA_CIRCUIT_REJECT;
+    begin(T0);
+    reply(T0 + 10, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    reply(T0 + 20, PAY, SAGA_ACT_RESERVE, 1, SAGA_OUT_RETRY);
+    assert_int_equal(apply_open((saga_event){.kind = SAGA_EV_TIMER, .now_ms = T0 + 120}), 0);
+    assert_int_equal(st.status, SAGA_COMPENSATING);
+    /* The RETRYed attempt may have taken effect: undone, children first. */
+    assert_int_equal(STEP(PAY).status, SAGA_STEP_COMPENSATING);
+    assert_true(has_cmd(PAY, SAGA_ACT_COMPENSATE, 1));
+    assert_false(has_cmd(PAY, SAGA_ACT_RESERVE, 2));
+}
+
+static void test_circuit_never_holds_confirm_or_compensate(void **state)
+{
+    (void)state;
+    spec_linear();
+    begin(T0);
+    reply(T0 + 10, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    reply(T0 + 20, PAY, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    assert_int_equal(st.status, SAGA_CONFIRMING);
+    assert_int_equal(apply_open((saga_event){.kind = SAGA_EV_REPLY, .now_ms = T0 + 30,
+                                             .step = PAY, .action = SAGA_ACT_CONFIRM,
+                                             .attempt = 1, .outcome = SAGA_OUT_RETRY}),
+                     0);
+    assert_true(has_obs(PAY, SAGA_CIRCUIT_FAILURE));
+    assert_int_equal(apply_open((saga_event){.kind = SAGA_EV_TIMER, .now_ms = T0 + 130}), 0);
+    assert_cmds1(PAY, SAGA_ACT_CONFIRM, 2, T0 + 130 + 2 * TIMEOUT);
+
+    spec_linear();
+    begin(T0);
+    reply(T0 + 10, INV, SAGA_ACT_RESERVE, 1, SAGA_OUT_OK);
+    reply(T0 + 20, PAY, SAGA_ACT_RESERVE, 1, SAGA_OUT_RETRY);
+    assert_int_equal(apply_open((saga_event){.kind = SAGA_EV_ABORT, .now_ms = T0 + 30}), 0);
+    assert_true(has_cmd(PAY, SAGA_ACT_COMPENSATE, 1));
+    assert_int_equal(count_notes(SAGA_NOTE_CIRCUIT), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2291,6 +2466,14 @@ int main(void)
         cmocka_unit_test(test_deadline_noticed_by_a_reply),
         cmocka_unit_test(test_deadline_no_longer_applies_once_confirming),
         cmocka_unit_test(test_deadline_after_rejection_changes_nothing),
+        cmocka_unit_test(test_circuit_holds_first_reserve),
+        cmocka_unit_test(test_circuit_timer_sends_held_reserve_once_closed),
+        cmocka_unit_test(test_circuit_holds_fresh_saga_roots),
+        cmocka_unit_test(test_circuit_holds_resend_after_backoff),
+        cmocka_unit_test(test_circuit_timeout_is_a_failure),
+        cmocka_unit_test(test_circuit_reject_compensates),
+        cmocka_unit_test(test_circuit_reject_on_resend),
+        cmocka_unit_test(test_circuit_never_holds_confirm_or_compensate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
