@@ -34,7 +34,7 @@ mk() { cat >"$D/$1.json"; }
 { printf '{"name": "deep", %s, "description": ' "$BASE"; rep '[' 100000; rep ']' 100000; printf '}'; } | mk deep
 { printf '{"name": "deep", %s, "input": {"x": {"type": "object", "description": ' "$BASE"
   rep '{"a":' 5000; printf 1; rep '}' 5000; printf '}}}'; } | mk deep_object
-{ printf '{"name": "arr", %s, "tags": [' "$BASE"; list 1 400000; printf ']}'; } | mk huge_array
+{ printf '{"name": "arr", %s, "labels": [' "$BASE"; list 1 400000; printf ']}'; } | mk huge_array
 { printf '{"name": "arr", "version": 1, "steps": ['
   list '{"name": "s%d", "participant": "p", "reserve": {"command": "go"}}' 20000; printf ']}'; } | mk huge_steps
 { printf '{"name": "'; rep n 500000; printf '", %s}' "$BASE"; } | mk long_name
@@ -59,7 +59,7 @@ printf '{"name": "x", %s} trailing' "$BASE" | mk trailing
 cat >"$D/expected" <<'EOF'
 deep|nesting is deeper than the limit of 32 levels
 deep_object|nesting is deeper than the limit of 32 levels
-huge_array|tags: unknown key
+huge_array|labels: unknown key
 huge_steps|file is larger than the limit of 1048576 bytes
 long_name|longer than the limit of 4096 bytes
 long_template|longer than the limit of 4096 bytes

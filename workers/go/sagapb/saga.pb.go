@@ -11,6 +11,9 @@
 //   saga.<participant>.commands  Command, sagad -> participant
 //   saga.replies                 Reply, participant -> sagad
 //   saga.start                   StartSaga, any client -> sagad
+//   saga.signals                 Signal, any client -> sagad (signal steps),
+//                                and sagad -> sagad (a parent's order to its
+//                                sub-saga)
 //   saga.dlq                     anything undecodable, copied verbatim with
 //                                headers "dlq.reason", "dlq.topic",
 //                                "dlq.partition", "dlq.offset"
@@ -46,6 +49,7 @@ const (
 	Action_RESERVE            Action = 1 // try: make the tentative change (hold, reserve)
 	Action_CONFIRM            Action = 2 // make the reserved change final
 	Action_COMPENSATE         Action = 3 // undo the reserved change (or record that there was none)
+	Action_QUERY              Action = 4 // reconciliation (sagactl reconcile): report what was
 )
 
 // Enum value maps for Action.
@@ -55,12 +59,14 @@ var (
 		1: "RESERVE",
 		2: "CONFIRM",
 		3: "COMPENSATE",
+		4: "QUERY",
 	}
 	Action_value = map[string]int32{
 		"ACTION_UNSPECIFIED": 0,
 		"RESERVE":            1,
 		"CONFIRM":            2,
 		"COMPENSATE":         3,
+		"QUERY":              4,
 	}
 )
 
@@ -141,6 +147,62 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_saga_proto_rawDescGZIP(), []int{1}
+}
+
+// What a Signal decides.
+type Decision int32
+
+const (
+	Decision_DECISION_UNSPECIFIED Decision = 0 // never sent; invalid
+	Decision_APPROVE              Decision = 1 // a signal step: reserved, `data` becomes its result
+	Decision_REJECT               Decision = 2 // a signal step: rejected, the saga compensates
+	Decision_PARENT_CONFIRM       Decision = 3 // sagad only: a parent confirms its sub-saga
+	Decision_PARENT_COMPENSATE    Decision = 4 // sagad only: a parent compensates its sub-saga
+)
+
+// Enum value maps for Decision.
+var (
+	Decision_name = map[int32]string{
+		0: "DECISION_UNSPECIFIED",
+		1: "APPROVE",
+		2: "REJECT",
+		3: "PARENT_CONFIRM",
+		4: "PARENT_COMPENSATE",
+	}
+	Decision_value = map[string]int32{
+		"DECISION_UNSPECIFIED": 0,
+		"APPROVE":              1,
+		"REJECT":               2,
+		"PARENT_CONFIRM":       3,
+		"PARENT_COMPENSATE":    4,
+	}
+)
+
+func (x Decision) Enum() *Decision {
+	p := new(Decision)
+	*p = x
+	return p
+}
+
+func (x Decision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Decision) Descriptor() protoreflect.EnumDescriptor {
+	return file_saga_proto_enumTypes[2].Descriptor()
+}
+
+func (Decision) Type() protoreflect.EnumType {
+	return &file_saga_proto_enumTypes[2]
+}
+
+func (x Decision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Decision.Descriptor instead.
+func (Decision) EnumDescriptor() ([]byte, []int) {
+	return file_saga_proto_rawDescGZIP(), []int{2}
 }
 
 // A command for one step of one saga, sent by sagad to a participant.
@@ -280,24 +342,98 @@ func (x *Command) GetCommand() string {
 	return ""
 }
 
-// A participant's answer to one Command.
-type Reply struct {
+// What a participant recorded for one (idempotency_key, action): one entry
+// per action it answered OK or REJECTED (a RETRY is never recorded).
+type Recorded struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	SagaId        string                 `protobuf:"bytes,1,opt,name=saga_id,json=sagaId,proto3" json:"saga_id,omitempty"`        // copied from the Command
-	Step          string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`                          // copied from the Command
-	Action        Action                 `protobuf:"varint,3,opt,name=action,proto3,enum=saga.Action" json:"action,omitempty"`    // copied from the Command
-	Attempt       int32                  `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`                   // copied from the Command (lets sagad spot stale replies)
-	Outcome       Outcome                `protobuf:"varint,5,opt,name=outcome,proto3,enum=saga.Outcome" json:"outcome,omitempty"` // OK, REJECTED or RETRY
-	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`                      // human text for REJECTED and RETRY
-	Payload       []byte                 `protobuf:"bytes,7,opt,name=payload,proto3" json:"payload,omitempty"`                    // JSON result (OK only), e.g. {"reservation_id": "..."}
-	Traceparent   string                 `protobuf:"bytes,8,opt,name=traceparent,proto3" json:"traceparent,omitempty"`            // copied from the Command
+	Action        Action                 `protobuf:"varint,1,opt,name=action,proto3,enum=saga.Action" json:"action,omitempty"`    // RESERVE, CONFIRM or COMPENSATE
+	Outcome       Outcome                `protobuf:"varint,2,opt,name=outcome,proto3,enum=saga.Outcome" json:"outcome,omitempty"` // OK or REJECTED
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`                      // the recorded reason (REJECTED, barrier refusals)
+	Result        []byte                 `protobuf:"bytes,4,opt,name=result,proto3" json:"result,omitempty"`                      // the recorded JSON result (OK), or empty
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *Recorded) Reset() {
+	*x = Recorded{}
+	mi := &file_saga_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Recorded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Recorded) ProtoMessage() {}
+
+func (x *Recorded) ProtoReflect() protoreflect.Message {
+	mi := &file_saga_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Recorded.ProtoReflect.Descriptor instead.
+func (*Recorded) Descriptor() ([]byte, []int) {
+	return file_saga_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Recorded) GetAction() Action {
+	if x != nil {
+		return x.Action
+	}
+	return Action_ACTION_UNSPECIFIED
+}
+
+func (x *Recorded) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *Recorded) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Recorded) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// A participant's answer to one Command.
+type Reply struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	SagaId      string                 `protobuf:"bytes,1,opt,name=saga_id,json=sagaId,proto3" json:"saga_id,omitempty"`        // copied from the Command
+	Step        string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`                          // copied from the Command
+	Action      Action                 `protobuf:"varint,3,opt,name=action,proto3,enum=saga.Action" json:"action,omitempty"`    // copied from the Command
+	Attempt     int32                  `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`                   // copied from the Command (lets sagad spot stale replies)
+	Outcome     Outcome                `protobuf:"varint,5,opt,name=outcome,proto3,enum=saga.Outcome" json:"outcome,omitempty"` // OK, REJECTED or RETRY
+	Reason      string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`                      // human text for REJECTED and RETRY
+	Payload     []byte                 `protobuf:"bytes,7,opt,name=payload,proto3" json:"payload,omitempty"`                    // JSON result (OK only), e.g. {"reservation_id": "..."}
+	Traceparent string                 `protobuf:"bytes,8,opt,name=traceparent,proto3" json:"traceparent,omitempty"`            // copied from the Command
+	// QUERY only (outcome OK): every action recorded for the Command's
+	// idempotency_key, none when the participant has no record of it.
+	Recorded       []*Recorded `protobuf:"bytes,9,rep,name=recorded,proto3" json:"recorded,omitempty"`
+	IdempotencyKey string      `protobuf:"bytes,10,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"` // QUERY only: copied from the Command
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_saga_proto_msgTypes[1]
+	mi := &file_saga_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +445,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_saga_proto_msgTypes[1]
+	mi := &file_saga_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +458,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_saga_proto_rawDescGZIP(), []int{1}
+	return file_saga_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Reply) GetSagaId() string {
@@ -381,6 +517,20 @@ func (x *Reply) GetTraceparent() string {
 	return ""
 }
 
+func (x *Reply) GetRecorded() []*Recorded {
+	if x != nil {
+		return x.Recorded
+	}
+	return nil
+}
+
+func (x *Reply) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 // A request to start a saga, on topic saga.start.
 type StartSaga struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -389,13 +539,19 @@ type StartSaga struct {
 	Input          []byte                 `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"`                                         // JSON object checked against the definition's input
 	IdempotencyKey string                 `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"` // a repeated key returns the existing saga
 	Traceparent    string                 `protobuf:"bytes,5,opt,name=traceparent,proto3" json:"traceparent,omitempty"`                             // optional; generated when empty
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	DeadlineMs     int64                  `protobuf:"varint,6,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"`            // > 0: overrides the definition's deadline_ms
+	// (at most 30 days); 0 = the definition's
+	StartAtMs int64 `protobuf:"varint,7,opt,name=start_at_ms,json=startAtMs,proto3" json:"start_at_ms,omitempty"` // ms since the Unix epoch: a later time stores
+	// the saga as SCHEDULED until then; 0 or a
+	// time already passed = start now
+	Tags          map[string]string `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // business keys (`sagactl list --tag`), added
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StartSaga) Reset() {
 	*x = StartSaga{}
-	mi := &file_saga_proto_msgTypes[2]
+	mi := &file_saga_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +563,7 @@ func (x *StartSaga) String() string {
 func (*StartSaga) ProtoMessage() {}
 
 func (x *StartSaga) ProtoReflect() protoreflect.Message {
-	mi := &file_saga_proto_msgTypes[2]
+	mi := &file_saga_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +576,7 @@ func (x *StartSaga) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSaga.ProtoReflect.Descriptor instead.
 func (*StartSaga) Descriptor() ([]byte, []int) {
-	return file_saga_proto_rawDescGZIP(), []int{2}
+	return file_saga_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StartSaga) GetName() string {
@@ -458,6 +614,132 @@ func (x *StartSaga) GetTraceparent() string {
 	return ""
 }
 
+func (x *StartSaga) GetDeadlineMs() int64 {
+	if x != nil {
+		return x.DeadlineMs
+	}
+	return 0
+}
+
+func (x *StartSaga) GetStartAtMs() int64 {
+	if x != nil {
+		return x.StartAtMs
+	}
+	return 0
+}
+
+func (x *StartSaga) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+// An outside decision for a waiting signal step (APPROVE, REJECT), or a
+// parent saga's order to its sub-saga (PARENT_*), on topic saga.signals.
+// A decision for a step that is not waiting is recorded in the saga's
+// history and ignored.
+type Signal struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	SagaId   string                 `protobuf:"bytes,1,opt,name=saga_id,json=sagaId,proto3" json:"saga_id,omitempty"` // the saga; also the Kafka key
+	Step     string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`                   // APPROVE, REJECT: the signal step's name
+	Decision Decision               `protobuf:"varint,3,opt,name=decision,proto3,enum=saga.Decision" json:"decision,omitempty"`
+	Data     []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"` // APPROVE: optional JSON object, usable as
+	// ${steps.STEP.signal.data.FIELD}
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`           // REJECT: why (shown in history and `show`)
+	Actor         string `protobuf:"bytes,6,opt,name=actor,proto3" json:"actor,omitempty"`             // who decided, for the audit trail
+	Attempt       int32  `protobuf:"varint,7,opt,name=attempt,proto3" json:"attempt,omitempty"`        // PARENT_*: the parent's attempt
+	Traceparent   string `protobuf:"bytes,8,opt,name=traceparent,proto3" json:"traceparent,omitempty"` // W3C traceparent, optional
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Signal) Reset() {
+	*x = Signal{}
+	mi := &file_saga_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Signal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Signal) ProtoMessage() {}
+
+func (x *Signal) ProtoReflect() protoreflect.Message {
+	mi := &file_saga_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Signal.ProtoReflect.Descriptor instead.
+func (*Signal) Descriptor() ([]byte, []int) {
+	return file_saga_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Signal) GetSagaId() string {
+	if x != nil {
+		return x.SagaId
+	}
+	return ""
+}
+
+func (x *Signal) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *Signal) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *Signal) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Signal) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Signal) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *Signal) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Signal) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
 var File_saga_proto protoreflect.FileDescriptor
 
 const file_saga_proto_rawDesc = "" +
@@ -479,7 +761,12 @@ const file_saga_proto_rawDesc = "" +
 	" \x01(\tR\n" +
 	"replyTopic\x12 \n" +
 	"\vtraceparent\x18\v \x01(\tR\vtraceparent\x12\x18\n" +
-	"\acommand\x18\f \x01(\tR\acommand\"\xf1\x01\n" +
+	"\acommand\x18\f \x01(\tR\acommand\"\x89\x01\n" +
+	"\bRecorded\x12$\n" +
+	"\x06action\x18\x01 \x01(\x0e2\f.saga.ActionR\x06action\x12'\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2\r.saga.OutcomeR\aoutcome\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06result\x18\x04 \x01(\fR\x06result\"\xc6\x02\n" +
 	"\x05Reply\x12\x17\n" +
 	"\asaga_id\x18\x01 \x01(\tR\x06sagaId\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\tR\x04step\x12$\n" +
@@ -488,24 +775,51 @@ const file_saga_proto_rawDesc = "" +
 	"\aoutcome\x18\x05 \x01(\x0e2\r.saga.OutcomeR\aoutcome\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x18\n" +
 	"\apayload\x18\a \x01(\fR\apayload\x12 \n" +
-	"\vtraceparent\x18\b \x01(\tR\vtraceparent\"\x9a\x01\n" +
+	"\vtraceparent\x18\b \x01(\tR\vtraceparent\x12*\n" +
+	"\brecorded\x18\t \x03(\v2\x0e.saga.RecordedR\brecorded\x12'\n" +
+	"\x0fidempotency_key\x18\n" +
+	" \x01(\tR\x0eidempotencyKey\"\xc3\x02\n" +
 	"\tStartSaga\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x14\n" +
 	"\x05input\x18\x03 \x01(\fR\x05input\x12'\n" +
 	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12 \n" +
-	"\vtraceparent\x18\x05 \x01(\tR\vtraceparent*J\n" +
+	"\vtraceparent\x18\x05 \x01(\tR\vtraceparent\x12\x1f\n" +
+	"\vdeadline_ms\x18\x06 \x01(\x03R\n" +
+	"deadlineMs\x12\x1e\n" +
+	"\vstart_at_ms\x18\a \x01(\x03R\tstartAtMs\x12-\n" +
+	"\x04tags\x18\b \x03(\v2\x19.saga.StartSaga.TagsEntryR\x04tags\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdf\x01\n" +
+	"\x06Signal\x12\x17\n" +
+	"\asaga_id\x18\x01 \x01(\tR\x06sagaId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\tR\x04step\x12*\n" +
+	"\bdecision\x18\x03 \x01(\x0e2\x0e.saga.DecisionR\bdecision\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05actor\x18\x06 \x01(\tR\x05actor\x12\x18\n" +
+	"\aattempt\x18\a \x01(\x05R\aattempt\x12 \n" +
+	"\vtraceparent\x18\b \x01(\tR\vtraceparent*U\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aRESERVE\x10\x01\x12\v\n" +
 	"\aCONFIRM\x10\x02\x12\x0e\n" +
 	"\n" +
-	"COMPENSATE\x10\x03*C\n" +
+	"COMPENSATE\x10\x03\x12\t\n" +
+	"\x05QUERY\x10\x04*C\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x06\n" +
 	"\x02OK\x10\x01\x12\f\n" +
 	"\bREJECTED\x10\x02\x12\t\n" +
-	"\x05RETRY\x10\x03b\x06proto3"
+	"\x05RETRY\x10\x03*h\n" +
+	"\bDecision\x12\x18\n" +
+	"\x14DECISION_UNSPECIFIED\x10\x00\x12\v\n" +
+	"\aAPPROVE\x10\x01\x12\n" +
+	"\n" +
+	"\x06REJECT\x10\x02\x12\x12\n" +
+	"\x0ePARENT_CONFIRM\x10\x03\x12\x15\n" +
+	"\x11PARENT_COMPENSATE\x10\x04b\x06proto3"
 
 var (
 	file_saga_proto_rawDescOnce sync.Once
@@ -519,24 +833,33 @@ func file_saga_proto_rawDescGZIP() []byte {
 	return file_saga_proto_rawDescData
 }
 
-var file_saga_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_saga_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_saga_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_saga_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_saga_proto_goTypes = []any{
 	(Action)(0),       // 0: saga.Action
 	(Outcome)(0),      // 1: saga.Outcome
-	(*Command)(nil),   // 2: saga.Command
-	(*Reply)(nil),     // 3: saga.Reply
-	(*StartSaga)(nil), // 4: saga.StartSaga
+	(Decision)(0),     // 2: saga.Decision
+	(*Command)(nil),   // 3: saga.Command
+	(*Recorded)(nil),  // 4: saga.Recorded
+	(*Reply)(nil),     // 5: saga.Reply
+	(*StartSaga)(nil), // 6: saga.StartSaga
+	(*Signal)(nil),    // 7: saga.Signal
+	nil,               // 8: saga.StartSaga.TagsEntry
 }
 var file_saga_proto_depIdxs = []int32{
 	0, // 0: saga.Command.action:type_name -> saga.Action
-	0, // 1: saga.Reply.action:type_name -> saga.Action
-	1, // 2: saga.Reply.outcome:type_name -> saga.Outcome
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0, // 1: saga.Recorded.action:type_name -> saga.Action
+	1, // 2: saga.Recorded.outcome:type_name -> saga.Outcome
+	0, // 3: saga.Reply.action:type_name -> saga.Action
+	1, // 4: saga.Reply.outcome:type_name -> saga.Outcome
+	4, // 5: saga.Reply.recorded:type_name -> saga.Recorded
+	8, // 6: saga.StartSaga.tags:type_name -> saga.StartSaga.TagsEntry
+	2, // 7: saga.Signal.decision:type_name -> saga.Decision
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_saga_proto_init() }
@@ -549,8 +872,8 @@ func file_saga_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_saga_proto_rawDesc), len(file_saga_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   3,
+			NumEnums:      3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
