@@ -102,9 +102,25 @@ char *cli_graph_dot(const saga_spec *spec, const json_t *show)
     return saga_buf_take(&b);
 }
 
+/*
+ * One Graphviz context for the life of the process, never freed: Graphviz
+ * 2.43's pango text plugin remembers the last font name in a static pointer
+ * into the context's font table, so freeing a context and laying out with
+ * the next one read freed memory (ASan caught it on the console's second
+ * page). Every layout runs on the console's one server thread, or once in
+ * `show --format svg`.
+ */
+static GVC_t *graphviz(void)
+{
+    static GVC_t *gvc;
+    if (!gvc)
+        gvc = gvContext();
+    return gvc;
+}
+
 char *cli_graph_svg(const char *dot, saga_error *err)
 {
-    GVC_t *gvc = gvContext();
+    GVC_t *gvc = graphviz();
     Agraph_t *g = gvc ? agmemread(dot) : NULL;
     char *data = NULL, *out = NULL;
     unsigned int len = 0;
@@ -125,8 +141,6 @@ char *cli_graph_svg(const char *dot, saga_error *err)
     }
     if (g)
         agclose(g);
-    if (gvc)
-        gvFreeContext(gvc);
     return out;
 }
 
