@@ -285,6 +285,18 @@ bool cli_signal_wait(cli *c, const char *def, int ver, const char *step,
 bool cli_has_parent(cli *c, const char *id);
 /* Prints a saga's parent and sub-sagas, one line each (show). */
 void cli_show_family(cli *c, const char *id);
+/* A saga's sub-sagas as [{id, step, status}]. New reference. */
+json_t *cli_children_json(cli *c, const char *id);
+/* The flow columns (QFLOW_*, queries.h) of a row starting at col: sets
+ * tags, deadline_ms, deadline_at, deadline_expired, start_at, parent_id
+ * and parent_step on o, for show, list and the console alike. */
+void cli_flow_json(const PGresult *r, int row, int col, json_t *o);
+/* When the saga's deadline expired, writes "deadline of 30s passed; " (the
+ * engine's words) into buf and returns its length; else "" and 0. */
+size_t cli_flow_cause(const PGresult *r, int row, int col, char *buf, size_t cap);
+/* show's header lines for the flow columns: scheduled start, deadline
+ * (and whether it expired), tags; status is the saga's. */
+void cli_flow_print(cli *c, const PGresult *r, int row, int col, const char *status);
 
 /* --- waiting.c --------------------------------------------------------- */
 
