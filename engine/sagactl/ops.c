@@ -47,8 +47,7 @@ void cli_actor(const cli_args *a, char *buf, size_t cap)
         snprintf(buf, cap, "uid %u", (unsigned)geteuid());
 }
 
-/* One history row queued by the engine, as a line. */
-static void effect_line(const json_t *h, char *buf, size_t cap)
+void cli_effect_line(const json_t *h, char *buf, size_t cap)
 {
     const char *kind = json_string_value(json_object_get(h, "kind"));
     const char *step = json_string_value(json_object_get(h, "step"));
@@ -103,7 +102,7 @@ static void print_report(const json_t *doc)
     json_t *h;
     json_array_foreach(json_object_get(doc, "effects"), i, h) {
         char line[1024];
-        effect_line(h, line, sizeof line);
+        cli_effect_line(h, line, sizeof line);
         printf("  %s\n", line);
     }
     json_int_t n = json_integer_value(json_object_get(doc, "commands"));
@@ -164,6 +163,8 @@ static int apply(cli *c, saga_engine_event *x, saga_writes *w, bool dry, saga_er
 
 int cli_op_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err)
 {
+    if (strcmp(rq->verb, "approve") == 0 || strcmp(rq->verb, "reject") == 0)
+        return cli_signal_doc(c, rq, doc, err);
     saga_event ev = {.op_reason = rq->reason};
     saga_status as = SAGA_COMPLETED;
     int rc = validate(rq, &ev.kind, &as, err);

@@ -357,10 +357,12 @@ int cli_doc_def_show(cli *c, const cli_args *a, json_t **doc, saga_error *err);
 /* An operator action (ops.c), whoever asks: the CLI from its options, the
  * console from a POST. All borrowed. */
 typedef struct cli_op_request {
-    const char *verb;   /* "retry", "abort" or "resolve" */
+    const char *verb;   /* "retry", "abort", "resolve", "approve" or "reject" */
     const char *id;     /* id or unique prefix */
-    const char *step;   /* retry only: one step, or NULL */
-    const char *reason; /* required by abort and resolve */
+    const char *step;   /* retry: one step, or NULL; approve/reject: the
+                           signal step (required) */
+    const char *reason; /* required by abort, resolve and reject */
+    const char *data;   /* approve: a JSON object (text), or NULL */
     const char *as;     /* resolve: "completed" or "compensated" */
     const char *actor;  /* recorded in the audit trail */
     bool dry_run;
@@ -371,6 +373,18 @@ typedef struct cli_op_request {
  * Returns 0, SAGA_EINVAL (bad request), the engine's refusal
  * (SAGA_ECONFLICT, ...) or a lookup/database error, err set. */
 int cli_op_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err);
+
+/* approve / reject (signal.c; cli_op_doc hands them on): saga_signal in a
+ * transaction of sagactl's own, rolled back for dry_run, and the document
+ * `sagactl signal --json` prints: id, step, action, actor, dry_run,
+ * status_before, status_after, effects (the history rows written, as
+ * cli_history_json). A refusal returns its code with err set (and, unless
+ * dry_run, its "ignored" history row committed). */
+int cli_signal_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err);
+
+/* One effect (a history row as JSON: kind, step, action, attempt, text) as
+ * a line of an action's report (ops.c). */
+void cli_effect_line(const json_t *h, char *buf, size_t cap);
 
 /* --- console_graph.c: step graphs laid out by Graphviz ---------------------- */
 
