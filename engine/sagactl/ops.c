@@ -47,7 +47,8 @@ void cli_actor(const cli_args *a, char *buf, size_t cap)
         snprintf(buf, cap, "uid %u", (unsigned)geteuid());
 }
 
-void cli_effect_line(const json_t *h, char *buf, size_t cap)
+/* One history row queued by the engine, as a line. */
+static void effect_line(const json_t *h, char *buf, size_t cap)
 {
     const char *kind = json_string_value(json_object_get(h, "kind"));
     const char *step = json_string_value(json_object_get(h, "step"));
@@ -60,6 +61,17 @@ void cli_effect_line(const json_t *h, char *buf, size_t cap)
     snprintf(buf, cap, "%-10s %s%s%s%s%s%s", kind ? kind : "", step ? step : "",
              step ? " " : "", action ? action : "", att, (step || action) ? ": " : "",
              text ? text : "");
+}
+
+void cli_effects_print(const json_t *effects)
+{
+    size_t i;
+    json_t *h;
+    json_array_foreach(effects, i, h) {
+        char line[1024];
+        effect_line(h, line, sizeof line);
+        printf("  %s\n", line);
+    }
 }
 
 static json_t *op_doc(const cli_op_request *rq, const saga_engine_event *ev,
@@ -98,13 +110,7 @@ static void print_report(const json_t *doc)
            json_string_value(json_object_get(doc, "status_before")),
            json_string_value(json_object_get(doc, "status_after")),
            json_string_value(json_object_get(doc, "actor")));
-    size_t i;
-    json_t *h;
-    json_array_foreach(json_object_get(doc, "effects"), i, h) {
-        char line[1024];
-        cli_effect_line(h, line, sizeof line);
-        printf("  %s\n", line);
-    }
+    cli_effects_print(json_object_get(doc, "effects"));
     json_int_t n = json_integer_value(json_object_get(doc, "commands"));
     if (!dry && n)
         printf("%lld command%s queued in the outbox for sagad's relay\n", (long long)n,

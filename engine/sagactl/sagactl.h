@@ -382,9 +382,9 @@ int cli_op_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err);
  * dry_run, its "ignored" history row committed). */
 int cli_signal_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err);
 
-/* One effect (a history row as JSON: kind, step, action, attempt, text) as
- * a line of an action's report (ops.c). */
-void cli_effect_line(const json_t *h, char *buf, size_t cap);
+/* Prints an action's effects (history rows as JSON: kind, step, action,
+ * attempt, text), one indented line each (ops.c). */
+void cli_effects_print(const json_t *effects);
 
 /* --- console_graph.c: step graphs laid out by Graphviz ---------------------- */
 

@@ -159,13 +159,7 @@ static int run_signal(cli *c, const cli_args *a)
            json_string_value(json_object_get(doc, "id")),
            json_string_value(json_object_get(doc, "status_before")),
            json_string_value(json_object_get(doc, "status_after")), actor);
-    size_t i;
-    json_t *h;
-    json_array_foreach(json_object_get(doc, "effects"), i, h) {
-        char line[1024];
-        cli_effect_line(h, line, sizeof line);
-        printf("  %s\n", line);
-    }
+    cli_effects_print(json_object_get(doc, "effects"));
     if (dry)
         printf("(dry run: nothing was changed)\n");
     json_decref(doc);
