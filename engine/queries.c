@@ -22,12 +22,18 @@
 #define ACTIVE "('RUNNING', 'CONFIRMING', 'COMPENSATING')"
 #define TERMINAL "('COMPLETED', 'COMPENSATED')"
 
+/* The issue-13 columns of a saga, in the order of QFLOW_* (queries.h). */
+#define FLOW_COLS                                                             \
+    "s.tags::text, s.deadline_ms, " SAGA_QUERY_MS("s.deadline_at") ","        \
+    " s.deadline_expired, " SAGA_QUERY_MS("s.start_at") ", s.parent_id,"     \
+    " s.parent_step"
+
 const char saga_query_saga[] =
     "SELECT s.id, s.def_name, s.def_version, s.status, s.input::text,"
     " s.idempotency_key, s.traceparent, " SAGA_QUERY_MS("s.created_at") ","
     " " SAGA_QUERY_MS("s.updated_at") ", " SAGA_QUERY_MS("s.progress_at") ","
     " " SAGA_QUERY_MS("s.finished_at") ", " SAGA_QUERY_MS("s.wake_at") ", s.stuck,"
-    " s.stuck_reason, s.aborted, s.resolved, " SAGA_QUERY_WAITING_COLS
+    " s.stuck_reason, s.aborted, s.resolved, " FLOW_COLS ", " SAGA_QUERY_WAITING_COLS
     " FROM sagas s" SAGA_QUERY_WAITING_JOIN " WHERE s.id = $1";
 
 const char saga_query_steps[] =
@@ -115,7 +121,7 @@ const char saga_query_stats_series[] =
 const char saga_query_stuck_list[] =
     "SELECT s.id, s.def_name, s.def_version, s.status, "
     SAGA_QUERY_MS("s.created_at") ", " SAGA_QUERY_MS("s.progress_at") ","
-    " s.stuck, s.stuck_reason, " SAGA_QUERY_WAITING_COLS
+    " s.stuck, s.stuck_reason, " FLOW_COLS ", " SAGA_QUERY_WAITING_COLS
     STUCK_FROM " ORDER BY s.progress_at, s.id LIMIT $5::int";
 
 const char saga_query_stuck_groups[] =
@@ -235,7 +241,8 @@ int saga_query_list(const saga_query_list_filter *f, saga_query_built *q)
         " " SAGA_QUERY_MS("s.created_at") ", " SAGA_QUERY_MS("s.progress_at") ","
         " " SAGA_QUERY_MS("s.finished_at") ", s.stuck, s.stuck_reason, s.aborted,"
         " s.resolved, c.attempts, c.current,"
-        " (extract(epoch FROM s.created_at) * 1000000)::bigint, " SAGA_QUERY_WAITING_COLS
+        " (extract(epoch FROM s.created_at) * 1000000)::bigint, " FLOW_COLS ","
+        " " SAGA_QUERY_WAITING_COLS
         " FROM page p JOIN sagas s ON s.id = p.id"
         " LEFT JOIN LATERAL (SELECT"
         "   sum(reserve_attempts + confirm_attempts + compensate_attempts) AS attempts,"

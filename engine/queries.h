@@ -66,16 +66,27 @@
     "w.step, w.action, w.attempt, w.in_flight, w.due_ms, w.last_error,"      \
     " w.error_ms"
 
+/* The columns of a saga's deadline, schedule, tags and parent, relative to
+ * their first (QSAGA_FLOW, QSTUCK_FLOW, QLIST_FLOW): tags (JSON object
+ * text), deadline_ms (0 = none), deadline_at (ms, 0 until armed),
+ * deadline_expired (bool), start_at (ms, 0 unless scheduled), parent_id
+ * and parent_step (NULL for a top-level saga). */
+enum {
+    QFLOW_TAGS, QFLOW_DEADLINE_MS, QFLOW_DEADLINE_AT, QFLOW_EXPIRED,
+    QFLOW_START_AT, QFLOW_PARENT, QFLOW_PARENT_STEP, QFLOW_N
+};
+
 /* --- one saga (sagactl show) --------------------------------------------- */
 
-/* $1 saga id. At most one row: the saga, then the waiting columns. */
+/* $1 saga id. At most one row: the saga, the flow columns, then the
+ * waiting columns. */
 extern const char saga_query_saga[];
 enum {
     QSAGA_ID, QSAGA_DEF, QSAGA_VER, QSAGA_STATUS,
     QSAGA_INPUT, QSAGA_KEY, QSAGA_TRACE, QSAGA_CREATED,
     QSAGA_UPDATED, QSAGA_PROGRESS, QSAGA_FINISHED,
     QSAGA_WAKE, QSAGA_STUCK, QSAGA_REASON, QSAGA_ABORTED,
-    QSAGA_RESOLVED, QSAGA_WAIT
+    QSAGA_RESOLVED, QSAGA_FLOW, QSAGA_WAIT = QSAGA_FLOW + QFLOW_N
 };
 
 /* $1 saga id. Its steps in definition order; RA/CA/XA count the reserve,
@@ -155,13 +166,13 @@ enum {
  * past $2 without progress, or (without $2) flagged or past its own
  * definition's stuck_after_ms. */
 
-/* $1..$4, $5 limit. Stuck sagas, oldest progress first, then the waiting
- * columns. */
+/* $1..$4, $5 limit. Stuck sagas, oldest progress first, then the flow and
+ * the waiting columns. */
 extern const char saga_query_stuck_list[];
 enum {
     QSTUCK_ID, QSTUCK_DEF, QSTUCK_VER, QSTUCK_STATUS,
     QSTUCK_CREATED, QSTUCK_PROGRESS, QSTUCK_FLAGGED,
-    QSTUCK_REASON, QSTUCK_WAIT
+    QSTUCK_REASON, QSTUCK_FLOW, QSTUCK_WAIT = QSTUCK_FLOW + QFLOW_N
 };
 
 /* $1..$4. Counts of stuck sagas by definition, version and the holding
@@ -221,7 +232,7 @@ typedef struct saga_query_built {
  * page exists), newest first, keyset-paginated after the cursor. Columns
  * QLIST_*: CURRENT is a JSON array of the commands in flight
  * ({step, action, attempt, in_flight}) or NULL, CURSOR created_at in
- * microseconds, then the waiting columns. Returns 0 or SAGA_ENOMEM.
+ * microseconds, then the flow and the waiting columns. Returns 0 or SAGA_ENOMEM.
  */
 int saga_query_list(const saga_query_list_filter *f, saga_query_built *q);
 void saga_query_built_free(saga_query_built *q);
@@ -230,7 +241,7 @@ enum {
     QLIST_CREATED, QLIST_PROGRESS, QLIST_FINISHED,
     QLIST_STUCK, QLIST_REASON, QLIST_ABORTED,
     QLIST_RESOLVED, QLIST_ATTEMPTS, QLIST_CURRENT,
-    QLIST_CURSOR, QLIST_WAIT
+    QLIST_CURSOR, QLIST_FLOW, QLIST_WAIT = QLIST_FLOW + QFLOW_N
 };
 
 #endif

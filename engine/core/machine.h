@@ -311,6 +311,11 @@ int saga_machine_apply(const saga_spec *spec, saga_state *st,
 #define SAGA_MACHINE_TIMEOUT_GROWTH 4
 int64_t saga_machine_timeout(const saga_step_def *d, int attempt);
 
+/* Why a saga compensates when its deadline (deadline_ms, > 0) passed:
+ * "deadline of 30s passed", the words of its stuck reason and history, for
+ * readers (sagactl) that rebuild the sentence from the saga's columns. */
+void saga_machine_deadline_cause(int64_t deadline_ms, char *buf, size_t size);
+
 /* Backoff before re-sending after `failures` consecutive failures (>= 1):
  * min(max, initial * multiplier^(failures-1)) minus up to jitter*delay. */
 int64_t saga_machine_backoff(const saga_retry_policy *p, int failures,

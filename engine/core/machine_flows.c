@@ -63,15 +63,14 @@ static void start_scheduled(machine_ctx *c)
     machine_begin(c);
 }
 
-/* "deadline of 30s passed" ("2s" as it was asked for, not the duration
- * formatter's "2.0s"). */
-static void deadline_cause(const saga_state *st, char *buf, size_t size)
+/* "2s" as it was asked for, not the duration formatter's "2.0s". */
+void saga_machine_deadline_cause(int64_t deadline_ms, char *buf, size_t size)
 {
     char dur[SAGA_TIME_TEXT_MAX];
-    if (st->deadline_ms % 1000 == 0 && st->deadline_ms < 10000)
-        machine_format(dur, sizeof dur, "%llds", (long long)(st->deadline_ms / 1000));
+    if (deadline_ms % 1000 == 0 && deadline_ms < 10000)
+        machine_format(dur, sizeof dur, "%llds", (long long)(deadline_ms / 1000));
     else
-        saga_duration_format(st->deadline_ms, 2, dur, sizeof dur);
+        saga_duration_format(deadline_ms, 2, dur, sizeof dur);
     machine_format(buf, size, "deadline of %s passed", dur);
 }
 
@@ -81,7 +80,7 @@ void machine_flow_stuck_cause(const saga_state *st, char *reason, size_t size)
         return;
     char cause[SAGA_MACHINE_ERROR_MAX];
     char rest[SAGA_MACHINE_ERROR_MAX];
-    deadline_cause(st, cause, sizeof cause);
+    saga_machine_deadline_cause(st->deadline_ms, cause, sizeof cause);
     machine_format(rest, sizeof rest, "%s", reason);
     machine_format(reason, size, "%s; %s", cause, rest);
 }
@@ -93,7 +92,7 @@ static void expire(machine_ctx *c)
     st->deadline_expired = true;
     c->out->deadline_expired = true;
     char cause[SAGA_MACHINE_ERROR_MAX];
-    deadline_cause(st, cause, sizeof cause);
+    saga_machine_deadline_cause(st->deadline_ms, cause, sizeof cause);
     machine_start_compensation(c, cause);
 }
 

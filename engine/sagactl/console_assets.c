@@ -136,6 +136,8 @@ const char console_js[] =
     "    if (!t) return;\n"
     "    var body = {reason: form.elements.reason.value};\n"
     "    if (form.elements.as) body.as = form.elements.as.value;\n"
+    "    if (form.elements.step) body.step = form.elements.step.value;\n"
+    "    if (form.elements.data && form.elements.data.value) body.data = form.elements.data.value;\n"
     "    fetch('/api/sagas/' + encodeURIComponent(form.dataset.id) + '/' + form.dataset.action, {\n"
     "      method: 'POST',\n"
     "      credentials: 'same-origin',\n"

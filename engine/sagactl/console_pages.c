@@ -160,9 +160,9 @@ static void input_field(saga_buf *b, const cli_args *a, const char *name,
 
 static void list_filters(saga_buf *b, const cli_args *a)
 {
-    static const char *const statuses[] = {"",          "active",       "terminal",
-                                           "RUNNING",   "CONFIRMING",   "COMPENSATING",
-                                           "COMPLETED", "COMPENSATED"};
+    static const char *const statuses[] = {"",           "active",       "terminal",
+                                           "SCHEDULED",  "RUNNING",      "CONFIRMING",
+                                           "COMPENSATING", "COMPLETED",  "COMPENSATED"};
     const char *cur = cli_value(a, "status");
     saga_buf_puts(b, "<form class=\"filters\" method=\"get\" action=\"/\">"
                      "<label>status <select name=\"status\">");
@@ -176,6 +176,8 @@ static void list_filters(saga_buf *b, const cli_args *a)
     input_field(b, a, "older-than", "older than", "10m");
     saga_buf_printf(b, "<label><input type=\"checkbox\" name=\"stuck\" value=\"1\"%s> stuck"
                        "</label>", cli_flag(a, "stuck") ? " checked" : "");
+    input_field(b, a, "tag", "tag", "order=o-1");
+    input_field(b, a, "where", "input field", "input.sku=WIDGET");
     input_field(b, a, "limit", "per page", "50");
     saga_buf_puts(b, "<button type=\"submit\">filter</button> <a href=\"/\">clear</a></form>\n");
 }
@@ -183,15 +185,17 @@ static void list_filters(saga_buf *b, const cli_args *a)
 /* "?opt=value&..." of the list's filters, then after=cursor. */
 static void next_link(saga_buf *b, const cli_args *a, const char *cursor)
 {
-    static const char *const keys[] = {"status", "def", "since", "older-than", "limit"};
+    static const char *const keys[] = {"status", "def", "since", "older-than", "limit",
+                                       "tag", "where"};
     saga_buf_puts(b, "<p class=\"more\"><a href=\"/?");
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *v = cli_value(a, keys[i]);
-        if (!v)
-            continue;
-        saga_buf_printf(b, "%s=", keys[i]);
-        saga_url_encode(b, v);
-        saga_buf_puts(b, "&amp;");
+        const char *vs[CLI_MAX_ARGS];
+        size_t n = cli_values(a, keys[i], vs, CLI_MAX_ARGS);
+        for (size_t k = 0; k < n && k < CLI_MAX_ARGS; k++) {
+            saga_buf_printf(b, "%s=", keys[i]);
+            saga_url_encode(b, vs[k]);
+            saga_buf_puts(b, "&amp;");
+        }
     }
     if (cli_flag(a, "stuck"))
         saga_buf_puts(b, "stuck=1&amp;");

@@ -84,6 +84,35 @@ static void waiting(saga_buf *b, const json_t *doc)
     saga_buf_puts(b, "</ul>\n");
 }
 
+/* Approve / Reject for each signal step waiting (as `sagactl signal`:
+ * approve takes optional data, reject a reason). */
+static void signal_actions(saga_buf *b, const json_t *doc)
+{
+    size_t i;
+    json_t *st;
+    json_array_foreach(json_object_get(doc, "steps"), i, st) {
+        if (strcmp(console_str(st, "participant"), "signal") != 0 ||
+            strcmp(console_str(st, "status"), "RESERVING") != 0)
+            continue;
+        for (int approve = 1; approve >= 0; approve--) {
+            saga_buf_printf(b, "<form class=\"action signal\" data-action=\"%s\" data-id=\"",
+                            approve ? "approve" : "reject");
+            console_text(b, console_str(doc, "id"));
+            saga_buf_puts(b, "\"><input type=\"hidden\" name=\"step\" value=\"");
+            console_text(b, console_str(st, "name"));
+            saga_buf_puts(b, approve ? "\"><input name=\"data\" placeholder=\"data (optional "
+                                       "JSON object)\"><input name=\"reason\" "
+                                       "placeholder=\"reason (optional)\">"
+                                     : "\"><input name=\"reason\" placeholder=\"reason\" "
+                                       "required>");
+            saga_buf_puts(b, approve ? "<button type=\"submit\">approve " : "<button "
+                                                                        "type=\"submit\">reject ");
+            console_text(b, console_str(st, "name"));
+            saga_buf_puts(b, "</button></form>");
+        }
+    }
+}
+
 static void actions(saga_buf *b, const json_t *doc)
 {
     const char *id = console_str(doc, "id");
@@ -99,6 +128,7 @@ static void actions(saga_buf *b, const json_t *doc)
                              "<option>compensated</option></select>");
         saga_buf_printf(b, "<button type=\"submit\">%s</button></form>", verbs[i]);
     }
+    signal_actions(b, doc);
     saga_buf_puts(b, "<output id=\"action-result\"></output></div>\n");
 }
 

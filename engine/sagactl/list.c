@@ -119,6 +119,7 @@ static json_t *saga_json(cli *c, const PGresult *r, int i)
     } else {
         json_object_set_new(o, "waiting_for", json_null());
     }
+    cli_flow_json(r, i, QLIST_FLOW, o);
     json_object_set_new(o, "cursor", json_string(cursor));
     return o;
 }

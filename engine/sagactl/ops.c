@@ -63,6 +63,17 @@ static void effect_line(const json_t *h, char *buf, size_t cap)
              text ? text : "");
 }
 
+void cli_effects_print(const json_t *effects)
+{
+    size_t i;
+    json_t *h;
+    json_array_foreach(effects, i, h) {
+        char line[1024];
+        effect_line(h, line, sizeof line);
+        printf("  %s\n", line);
+    }
+}
+
 static json_t *op_doc(const cli_op_request *rq, const saga_engine_event *ev,
                       const saga_writes *w)
 {
@@ -99,13 +110,7 @@ static void print_report(const json_t *doc)
            json_string_value(json_object_get(doc, "status_before")),
            json_string_value(json_object_get(doc, "status_after")),
            json_string_value(json_object_get(doc, "actor")));
-    size_t i;
-    json_t *h;
-    json_array_foreach(json_object_get(doc, "effects"), i, h) {
-        char line[1024];
-        effect_line(h, line, sizeof line);
-        printf("  %s\n", line);
-    }
+    cli_effects_print(json_object_get(doc, "effects"));
     json_int_t n = json_integer_value(json_object_get(doc, "commands"));
     if (!dry && n)
         printf("%lld command%s queued in the outbox for sagad's relay\n", (long long)n,
@@ -164,6 +169,8 @@ static int apply(cli *c, saga_engine_event *x, saga_writes *w, bool dry, saga_er
 
 int cli_op_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err)
 {
+    if (strcmp(rq->verb, "approve") == 0 || strcmp(rq->verb, "reject") == 0)
+        return cli_signal_doc(c, rq, doc, err);
     saga_event ev = {.op_reason = rq->reason};
     saga_status as = SAGA_COMPLETED;
     int rc = validate(rq, &ev.kind, &as, err);

@@ -293,6 +293,18 @@ bool cli_signal_wait(cli *c, const char *def, int ver, const char *step,
 bool cli_has_parent(cli *c, const char *id);
 /* Prints a saga's parent and sub-sagas, one line each (show). */
 void cli_show_family(cli *c, const char *id);
+/* A saga's sub-sagas as [{id, step, status}]. New reference. */
+json_t *cli_children_json(cli *c, const char *id);
+/* The flow columns (QFLOW_*, queries.h) of a row starting at col: sets
+ * tags, deadline_ms, deadline_at, deadline_expired, start_at, parent_id
+ * and parent_step on o, for show, list and the console alike. */
+void cli_flow_json(const PGresult *r, int row, int col, json_t *o);
+/* When the saga's deadline expired, writes "deadline of 30s passed; " (the
+ * engine's words) into buf and returns its length; else "" and 0. */
+size_t cli_flow_cause(const PGresult *r, int row, int col, char *buf, size_t cap);
+/* show's header lines for the flow columns: scheduled start, deadline
+ * (and whether it expired), tags; status is the saga's. */
+void cli_flow_print(cli *c, const PGresult *r, int row, int col, const char *status);
 
 /* --- waiting.c --------------------------------------------------------- */
 
@@ -353,10 +365,12 @@ int cli_doc_def_show(cli *c, const cli_args *a, json_t **doc, saga_error *err);
 /* An operator action (ops.c), whoever asks: the CLI from its options, the
  * console from a POST. All borrowed. */
 typedef struct cli_op_request {
-    const char *verb;   /* "retry", "abort" or "resolve" */
+    const char *verb;   /* "retry", "abort", "resolve", "approve" or "reject" */
     const char *id;     /* id or unique prefix */
-    const char *step;   /* retry only: one step, or NULL */
-    const char *reason; /* required by abort and resolve */
+    const char *step;   /* retry: one step, or NULL; approve/reject: the
+                           signal step (required) */
+    const char *reason; /* required by abort, resolve and reject */
+    const char *data;   /* approve: a JSON object (text), or NULL */
     const char *as;     /* resolve: "completed" or "compensated" */
     const char *actor;  /* recorded in the audit trail */
     bool dry_run;
@@ -367,6 +381,18 @@ typedef struct cli_op_request {
  * Returns 0, SAGA_EINVAL (bad request), the engine's refusal
  * (SAGA_ECONFLICT, ...) or a lookup/database error, err set. */
 int cli_op_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err);
+
+/* approve / reject (signal.c; cli_op_doc hands them on): saga_signal in a
+ * transaction of sagactl's own, rolled back for dry_run, and the document
+ * `sagactl signal --json` prints: id, step, action, actor, dry_run,
+ * status_before, status_after, effects (the history rows written, as
+ * cli_history_json). A refusal returns its code with err set (and, unless
+ * dry_run, its "ignored" history row committed). */
+int cli_signal_doc(cli *c, const cli_op_request *rq, json_t **doc, saga_error *err);
+
+/* Prints an action's effects (history rows as JSON: kind, step, action,
+ * attempt, text), one indented line each (ops.c). */
+void cli_effects_print(const json_t *effects);
 
 /* --- console_graph.c: step graphs laid out by Graphviz ---------------------- */
 

@@ -37,7 +37,8 @@
 
 static const cli_opt OPTS[] = {
     {"listen", CLI_VALUE, "HOST:PORT", "address to serve on (default 127.0.0.1:8080)"},
-    {"actions", CLI_FLAG, NULL, "enable retry/abort/resolve buttons (needs a token)"},
+    {"actions", CLI_FLAG, NULL,
+     "enable retry/abort/resolve and approve/reject buttons (needs a token)"},
     {"token-file", CLI_VALUE, "FILE",
      "file holding the actions token (default: $SAGA_CONSOLE_TOKEN)"},
     {"actor", CLI_VALUE, "NAME", "actor recorded for actions (default console:<address>)"},
@@ -300,7 +301,8 @@ static void actor_for(console *k, struct MHD_Connection *conn, char *buf, size_t
     snprintf(buf, cap, "console:%s", addr);
 }
 
-/* POST /api/sagas/{id}/{retry|abort|resolve} with {"reason", "as", "step"}. */
+/* POST /api/sagas/{id}/{retry|abort|resolve|approve|reject} with {"reason",
+ * "as", "step", "data"}: cli_op_doc, the CLI's own path for each. */
 static void serve_action(console *k, struct MHD_Connection *conn, const char *path,
                          const char *body, reply *r)
 {
@@ -323,7 +325,11 @@ static void serve_action(console *k, struct MHD_Connection *conn, const char *pa
     }
     char actor[160];
     actor_for(k, conn, actor, sizeof actor);
+    /* approve's data: a JSON object given as such or as its text. */
+    const json_t *data = json_object_get(in, "data");
+    char *data_text = json_is_object(data) ? json_dumps(data, JSON_COMPACT) : NULL;
     cli_op_request rq = {.verb = verb, .id = id, .actor = actor,
+                         .data = data_text ? data_text : json_string_value(data),
                          .step = json_string_value(json_object_get(in, "step")),
                          .reason = json_string_value(json_object_get(in, "reason")),
                          .as = json_string_value(json_object_get(in, "as")),
@@ -336,6 +342,7 @@ static void serve_action(console *k, struct MHD_Connection *conn, const char *pa
         ok_json(r, doc);
     json_decref(doc);
     json_decref(in);
+    free(data_text);
 }
 
 /* --- dispatch ------------------------------------------------------------------ */
@@ -519,10 +526,11 @@ const cli_command cli_cmd_serve = {
         "the matching `sagactl ... --json`, and query parameters are that\n"
         "command's options (/api/sagas?status=RUNNING&limit=10). Reads only\n"
         "PostgreSQL, so it works whether or not sagad runs.\n"
-        "Actions (retry, abort, resolve) are off unless --actions is given with a\n"
-        "token (--token-file or SAGA_CONSOLE_TOKEN, at least 16 characters),\n"
-        "which the page sends in the X-Console-Token header; they go through\n"
-        "the same engine path and audit trail as `sagactl retry|abort|resolve`,\n"
+        "Actions (retry, abort, resolve, and approve/reject of a signal step that\n"
+        "waits) are off unless --actions is given with a token (--token-file or\n"
+        "SAGA_CONSOLE_TOKEN, at least 16 characters), which the page sends in\n"
+        "the X-Console-Token header; they go through the same engine path and\n"
+        "audit trail as `sagactl retry|abort|resolve|signal`,\n"
         "recorded as actor console:<client address> (or --actor NAME).",
     .opts = OPTS,
     .n_opts = sizeof OPTS / sizeof OPTS[0],

@@ -157,6 +157,8 @@ static json_t *show_doc(cli *c, const shown *s)
     json_object_set_new(o, "aborted", json_boolean(cli_get(r, 0, QSAGA_ABORTED)[0] == 't'));
     json_object_set_new(o, "resolved",
                         json_boolean(cli_get(r, 0, QSAGA_RESOLVED)[0] == 't'));
+    cli_flow_json(r, 0, QSAGA_FLOW, o);
+    json_object_set_new(o, "sub_sagas", cli_children_json(c, cli_get(r, 0, QSAGA_ID)));
     json_t *waiting = json_array();
     pending_lines(c, s, waiting, false);
     json_object_set_new(o, "waiting_for", waiting);
@@ -192,6 +194,7 @@ static void print_header(cli *c, const shown *s)
         printf("key         %s\n", cli_get(r, 0, QSAGA_KEY));
     printf("trace       %s\n", cli_get(r, 0, QSAGA_TRACE));
     cli_show_family(c, cli_get(r, 0, QSAGA_ID));
+    cli_flow_print(c, r, 0, QSAGA_FLOW, status);
     cli_time_text(c, created, t1, sizeof t1);
     saga_time_format_utc(created, t2, sizeof t2);
     printf("created     %s%s%s%s\n", t1, c->utc ? "" : " (", c->utc ? "" : t2,
@@ -210,8 +213,9 @@ static void print_header(cli *c, const shown *s)
         cli_waiting_from(c, r, 0, QSAGA_WAIT, cli_get(r, 0, QSAGA_DEF),
                          (int)cli_get_i64(r, 0, QSAGA_VER), &w);
         char text[SAGA_MACHINE_ERROR_MAX * 2];
+        size_t n = cli_flow_cause(r, 0, QSAGA_FLOW, text, sizeof text);
         if (w.any)
-            cli_waiting_text(c, &w, text, sizeof text);
+            cli_waiting_text(c, &w, text + n, sizeof text - n);
         else
             snprintf(text, sizeof text, "%s", cli_get(r, 0, QSAGA_REASON));
         printf("stuck       %s%s%s\n", c->color ? "\033[31m" : "", text,

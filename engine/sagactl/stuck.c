@@ -76,19 +76,15 @@ static void saga_reason(cli *c, const PGresult *r, int i, char *buf, size_t cap)
     cli_waiting_from(c, r, i, QSTUCK_WAIT, cli_get(r, i, QSTUCK_DEF),
                      (int)cli_get_i64(r, i, QSTUCK_VER),
                      &w);
-    /* A saga compensating because its deadline passed says so first
-     * (the engine's reason starts "deadline of 30s passed; "). */
-    const char *why = cli_get(r, i, QSTUCK_REASON);
-    const char *semi = strncmp(why, "deadline of ", 12) == 0 ? strchr(why, ';') : NULL;
-    int n = semi ? snprintf(buf, cap, "%.*s; ", (int)(semi - why), why) : 0;
-    if (n < 0 || (size_t)n >= cap)
-        n = 0;
+    /* A saga compensating because its deadline passed says so first, as
+     * the engine's stored reason does ("deadline of 30s passed; ..."). */
+    size_t n = cli_flow_cause(r, i, QSTUCK_FLOW, buf, cap);
     if (w.any)
-        cli_waiting_text(c, &w, buf + n, cap - (size_t)n);
+        cli_waiting_text(c, &w, buf + n, cap - n);
     else if (!cli_null(r, i, QSTUCK_REASON))
         snprintf(buf, cap, "%s", cli_get(r, i, QSTUCK_REASON));
     else
-        snprintf(buf, cap, "no command pending");
+        snprintf(buf + n, cap - n, "no command pending");
 }
 
 static json_t *stuck_doc(cli *c, const PGresult *list, const PGresult *groups,

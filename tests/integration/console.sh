@@ -7,7 +7,10 @@
 # the DOM after scripts ran); /api/... answers exactly what `sagactl ...
 # --json` prints; actions are refused without --actions, without the token
 # and from another origin (403), and with the token abort a stuck saga
-# through the engine, recorded with the console's actor. Screenshots of
+# through the engine, recorded with the console's actor; the list filters
+# by tag and input field; a saga waiting for a signal has Approve / Reject
+# buttons with --actions, which with the token decide the step through
+# `sagactl signal`'s path, actor recorded. Screenshots of
 # every page are kept in build/test-logs/console/shots/.
 #
 # Isolation: a database of its own, topics and groups of their own
@@ -64,8 +67,19 @@ EOF
 }
 spec checkout 3000 600000 "$T.inv" >"$TMP/checkout.json"
 spec slow 400 1000 "$T.invslow" >"$TMP/slow.json"
+# approval: a signal step, then the stock reserve it lets through.
+cat >"$TMP/approval.json" <<EOF
+{"name": "approval", "version": 1, "input": {"sku": {"type": "string"}},
+ "defaults": {"timeout_ms": 3000},
+ "steps": [
+  {"name": "approve_order", "signal": {"timeout_ms": 600000}},
+  {"name": "stock", "participant": "inventory", "topic": "$T.inv", "after": ["approve_order"],
+   "reserve": {"command": "reserve_stock", "payload": {"sku": "\${input.sku}", "qty": 1}},
+   "confirm": {"command": "commit_stock", "payload": {"reservation_id": "\${steps.stock.reserve.result.reservation_id}"}},
+   "compensate": {"command": "release_stock", "payload": {"reservation_id": "\${steps.stock.reserve.result.reservation_id}"}}}]}
+EOF
 "$S" migrate >/dev/null || fail "migrate"
-"$S" def apply "$TMP/checkout.json" "$TMP/slow.json" >/dev/null || fail "def apply"
+"$S" def apply "$TMP/checkout.json" "$TMP/slow.json" "$TMP/approval.json" >/dev/null || fail "def apply"
 SKU=sku-$P
 "$BIN/inventory-worker" seed --sku "$SKU" --qty 1000 >/dev/null || fail "seed inventory"
 "$BIN/payment-worker" seed --account "rich-$P" --balance 1000000 --account "poor-$P" --balance 1 \
@@ -87,7 +101,9 @@ COMP=$(order checkout "$SKU" "poor-$P" wait)
 HOSTILE='<img src=x onerror=\"document.title=1\"></script><script>document.title=2</script>'
 EVIL=$(order checkout "$HOSTILE" "$HOSTILE" wait)
 STUCK=$(order slow "$SKU" "rich-$P")
-for id in "$DONE" "$COMP" "$EVIL" "$STUCK"; do
+APPR=$("$S" start approval --input "{\"sku\": \"$SKU\"}" --tag "order=a-$P" --json | jq -r .id)
+REJ=$("$S" start approval --input "{\"sku\": \"$SKU\"}" --tag "order=r-$P" --json | jq -r .id)
+for id in "$DONE" "$COMP" "$EVIL" "$STUCK" "$APPR" "$REJ"; do
     [ "${#id}" -eq 36 ] || fail "a saga did not start: '$id'"
 done
 [ "$(psql_q "SELECT status FROM sagas WHERE id = '$COMP'")" = COMPENSATED ] || fail "poor order not compensated"
@@ -119,6 +135,20 @@ dom "$URL/" "$TMP/list.html"
 for id in "$DONE" "$COMP" "$EVIL" "$STUCK"; do has "$TMP/list.html" "/sagas/$id" "list"; done
 has "$TMP/list.html" '<span class="st st-COMPENSATED">' "list"
 ok "list shows the sagas just run"
+
+# Tag and input-field filters: the page's form fields are list's --tag and --where.
+dom "$URL/?tag=order%3Da-$P" "$TMP/list-tag.html"
+has "$TMP/list-tag.html" "/sagas/$APPR" "list filtered by tag"
+hasnt "$TMP/list-tag.html" "/sagas/$REJ" "list filtered by tag"
+has "$TMP/list-tag.html" "name=\"tag\" placeholder=\"order=o-1\" value=\"order=a-$P\"" "tag filter field"
+dom "$URL/?where=input.account%3Dpoor-$P" "$TMP/list-where.html"
+has "$TMP/list-where.html" "/sagas/$COMP" "list filtered by input field"
+hasnt "$TMP/list-where.html" "/sagas/$DONE" "list filtered by input field"
+has "$TMP/list-where.html" 'name="where"' "input-field filter"
+[ "$(curl -sS "$URL/api/sagas?tag=order%3Da-$P" | jq -r '[.sagas[].id] | join(" ")')" = "$APPR" ] ||
+    fail "/api/sagas?tag= does not filter"
+shot "$URL/?tag=order%3Da-$P" list-tag
+ok "list filters by tag and input field (page and /api)"
 
 dom "$URL/sagas/$COMP" "$TMP/comp.html"
 has "$TMP/comp.html" '<title>saga' "compensated page"
@@ -212,6 +242,49 @@ wait_for 30 "the aborted saga compensates" sh -c \
     "[ \"\$(psql '$SAGA_PG_DSN' -qtAX -c \"SELECT status FROM sagas WHERE id = '$STUCK'\")\" = COMPENSATED ]"
 ok "abort with the token: through the engine, actor console:127.0.0.1, saga COMPENSATED"
 
+# --- approve / reject a signal step --------------------------------------------------------------
+for id in "$APPR" "$REJ"; do
+    wait_for 30 "the approval step waits" sh -c "[ \"\$(psql '$SAGA_PG_DSN' -qtAX -c \"SELECT status FROM saga_steps WHERE saga_id = '$id' AND name = 'approve_order'\")\" = RESERVING ]"
+done
+dom "$AURL/sagas/$APPR" "$TMP/appr.html"
+has "$TMP/appr.html" 'data-action="approve"' "a waiting signal step's page"
+has "$TMP/appr.html" 'data-action="reject"' "a waiting signal step's page"
+has "$TMP/appr.html" 'name="step" value="approve_order"' "the signal form names its step"
+shot "$AURL/sagas/$APPR" saga-signal
+dom "$URL/sagas/$APPR" "$TMP/appr-ro.html"
+hasnt "$TMP/appr-ro.html" 'data-action="approve"' "read-only console"
+dom "$AURL/sagas/$DONE" "$TMP/done-actions.html"
+hasnt "$TMP/done-actions.html" 'data-action="approve"' "a saga with no signal step waiting"
+signal_post() { # BASE TOKEN ID ACTION BODY -> HTTP status
+    curl -sS -o "$TMP/post.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        ${2:+-H "X-Console-Token: $2"} -d "$5" "$1/api/sagas/$3/$4"
+}
+[ "$(signal_post "$AURL" "" "$APPR" approve '{"step": "approve_order"}')" = 403 ] ||
+    fail "approve without the token not refused"
+[ "$(signal_post "$URL" "$TOKEN" "$APPR" approve '{"step": "approve_order"}')" = 403 ] ||
+    fail "approve on a read-only console not refused"
+[ "$(signal_post "$AURL" "$TOKEN" "$REJ" reject '{"step": "approve_order"}')" = 400 ] ||
+    fail "reject without a reason not refused: $(cat "$TMP/post.json")"
+[ "$(psql_q "SELECT count(*) FROM saga_history WHERE saga_id IN ('$APPR', '$REJ') AND kind IN ('signal', 'ignored')")" = 0 ] ||
+    fail "a refused approve/reject left a history row"
+code=$(signal_post "$AURL" "$TOKEN" "$APPR" approve '{"step": "approve_order", "data": {"by": "eve"}}')
+[ "$code" = 200 ] || fail "approve with the token: HTTP $code: $(cat "$TMP/post.json")"
+[ "$(jq -r '.action + " " + .step' "$TMP/post.json")" = "approve approve_order" ] ||
+    fail "approve answered $(cat "$TMP/post.json")"
+code=$(signal_post "$AURL" "$TOKEN" "$REJ" reject '{"step": "approve_order", "reason": "fraud"}')
+[ "$code" = 200 ] || fail "reject with the token: HTTP $code: $(cat "$TMP/post.json")"
+[ "$(psql_q "SELECT actor || ' ' || outcome FROM saga_history WHERE saga_id = '$APPR' AND kind = 'signal' AND actor IS NOT NULL")" = \
+    "console:127.0.0.1 OK" ] || fail "approve's actor not recorded"
+[ "$(psql_q "SELECT result->>'by' FROM saga_steps WHERE saga_id = '$APPR' AND name = 'approve_order'")" = eve ] ||
+    fail "approve's data not kept"
+[ "$(psql_q "SELECT actor || ' ' || text FROM saga_history WHERE saga_id = '$REJ' AND kind = 'signal' AND actor IS NOT NULL")" = \
+    "console:127.0.0.1 reject: fraud" ] || fail "reject's actor and reason not recorded"
+wait_for 30 "the approved saga completes" sh -c \
+    "[ \"\$(psql '$SAGA_PG_DSN' -qtAX -c \"SELECT status FROM sagas WHERE id = '$APPR'\")\" = COMPLETED ]"
+wait_for 30 "the rejected saga compensates" sh -c \
+    "[ \"\$(psql '$SAGA_PG_DSN' -qtAX -c \"SELECT status FROM sagas WHERE id = '$REJ'\")\" = COMPENSATED ]"
+ok "approve/reject buttons on a waiting signal step; with the token they go through sagactl signal's path, actor recorded"
+
 # --- screenshots ----------------------------------------------------------------------------------
 shot "$URL/" list
 shot "$URL/sagas/$COMP" saga-compensated
@@ -220,7 +293,7 @@ shot "$URL/sagas/$EVIL" saga-hostile
 shot "$URL/defs" defs
 shot "$URL/defs/checkout" def
 shot "$URL/stats" stats
-[ "$(ls "$SHOTS"/*.png | wc -l)" -eq 9 ] || fail "screenshots missing: $(ls "$SHOTS")"
+[ "$(ls "$SHOTS"/*.png | wc -l)" -eq 11 ] || fail "screenshots missing: $(ls "$SHOTS")"
 ok "screenshots in $SHOTS"
 
 for p in / /stuck /defs /defs/checkout /stats "/sagas/$COMP" /sagas/nope /api/sagas /nope; do

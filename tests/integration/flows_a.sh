@@ -60,8 +60,9 @@ EOF
 }
 spec order "$T.inv" >"$TMP/order.json"
 spec slow "$T.invslow" >"$TMP/slow.json"
+spec stall "$T.nobody" >"$TMP/stall.json"
 "$S" migrate >/dev/null || fail "migrate"
-"$S" def apply "$TMP/order.json" "$TMP/slow.json" >/dev/null || fail "def apply"
+"$S" def apply "$TMP/order.json" "$TMP/slow.json" "$TMP/stall.json" >/dev/null || fail "def apply"
 
 SKU=sku-$P
 "$BIN/inventory-worker" seed --sku "$SKU" --qty 1000 >/dev/null || fail "seed inventory"
@@ -108,6 +109,27 @@ grep -q "deadline of 2s passed" "$TMP/show" || fail "show lacks the reason: $(ca
 curl -sf "http://$HTTP/metrics" | grep -q '^saga_deadline_expired_total{definition="slow"} 1' ||
     fail "metric: $(curl -sf "http://$HTTP/metrics" | grep deadline)"
 ok "deadline: in-flight reserve compensated, reason in show, metric counted"
+grep -q "^deadline    expired .*: deadline of 2s passed, the saga compensates" "$TMP/show" ||
+    fail "show's header lacks the expired deadline: $(cat "$TMP/show")"
+"$S" show "$LATE" --json | jq -e '.deadline_ms == 2000 and .deadline_expired and
+    (.deadline_at | type) == "string" and .tags == {"order": "o-late-'$P'"} and .parent_id == null
+    and .start_at == null' >/dev/null || fail "show --json flow fields: $("$S" show "$LATE" --json | jq -c '{deadline_ms, deadline_at, deadline_expired, tags, parent_id, start_at}')"
+"$S" list --def slow --json | jq -e '.sagas[0] | .deadline_ms == 2000 and .deadline_expired and
+    .tags.order == "o-late-'$P'" and has("start_at") and has("parent_id")' >/dev/null ||
+    fail "list --json flow fields: $("$S" list --def slow --json)"
+# Nobody consumes stall's stock topic: past its deadline the saga waits for
+# a COMPENSATE reply that never comes. Not flagged yet, so the stored
+# reason is empty and only the deadline columns can say why it compensates.
+STALL=$("$S" start stall --input "{\"order_id\": \"o-stall-$P\", \"sku\": \"none-$P\", \"qty\": 1, \"account\": \"acct-$P\", \"amount\": 10}" \
+    --deadline 2s) || fail "start stall"
+wait_sql "SELECT status FROM saga_steps WHERE saga_id = '$STALL' AND name = 'stock'" COMPENSATING 30 "stalled compensation"
+"$S" stuck --threshold 1ms --def stall >"$TMP/stuck" || fail "stuck"
+grep -q "$STALL.*deadline of 2s passed; awaiting inventory COMPENSATE reply" "$TMP/stuck" ||
+    fail "stuck table lacks the deadline cause: $(cat "$TMP/stuck")"
+"$S" stuck --threshold 1ms --def stall --json |
+    jq -e '.sagas[0].reason | startswith("deadline of 2s passed; awaiting inventory COMPENSATE")' >/dev/null ||
+    fail "stuck --json lacks the deadline cause"
+ok "show/list --json carry deadline, tags, start and parent; stuck names the deadline with a command pending"
 FAST=$("$S" start order --input "$(input o-fast-$P)" --deadline 30s --wait --timeout 30s | head -n 1) ||
     fail "a saga within its deadline did not complete"
 ok "a saga that reserved in time completes"
@@ -123,6 +145,11 @@ wait_sql "SELECT status FROM sagas WHERE id = '$SOON'" COMPLETED 60 "scheduled s
 ok "scheduled: SCHEDULED at once, listed, completed when due after a sagad restart"
 LATER=$("$S" start order --input "$(input o-later-$P)" --at "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)") ||
     fail "start --at"
+"$S" show "$LATER" >"$TMP/show" || fail "show scheduled"
+grep -q "^scheduled   starts in 59m\|^scheduled   starts in 1h" "$TMP/show" || fail "show lacks the start: $(cat "$TMP/show")"
+grep -q "^tags        order=o-later-$P$" "$TMP/show" || fail "show lacks the tags: $(cat "$TMP/show")"
+"$S" show "$LATER" --json | jq -e '.status == "SCHEDULED" and (.start_at | type) == "string"' >/dev/null ||
+    fail "show --json lacks start_at"
 "$S" abort "$LATER" --reason "cancelled" >/dev/null 2>&1 || fail "abort of a SCHEDULED saga"
 wait_sql "SELECT status FROM sagas WHERE id = '$LATER'" COMPENSATED 30 "aborted scheduled saga"
 [ "$(psql_q "SELECT count(*) FROM saga_steps WHERE saga_id = '$LATER' AND status <> 'PENDING'")" = 0 ] ||

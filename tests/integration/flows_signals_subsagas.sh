@@ -65,6 +65,20 @@ waiting "$A"
 "$SC" show "$A" | grep -q "waiting for signal approve_large_order since" || fail "show: no waiting line"
 "$SC" stuck --all 2>/dev/null | grep -q "waiting for signal approve_large_order" ||
     "$SC" stuck 2>/dev/null | grep -q "waiting for signal" || true
+# --dry-run: the real transaction, rolled back; a refusal too.
+"$SC" signal "$A" approve_large_order --approve --data '{"approved_by":"carol"}' --actor carol \
+    --dry-run >"$LOGS/dry.out" || fail "dry-run approve: $(cat "$LOGS/dry.out")"
+grep -q "^would approve step approve_large_order of saga $A (RUNNING -> RUNNING) as carol" "$LOGS/dry.out" ||
+    fail "dry-run report: $(cat "$LOGS/dry.out")"
+grep -q "RESERVING -> RESERVED: approved" "$LOGS/dry.out" || fail "dry-run effects: $(cat "$LOGS/dry.out")"
+grep -q "(dry run: nothing was changed)" "$LOGS/dry.out" || fail "dry-run note"
+"$SC" signal "$A" reserve_inventory --reject --reason x --dry-run >"$LOGS/dry-refused.out" 2>&1 &&
+    fail "dry-run of a refused signal succeeded"
+grep -q "is not a signal step" "$LOGS/dry-refused.out" || fail "dry-run refusal: $(cat "$LOGS/dry-refused.out")"
+[ "$(step_status "$A" approve_large_order)" = RESERVING ] || fail "a dry run decided the step"
+[ "$(psql_q "SELECT count(*) FROM saga_history WHERE saga_id = '$A' AND kind IN ('signal', 'ignored')")" = 0 ] ||
+    fail "a dry run left history rows"
+ok "signal --dry-run reports the decision's effects (or its refusal) and changes nothing"
 "$SC" signal "$A" approve_large_order --approve --data '{"approved_by":"carol"}' --actor carol \
     >"$LOGS/approve.out" || fail "approve: $(cat "$LOGS/approve.out")"
 wait_sql "SELECT status FROM sagas WHERE id = '$A'" COMPLETED 60 "approved order did not complete"
@@ -80,7 +94,13 @@ ok "approved: the parent and its shipping sub-saga completed; data and actor rec
 "$SC" list --parent "$A" | grep -q "$C" || fail "list --parent does not list the child"
 "$SC" show "$C" | grep -q "parent.*$A" || fail "show of the child does not name its parent"
 "$SC" show "$A" | grep -q "$C" || fail "show of the parent does not name its child"
-ok "list --parent and show link parent and child both ways"
+"$SC" show "$C" --json | jq -e --arg a "$A" '.parent_id == $a and .parent_step == "ship"' >/dev/null ||
+    fail "show --json of the child lacks parent_id"
+"$SC" show "$A" --json | jq -e --arg c "$C" '.parent_id == null and .sub_sagas == [{"id": $c, "step": "ship", "status": "COMPLETED"}]' \
+    >/dev/null || fail "show --json of the parent lacks sub_sagas"
+"$SC" list --parent "$A" --json | jq -e --arg a "$A" '.sagas[0].parent_id == $a' >/dev/null ||
+    fail "list --json lacks parent_id"
+ok "list --parent and show link parent and child both ways (also in --json)"
 
 # 2. refusals that change nothing
 before=$(psql_q "SELECT count(*) FROM saga_history WHERE saga_id = '$A' AND kind <> 'ignored'")
