@@ -2,7 +2,8 @@
 # circuit.sh - a participant's circuit breaker on the real stack (issue #16):
 # a payment worker that answers RETRY to everything opens payment's circuit
 # within the threshold; RESERVEs to payment then stop (counted from the
-# 'command' rows of saga_history, one per command sent) while the sagas
+# 'command' rows of saga_history, one per command sent, and on the topic
+# with kcat) while the sagas
 # wait; a healthy payment worker closes it through the half-open probe and
 # every saga completes. Two sagad processes share the work, and both report
 # the same breaker state on /metrics (it lives in PostgreSQL).
@@ -70,7 +71,16 @@ during=$(psql_q "SELECT count(*) FROM saga_history WHERE kind = 'command'
     AND at > timestamptz '$opened' + interval '500 milliseconds'
     AND at < timestamptz '$opened' + interval '2 seconds'")
 [ "$during" -eq 0 ] || fail "$during RESERVEs to payment sent while its circuit was OPEN"
-ok "no RESERVE to payment during the cool-down"
+# The same on the topic itself: no message of any kind reached payment's
+# command topic in that window (the held sagas have nothing else for it).
+from=$(psql_q "SELECT (extract(epoch FROM timestamptz '$opened') * 1000)::bigint + 500")
+on_topic=$(kcat -b "$SAGA_KAFKA_BROKERS" -C -t saga.payment.commands -o "s@$from" \
+    -o "e@$((from + 1500))" -e -q -f '%T\n' 2>/dev/null | grep -c .)
+[ "$on_topic" -eq 0 ] || fail "$on_topic messages on saga.payment.commands while its circuit was OPEN"
+before=$(kcat -b "$SAGA_KAFKA_BROKERS" -C -t saga.payment.commands -o "s@$((from - 10500))" \
+    -o "e@$((from - 500))" -e -q -f '%T\n' 2>/dev/null | grep -c .)
+[ "$before" -gt 0 ] || fail "the topic count sees nothing even before the circuit opened"
+ok "no RESERVE to payment during the cool-down (topic: $on_topic messages; $before in the 10 s before)"
 
 # Still failing: the probe fails and the circuit opens again.
 wait_sql "SELECT count(*) > 0 FROM saga_history WHERE kind = 'circuit'
