@@ -32,15 +32,15 @@
 #include "clock.h"
 #include "dlq.h"
 #include "failpoint.h"
+#include "hops.h"
 #include "kafka.h"
 #include "ops.h"
 #include "pg.h"
+#include "send.h"
 #include "topics.h"
 
 /* Exit status of an injected crash, distinct from errors (2) and signals. */
 #define CRASH_STATUS 3
-/* How long a stopping worker keeps trying to deliver the batch in hand. */
-#define STOP_GRACE_MS 30000
 #define POLL_MS 200
 
 static volatile sig_atomic_t stop_requested;
@@ -82,7 +82,7 @@ typedef struct worker {
     char fatal[512]; /* a fatal Kafka error, "" when none */
     saga_item *items;
     int n;
-    int in_flight;
+    saga_wsend send;
 } worker;
 
 static void count(uint64_t *c, uint64_t n)
@@ -117,12 +117,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     (void)rk;
     worker *w = opaque;
-    saga_item *it = m->_private;
-    if (!it)
-        return;
-    it->dr_err = m->err;
-    it->in_flight = false;
-    w->in_flight--;
+    saga_wsend_report(&w->send, m);
 }
 
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -242,6 +237,8 @@ static int kafka_open(worker *w, saga_error *err)
     }
     rd_kafka_poll_set_consumer(w->consumer);
     saga_kafka_assignment_init(&w->assignment, saga_clock_now_ms());
+    w->send = (saga_wsend){.producer = w->producer, .consumer = w->consumer,
+                           .dlq_topic = w->cfg->dlq_topic, .free_us = saga_hops_now_us()};
     return 0;
 }
 
@@ -403,122 +400,6 @@ static int prepare_sends(worker *w)
     return 0;
 }
 
-/* Enqueues the reply or dead-letter copy of it; a failure is recorded as a
- * failed delivery, retried with the others. */
-static void produce_one(worker *w, saga_item *it)
-{
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (!it->cmd.pb) {
-        saga_error err;
-        if (saga_dlq_send(w->producer, w->cfg->dlq_topic, it->msg, it->poison_code,
-                          it->poison, it, &err))
-            e = RD_KAFKA_RESP_ERR__FAIL;
-    } else {
-        const Saga__Command *pb = it->cmd.pb;
-        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
-        if (pb->traceparent && *pb->traceparent)
-            rd_kafka_header_add(hdrs, "traceparent", -1, pb->traceparent, -1);
-        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(it->cmd.reply_topic),
-                              RD_KAFKA_V_KEY(pb->saga_id, strlen(pb->saga_id)),
-                              RD_KAFKA_V_VALUE(it->reply, it->reply_len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(it), RD_KAFKA_V_END);
-        if (e)
-            rd_kafka_headers_destroy(hdrs);
-    }
-    it->dr_err = e;
-    if (!e) {
-        it->in_flight = true;
-        w->in_flight++;
-    }
-}
-
-static long elapsed_ms(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* Waits for every delivery report. A stopping worker waits STOP_GRACE_MS at
- * most, then purges what is left (reported as failed). */
-static void await_deliveries(worker *w, const struct timespec *t0)
-{
-    bool purged = false;
-    while (w->in_flight > 0) {
-        rd_kafka_flush(w->producer, 100);
-        if (!purged && stopping() && elapsed_ms(t0) > STOP_GRACE_MS) {
-            rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-            purged = true;
-        }
-    }
-}
-
-/* Produces every pending send and waits for delivery, re-sending failures.
- * 0 when all are delivered; 1 when stopping made it give up. */
-static int deliver(worker *w)
-{
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int backoff = 100;;) {
-        for (int i = 0; i < w->n; i++)
-            if (w->items[i].send)
-                produce_one(w, &w->items[i]);
-        await_deliveries(w, &t0);
-        int failed = 0;
-        for (int i = 0; i < w->n; i++) {
-            saga_item *it = &w->items[i];
-            if (!it->send)
-                continue;
-            if (it->dr_err && it->query) {
-                /* Best effort: the run that asked treats silence as "no
-                 * answer", and a retry must not hold up the batch. */
-                saga_log_warn(&it->log, "QUERY answer to %s not delivered: %s",
-                              it->cmd.reply_topic, rd_kafka_err2str(it->dr_err));
-                it->send = false;
-            } else if (it->dr_err) {
-                failed++;
-                saga_log_warn(it->cmd.pb ? &it->log : NULL, "delivery to %s failed: %s",
-                              it->cmd.pb ? it->cmd.reply_topic : "the dead-letter topic",
-                              rd_kafka_err2str(it->dr_err));
-            } else {
-                it->send = false;
-            }
-        }
-        if (!failed)
-            return 0;
-        if (stopping() && elapsed_ms(&t0) > STOP_GRACE_MS) {
-            saga_log_warn(NULL, "stopping with %d answers undelivered; the commands will be "
-                                "redelivered and answered from the barrier", failed);
-            return 1;
-        }
-        for (int slept = 0; slept < backoff; slept += 50)
-            pause_ms(50);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-    }
-}
-
-static void mark_done(worker *w)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(w->n);
-    for (int i = 0; i < w->n; i++) {
-        rd_kafka_message_t *m = w->items[i].msg;
-        const char *t = rd_kafka_topic_name(m->rkt);
-        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, t, m->partition);
-        if (!p)
-            p = rd_kafka_topic_partition_list_add(l, t, m->partition);
-        if (m->offset + 1 > p->offset)
-            p->offset = m->offset + 1;
-    }
-    /* A partition revoked meanwhile refuses the store: its new owner gets
-     * those commands again and answers them from the barrier. */
-    rd_kafka_resp_err_t e = rd_kafka_offsets_store(w->consumer, l);
-    if (e && e != RD_KAFKA_RESP_ERR__STATE)
-        saga_log_warn(NULL, "offsets store: %s (the commands will be redelivered "
-                            "and answered from the barrier)", rd_kafka_err2str(e));
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
 static void free_items(worker *w)
 {
     for (int i = 0; i < w->n; i++) {
@@ -542,6 +423,7 @@ static void add_message(worker *w, rd_kafka_message_t *m)
     saga_item *it = &w->items[w->n++];
     memset(it, 0, sizeof *it);
     it->msg = m;
+    it->polled_us = saga_hops_now_us();
     int rc = saga_wire_decode(m->payload, m->len, w->cfg->max_message_bytes, &it->cmd,
                               it->poison, sizeof it->poison);
     if (rc) {
@@ -604,9 +486,11 @@ static int failpoint(const char *name)
 static int handle_batch(worker *w)
 {
     count(&w->stats->batches, 1);
+    w->send.start_us = saga_hops_now_us();
     delay_if_drawn(w);
     if (apply_until_done(w))
         return 1;
+    w->send.applied_us = saga_hops_now_us();
     crash_if_drawn(w);
     if (failpoint("worker.after_commit"))
         return 1;
@@ -614,11 +498,12 @@ static int handle_batch(worker *w)
         saga_log_error(NULL, "out of memory packing replies");
         return 1;
     }
-    if (deliver(w))
+    saga_wsend_produce(&w->send, w->items, w->n);
+    if (saga_wsend_await(&w->send, w->items, w->n, stopping))
         return 1;
     if (failpoint("worker.after_reply"))
         return 1;
-    mark_done(w);
+    saga_wsend_mark_done(&w->send, w->items, w->n);
     saga_wops_batch(&w->ops, w->items, w->n);
     return 0;
 }
@@ -741,6 +626,7 @@ static int consume(worker *w, saga_error *err)
             continue;
         int give_up = handle_batch(w);
         free_items(w);
+        w->send.free_us = saga_hops_now_us();
         if (give_up)
             break;
     }

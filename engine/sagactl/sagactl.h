@@ -286,6 +286,12 @@ bool cli_has_parent(cli *c, const char *id);
 /* Prints a saga's parent and sub-sagas, one line each (show). */
 void cli_show_family(cli *c, const char *id);
 
+/* --- timing.c ----------------------------------------------------------- */
+
+/* `show ID --timing [--json]`: the saga's hop rows as a table or a JSON
+ * document. Returns the exit code. */
+int cli_show_timing(cli *c, const char *id, bool json);
+
 /* --- waiting.c --------------------------------------------------------- */
 
 /* What a non-terminal saga is waiting for, built from its step rows: the

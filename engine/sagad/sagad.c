@@ -32,6 +32,7 @@
 #include "config.h"
 #include "engine.h"
 #include "failpoint.h"
+#include "hops.h"
 #include "http.h"
 #include "kafka.h"
 #include "log.h"
@@ -288,6 +289,7 @@ static int turn(sagad *d, rd_kafka_message_t **msgs, size_t n, bool due)
     d->wake_now = false;
     saga_error err;
     int rc = saga_turn_run(d, msgs, n, due, &err);
+    d->free_us = saga_hops_now_us();
     d->watch.counts.turns++;
     if (rc) {
         d->watch.counts.failed_turns++;

@@ -44,6 +44,7 @@ typedef struct sagad {
     size_t n_sent, cap_sent;
     volatile bool pg_ok;
     size_t claimed;         /* due sagas the last turn claimed */
+    int64_t free_us;        /* when the last turn let go of the loop (hops.h) */
     struct {
         int64_t status_every, next_status, max_timer_lag, next_check;
         int64_t lag_ms;     /* atomic: read by /readyz */

@@ -21,8 +21,10 @@
 #include "batch.h"
 #include "dlq.h"
 #include "failpoint.h"
+#include "hops.h"
 #include "log.h"
 #include "store.h"
+#include "turn_hops.h"
 
 typedef struct turn {
     sagad *d;
@@ -31,6 +33,7 @@ typedef struct turn {
     saga_msgs out;
     int64_t *ids; /* outbox ids written, owned */
     size_t n_ids;
+    int64_t us[5]; /* start, decoded, decided, committed, produced (hops.h) */
 } turn;
 
 /* Keeps published outbox ids for the next turn to delete; if memory runs
@@ -93,8 +96,11 @@ static int turn_decide(turn *t, saga_error *err)
 {
     int rc = saga_engine_apply(t->d->engine, t->d->conn, t->b.evs, t->b.n_evs, &t->w, &t->out,
                                err);
-    if (rc == 0)
+    if (rc == 0) {
         saga_batch_unknown(&t->b);
+        saga_turn_hops(&t->b, &t->w, t->d->free_us, t->us[0]);
+    }
+    t->us[2] = saga_hops_now_us();
     return rc;
 }
 
@@ -179,10 +185,14 @@ static void turn_publish(turn *t)
     const saga_batch *b = &t->b;
     saga_error err;
     int rc = 0;
+    char hops[SAGA_HOPS_MAX];
+    t->us[4] = saga_hops_now_us();
+    saga_hops_turn(hops, sizeof hops, t->us);
     for (size_t i = 0; i < t->out.n && rc == 0; i++) {
         const saga_msg *m = &t->out.v[i];
-        rc = saga_bus_produce(d->bus, m->topic, m->key, m->payload, m->len, m->traceparent,
-                              &err);
+        saga_bus_msg bm = {.topic = m->topic, .key = m->key, .payload = m->payload,
+                           .len = m->len, .traceparent = m->traceparent, .hops = hops};
+        rc = saga_bus_send(d->bus, &bm, &err);
     }
     if (rc == 0 && (t->out.n || b->n_bad)) {
         for (size_t i = 0; i < b->n_bad; i++)
@@ -208,7 +218,7 @@ static void turn_publish(turn *t)
 int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers,
                   saga_error *fail)
 {
-    turn t = {.d = d};
+    turn t = {.d = d, .us[0] = saga_hops_now_us()};
     saga_writes_init(&t.w);
     saga_error err;
     saga_error_clear(&err);
@@ -216,6 +226,7 @@ int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timer
     saga_engine_turn(d->engine); /* a new "latest" definition may exist */
     if (rc == 0)
         rc = saga_batch_decode(&t.b, d, &err);
+    t.us[1] = saga_hops_now_us();
     if (rc == 0)
         rc = turn_begin(&t, timers, &err);
     if (rc == 0)
@@ -226,6 +237,7 @@ int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timer
         rc = saga_failpoint("turn.before_commit", &err);
     if (rc == 0)
         rc = saga_store_write_commit(d->conn, &t.w, &t.ids, &t.n_ids, &err);
+    t.us[3] = saga_hops_now_us();
     d->claimed = t.b.n_due;
     if (rc) {
         saga_pg_rollback(d->conn);
