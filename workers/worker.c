@@ -7,10 +7,14 @@
  *   2. in one transaction: claim every command's barrier row, run the
  *      handlers the barrier lets through, record every answer; COMMIT once
  *      (apply.c);
- *   3. produce every reply and dead-letter copy, wait for their delivery;
- *   4. mark the Kafka offsets done; librdkafka commits marked offsets every
- *      auto.commit.interval.ms and on close (one commit request per batch
- *      was a large part of the broker's work).
+ *   3. wait for the delivery of the previous batch's answers, then mark
+ *      its Kafka offsets done (send.c); librdkafka commits marked offsets
+ *      every auto.commit.interval.ms and on close (one commit request per
+ *      batch was a large part of the broker's work);
+ *   4. produce this batch's replies and dead-letter copies and hold the
+ *      batch: its deliveries complete while the next one is polled and
+ *      applied, so no batch waits for the broker's acknowledgement unless
+ *      there is nothing else to do.
  * A crash before 2 commits loses nothing (Kafka redelivers); after 2 but
  * before the offsets are committed, the redelivered commands find their
  * barrier rows and get the recorded replies again. If PostgreSQL goes away in 2, the same batch is
@@ -82,6 +86,8 @@ typedef struct worker {
     char fatal[512]; /* a fatal Kafka error, "" when none */
     saga_item *items;
     int n;
+    saga_item *held; /* the previous batch, its answers in flight */
+    int n_held;
     saga_wsend send;
 } worker;
 
@@ -167,9 +173,10 @@ static rd_kafka_conf_t *kafka_conf(worker *w, bool consumer, saga_error *err)
         {"partition.assignment.strategy", "cooperative-sticky"},
     };
     static const char *const producer_defaults[][2] = {
-        /* deliver() flushes, which sends at once whatever linger says; the
-         * linger keeps a batch's replies in one produce request. */
-        {"linger.ms", "5"},
+        /* Nothing flushes a batch's replies (send.h): a linger would delay
+         * each by that much. They still share produce requests, queued
+         * while the previous one is in flight. */
+        {"linger.ms", "0"},
     };
     static const char *const consumer_pinned[][2] = {
         {"enable.auto.commit", "true"}, /* only offsets marked done */
@@ -400,16 +407,16 @@ static int prepare_sends(worker *w)
     return 0;
 }
 
-static void free_items(worker *w)
+static void free_items(saga_item *items, int *n)
 {
-    for (int i = 0; i < w->n; i++) {
-        saga_item *it = &w->items[i];
+    for (int i = 0; i < *n; i++) {
+        saga_item *it = &items[i];
         saga_wire_cmd_free(&it->cmd);
         free(it->result);
         free(it->reply);
         rd_kafka_message_destroy(it->msg);
     }
-    w->n = 0;
+    *n = 0;
 }
 
 static void add_message(worker *w, rd_kafka_message_t *m)
@@ -444,10 +451,11 @@ static void add_message(worker *w, rd_kafka_message_t *m)
     it->fault = saga_faults_draw(&w->cfg->faults, pb->idempotency_key, a, pb->attempt);
 }
 
-/* Polls what is available: waits for the first message only. */
+/* Polls what is available: waits for the first message only, and hardly
+ * at all while a held batch waits to be settled. */
 static void poll_batch(worker *w)
 {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, POLL_MS);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, w->n_held ? 1 : POLL_MS);
     while (m) {
         add_message(w, m);
         m = w->n < w->cfg->batch_max ? rd_kafka_consumer_poll(w->consumer, 0) : NULL;
@@ -481,8 +489,25 @@ static int failpoint(const char *name)
     return 1;
 }
 
-/* Handles one batch end to end. 1 when the worker must stop without
- * acknowledging it. */
+/* Settles the held batch: waits for its answers' delivery, then marks its
+ * offsets done. 1 when the worker must stop without acknowledging it. */
+static int settle_held(worker *w)
+{
+    if (w->n_held == 0)
+        return 0;
+    if (saga_wsend_await(&w->send, w->held, w->n_held, stopping))
+        return 1;
+    if (failpoint("worker.after_reply"))
+        return 1;
+    saga_wsend_mark_done(&w->send, w->held, w->n_held);
+    saga_wops_batch(&w->ops, w->held, w->n_held);
+    free_items(w->held, &w->n_held);
+    return 0;
+}
+
+/* Applies one batch, settles the one before, then sends this one's
+ * answers and holds it. 1 when the worker must stop without acknowledging
+ * either. */
 static int handle_batch(worker *w)
 {
     count(&w->stats->batches, 1);
@@ -498,13 +523,14 @@ static int handle_batch(worker *w)
         saga_log_error(NULL, "out of memory packing replies");
         return 1;
     }
+    if (settle_held(w))
+        return 1;
     saga_wsend_produce(&w->send, w->items, w->n);
-    if (saga_wsend_await(&w->send, w->items, w->n, stopping))
-        return 1;
-    if (failpoint("worker.after_reply"))
-        return 1;
-    saga_wsend_mark_done(&w->send, w->items, w->n);
-    saga_wops_batch(&w->ops, w->items, w->n);
+    saga_item *v = w->held;
+    w->held = w->items;
+    w->n_held = w->n;
+    w->items = v;
+    w->n = 0;
     return 0;
 }
 
@@ -617,19 +643,24 @@ static int consume(worker *w, saga_error *err)
     saga_log_info(NULL, "consuming %s as group %s (batches of up to %d)", w->cfg->topic,
                   w->cfg->group, w->cfg->batch_max);
     w->items = calloc((size_t)w->cfg->batch_max, sizeof *w->items);
-    if (!w->items)
+    w->held = calloc((size_t)w->cfg->batch_max, sizeof *w->held);
+    if (!w->items || !w->held)
         return saga_error_set(err, SAGA_ENOMEM, "worker: out of memory");
-    while (!stopping()) {
+    int give_up = 0;
+    while (!stopping() && !give_up) {
         report_readiness(w);
         poll_batch(w);
-        if (w->n == 0)
+        if (w->n == 0) {
+            give_up = settle_held(w);
             continue;
-        int give_up = handle_batch(w);
-        free_items(w);
+        }
+        give_up = handle_batch(w);
+        free_items(w->items, &w->n);
         w->send.free_us = saga_hops_now_us();
-        if (give_up)
-            break;
     }
+    if (!give_up)
+        settle_held(w); /* a stop: the last answers, then their offsets */
+    free_items(w->held, &w->n_held);
     return 0;
 }
 
@@ -676,6 +707,7 @@ int saga_worker_run(const saga_worker_config *cfg, const saga_worker_handlers *h
     saga_barrier_close(&w.barrier);
     PQfinish(w.pg);
     free(w.items);
+    free(w.held);
     saga_wops_stop(&w.ops);
     if (rc == 0)
         log_summary(w.stats);
