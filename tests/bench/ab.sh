@@ -11,7 +11,8 @@
 # Each round starts sagad and both workers of one build, warms them up, then
 # measures AB_SINGLE (default 30) single sagas 50 ms apart and AB_STEP_S
 # (default 15) seconds at each of AB_RATES (default "300 500") sagas/s, and
-# stops them. The stack is private (AB_STACK_DIR,
+# stops them. At the end, unless AB_HOPS=0, the hop breakdown (hops.sh) of
+# each build's last round. The stack is private (AB_STACK_DIR,
 # default build/bench/abstack; PostgreSQL :55462, Kafka :59122), durable
 # (fsync and synchronous_commit on), wiped at the start and stopped at the
 # end. The load generator is this checkout's. Output: one line per build
@@ -100,6 +101,18 @@ while [ $n -le "$ROUNDS" ]; do
     round new "$NEW" $n
     n=$((n + 1))
 done
+
+# The hop breakdown (hops.sh) of the last round's single sagas and of its
+# last rate, per build: where the time went, not only how much.
+if [ "${AB_HOPS:-1}" = 1 ]; then
+    last=${RATES##* }
+    for tag in old new; do
+        echo "$tag, round $ROUNDS, single sagas:"
+        sh "$ROOT/tests/bench/hops.sh" "s$tag$ROUNDS" "$SAGA_PG_DSN"
+        echo "$tag, round $ROUNDS, $last/s:"
+        sh "$ROOT/tests/bench/hops.sh" "r$last$tag$ROUNDS" "$SAGA_PG_DSN"
+    done
+fi
 
 median() { jq -s 'sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
                   else (.[length / 2 - 1] + .[length / 2]) / 2 end'; }
