@@ -2,11 +2,13 @@
  * bus.c - librdkafka clients for sagad (see bus.h).
  *
  * Producer: idempotent (no duplicates or reordering from its own retries),
- * acks=all. Every turn ends in saga_bus_flush, which sends at once
- * whatever linger.ms says, so a lone command never waits and a turn's
- * commands share one produce request. Delivery failures are counted
- * and reported by the next flush; the outbox rows of a failed batch stay in
- * PostgreSQL and the relay sends them again.
+ * acks=all. A message sent with an outbox id is tracked: its delivery
+ * report, served by the loop, adds the id to the acknowledged list that the
+ * next turn deletes, so no turn waits for the broker; a failed delivery
+ * leaves its row to the relay. Failures of untracked messages (the
+ * relay's, dead letters) are counted and reported by the next flush. The
+ * producer's queue raises a pipe of its own, so delivery reports wake the
+ * loop like messages do.
  */
 #include "bus.h"
 
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "hops.h"
 #include "kafka.h"
 #include "log.h"
 #include "trace.h"
@@ -30,16 +33,44 @@ struct saga_bus {
     rd_kafka_t *consumer;
     rd_kafka_queue_t *queue; /* the consumer's queue */
     int pipe[2];
-    int failed;              /* delivery failures since the last flush */
+    int ppipe[2];            /* raised by the producer's queue */
+    int failed;              /* untracked delivery failures since the last flush */
     char last_failure[256];
+    int64_t *acked;          /* tracked ids delivered, not yet dropped */
+    size_t n_acked, cap_acked;
+    size_t in_flight;        /* tracked messages without a delivery report */
     saga_kafka_assignment assignment;
 };
+
+/* Adds a delivered id; without memory the row is simply not deleted by a
+ * turn and the relay sends it again (participants deduplicate). */
+static void add_acked(saga_bus *b, int64_t id)
+{
+    if (b->n_acked == b->cap_acked) {
+        size_t cap = b->cap_acked ? b->cap_acked * 2 : 256;
+        int64_t *v = realloc(b->acked, cap * sizeof *v);
+        if (!v)
+            return;
+        b->acked = v;
+        b->cap_acked = cap;
+    }
+    b->acked[b->n_acked++] = id;
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     saga_bus *b = opaque;
-    if (m->err) {
+    int64_t track = (int64_t)(intptr_t)m->_private;
+    if (track) {
+        b->in_flight--;
+        if (!m->err)
+            add_acked(b, track);
+        else
+            saga_log_warn(NULL, "kafka: delivery to %s failed: %s; the outbox relay will "
+                                "send it again", rd_kafka_topic_name(m->rkt),
+                          rd_kafka_err2str(m->err));
+    } else if (m->err) {
         b->failed++;
         snprintf(b->last_failure, sizeof b->last_failure, "%s: %s",
                  rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
@@ -67,7 +98,7 @@ saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err)
         saga_error_set(err, SAGA_ENOMEM, "out of memory");
         return NULL;
     }
-    b->pipe[0] = b->pipe[1] = -1;
+    b->pipe[0] = b->pipe[1] = b->ppipe[0] = b->ppipe[1] = -1;
     char errstr[512];
 
     rd_kafka_conf_t *pc = rd_kafka_conf_dup(o->producer);
@@ -87,6 +118,14 @@ saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err)
         free(b);
         return NULL;
     }
+    if (pipe2(b->ppipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        saga_error_set(err, SAGA_EIO, "pipe: cannot create");
+        saga_bus_free(b, 0);
+        return NULL;
+    }
+    rd_kafka_queue_t *main_q = rd_kafka_queue_get_main(b->producer);
+    rd_kafka_queue_io_event_enable(main_q, b->ppipe[1], "1", 1);
+    rd_kafka_queue_destroy(main_q);
     if (!o->group_id || !o->consumer)
         return b;
 
@@ -147,10 +186,13 @@ void saga_bus_free(saga_bus *b, int flush_timeout_ms)
         rd_kafka_flush(b->producer, flush_timeout_ms);
         rd_kafka_destroy(b->producer);
     }
-    if (b->pipe[0] >= 0)
-        close(b->pipe[0]);
-    if (b->pipe[1] >= 0)
-        close(b->pipe[1]);
+    for (int i = 0; i < 2; i++) {
+        if (b->pipe[i] >= 0)
+            close(b->pipe[i]);
+        if (b->ppipe[i] >= 0)
+            close(b->ppipe[i]);
+    }
+    free(b->acked);
     free(b);
 }
 
@@ -167,6 +209,11 @@ int saga_bus_assignment(const saga_bus *b, int64_t *since_ms)
 int saga_bus_fd(const saga_bus *b)
 {
     return b->pipe[0];
+}
+
+int saga_bus_producer_fd(const saga_bus *b)
+{
+    return b->ppipe[0];
 }
 
 size_t saga_bus_consume(saga_bus *b, rd_kafka_message_t **out, size_t max,
@@ -194,23 +241,25 @@ size_t saga_bus_consume(saga_bus *b, rd_kafka_message_t **out, size_t max,
     return k;
 }
 
-int saga_bus_produce(saga_bus *b, const char *topic, const char *key,
-                     const void *payload, size_t len, const char *traceparent,
-                     saga_error *err)
+int saga_bus_send(saga_bus *b, const saga_bus_msg *m, saga_error *err)
 {
-    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-    if (traceparent && *traceparent)
-        rd_kafka_header_add(h, SAGA_TRACE_HEADER, -1, traceparent, -1);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+    if (m->traceparent && *m->traceparent)
+        rd_kafka_header_add(h, SAGA_TRACE_HEADER, -1, m->traceparent, -1);
+    if (m->hops && *m->hops)
+        rd_kafka_header_add(h, SAGA_HOPS_HEADER, -1, m->hops, -1);
     int64_t t0 = 0, warned = 0;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            b->producer, RD_KAFKA_V_TOPIC(topic),
-            RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE((void *)payload, len),
+            b->producer, RD_KAFKA_V_TOPIC(m->topic),
+            RD_KAFKA_V_KEY(m->key, strlen(m->key)),
+            RD_KAFKA_V_VALUE((void *)m->payload, m->len),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-            RD_KAFKA_V_END);
-        if (!e)
+            RD_KAFKA_V_OPAQUE((void *)(intptr_t)m->track), RD_KAFKA_V_END);
+        if (!e) {
+            b->in_flight += m->track != 0;
             return 0;
+        }
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             int64_t now = saga_clock_mono_ms();
             if (!t0)
@@ -227,15 +276,24 @@ int saga_bus_produce(saga_bus *b, const char *topic, const char *key,
             }
             rd_kafka_headers_destroy(h);
             saga_error_set(err, SAGA_EKAFKA, "produce to %s: the producer queue "
-                           "stayed full for %ds", topic, BUS_QUEUE_FULL_MAX_MS / 1000);
+                           "stayed full for %ds", m->topic, BUS_QUEUE_FULL_MAX_MS / 1000);
             saga_error_hint(err, "the broker is not taking messages; the outbox "
                                  "keeps them and the relay sends them again");
             return SAGA_EKAFKA;
         }
         rd_kafka_headers_destroy(h);
-        return saga_error_set(err, SAGA_EKAFKA, "produce to %s: %s", topic,
+        return saga_error_set(err, SAGA_EKAFKA, "produce to %s: %s", m->topic,
                               rd_kafka_err2str(e));
     }
+}
+
+int saga_bus_produce(saga_bus *b, const char *topic, const char *key,
+                     const void *payload, size_t len, const char *traceparent,
+                     saga_error *err)
+{
+    saga_bus_msg m = {.topic = topic, .key = key, .payload = payload, .len = len,
+                      .traceparent = traceparent};
+    return saga_bus_send(b, &m, err);
 }
 
 int saga_bus_flush(saga_bus *b, int timeout_ms, saga_error *err)
@@ -254,7 +312,29 @@ int saga_bus_flush(saga_bus *b, int timeout_ms, saga_error *err)
 
 void saga_bus_serve(saga_bus *b)
 {
+    char drain[64];
+    while (b->ppipe[0] >= 0 && read(b->ppipe[0], drain, sizeof drain) > 0)
+        ;
     rd_kafka_poll(b->producer, 0);
+}
+
+const int64_t *saga_bus_acked(const saga_bus *b, size_t *n)
+{
+    *n = b->n_acked;
+    return b->acked;
+}
+
+void saga_bus_acked_drop(saga_bus *b, size_t n)
+{
+    if (n > b->n_acked)
+        n = b->n_acked;
+    memmove(b->acked, b->acked + n, (b->n_acked - n) * sizeof *b->acked);
+    b->n_acked -= n;
+}
+
+size_t saga_bus_in_flight(const saga_bus *b)
+{
+    return b->in_flight;
 }
 
 /* Partitions of msgs with the lowest and highest offset seen in each. */

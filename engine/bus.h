@@ -53,7 +53,33 @@ int saga_bus_fd(const saga_bus *b);
 size_t saga_bus_consume(saga_bus *b, rd_kafka_message_t **out, size_t max,
                         int timeout_ms);
 
-/* Enqueues a copy of payload with key and a traceparent header. */
+/* Readable when delivery reports wait for saga_bus_serve. */
+int saga_bus_producer_fd(const saga_bus *b);
+
+typedef struct saga_bus_msg {
+    const char *topic, *key;
+    const void *payload;
+    size_t len;
+    const char *traceparent; /* header when non-empty; may be NULL */
+    const char *hops;        /* SAGA_HOPS_HEADER (hops.h) when non-empty; may be NULL */
+    int64_t track;           /* outbox id: once delivered it is listed by
+                                saga_bus_acked; 0: untracked (flush reports it) */
+} saga_bus_msg;
+
+/* Enqueues a copy of m's payload (everything in m is borrowed). */
+int saga_bus_send(saga_bus *b, const saga_bus_msg *m, saga_error *err);
+
+/* Ids of tracked messages delivered, in the order of their reports
+ * (borrowed; valid until the next call into the bus). */
+const int64_t *saga_bus_acked(const saga_bus *b, size_t *n);
+
+/* Forgets the first n acknowledged ids (their rows are deleted). */
+void saga_bus_acked_drop(saga_bus *b, size_t n);
+
+/* Tracked messages still waiting for their delivery report. */
+size_t saga_bus_in_flight(const saga_bus *b);
+
+/* Enqueues a copy of payload with key and a traceparent header, untracked. */
 int saga_bus_produce(saga_bus *b, const char *topic, const char *key,
                      const void *payload, size_t len, const char *traceparent,
                      saga_error *err);
@@ -62,7 +88,8 @@ int saga_bus_produce(saga_bus *b, const char *topic, const char *key,
  * if any delivery since the previous flush failed or the wait timed out. */
 int saga_bus_flush(saga_bus *b, int timeout_ms, saga_error *err);
 
-/* Serves delivery reports without blocking. */
+/* Serves delivery reports without blocking (tracked ones fill the
+ * acknowledged list). */
 void saga_bus_serve(saga_bus *b);
 
 /* Marks msgs done: per partition, the offset after the last of them is

@@ -48,6 +48,7 @@ typedef struct saga_item {
     size_t reply_len;
     bool in_flight;
     rd_kafka_resp_err_t dr_err;
+    int64_t polled_us; /* when the loop took it from the consumer (hops.h) */
 } saga_item;
 
 /* What applying needs; all borrowed. */

@@ -7,10 +7,14 @@
  *   2. in one transaction: claim every command's barrier row, run the
  *      handlers the barrier lets through, record every answer; COMMIT once
  *      (apply.c);
- *   3. produce every reply and dead-letter copy, wait for their delivery;
- *   4. mark the Kafka offsets done; librdkafka commits marked offsets every
- *      auto.commit.interval.ms and on close (one commit request per batch
- *      was a large part of the broker's work).
+ *   3. wait for the delivery of the previous batch's answers, then mark
+ *      its Kafka offsets done (send.c); librdkafka commits marked offsets
+ *      every auto.commit.interval.ms and on close (one commit request per
+ *      batch was a large part of the broker's work);
+ *   4. produce this batch's replies and dead-letter copies and hold the
+ *      batch: its deliveries complete while the next one is polled and
+ *      applied, so no batch waits for the broker's acknowledgement unless
+ *      there is nothing else to do.
  * A crash before 2 commits loses nothing (Kafka redelivers); after 2 but
  * before the offsets are committed, the redelivered commands find their
  * barrier rows and get the recorded replies again. If PostgreSQL goes away in 2, the same batch is
@@ -32,15 +36,15 @@
 #include "clock.h"
 #include "dlq.h"
 #include "failpoint.h"
+#include "hops.h"
 #include "kafka.h"
 #include "ops.h"
 #include "pg.h"
+#include "send.h"
 #include "topics.h"
 
 /* Exit status of an injected crash, distinct from errors (2) and signals. */
 #define CRASH_STATUS 3
-/* How long a stopping worker keeps trying to deliver the batch in hand. */
-#define STOP_GRACE_MS 30000
 #define POLL_MS 200
 
 static volatile sig_atomic_t stop_requested;
@@ -82,7 +86,9 @@ typedef struct worker {
     char fatal[512]; /* a fatal Kafka error, "" when none */
     saga_item *items;
     int n;
-    int in_flight;
+    saga_item *held; /* the previous batch, its answers in flight */
+    int n_held;
+    saga_wsend send;
 } worker;
 
 static void count(uint64_t *c, uint64_t n)
@@ -117,12 +123,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     (void)rk;
     worker *w = opaque;
-    saga_item *it = m->_private;
-    if (!it)
-        return;
-    it->dr_err = m->err;
-    it->in_flight = false;
-    w->in_flight--;
+    saga_wsend_report(&w->send, m);
 }
 
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -172,9 +173,10 @@ static rd_kafka_conf_t *kafka_conf(worker *w, bool consumer, saga_error *err)
         {"partition.assignment.strategy", "cooperative-sticky"},
     };
     static const char *const producer_defaults[][2] = {
-        /* deliver() flushes, which sends at once whatever linger says; the
-         * linger keeps a batch's replies in one produce request. */
-        {"linger.ms", "5"},
+        /* Nothing flushes a batch's replies (send.h): a linger would delay
+         * each by that much. They still share produce requests, queued
+         * while the previous one is in flight. */
+        {"linger.ms", "0"},
     };
     static const char *const consumer_pinned[][2] = {
         {"enable.auto.commit", "true"}, /* only offsets marked done */
@@ -242,6 +244,8 @@ static int kafka_open(worker *w, saga_error *err)
     }
     rd_kafka_poll_set_consumer(w->consumer);
     saga_kafka_assignment_init(&w->assignment, saga_clock_now_ms());
+    w->send = (saga_wsend){.producer = w->producer, .consumer = w->consumer,
+                           .dlq_topic = w->cfg->dlq_topic, .free_us = saga_hops_now_us()};
     return 0;
 }
 
@@ -403,132 +407,16 @@ static int prepare_sends(worker *w)
     return 0;
 }
 
-/* Enqueues the reply or dead-letter copy of it; a failure is recorded as a
- * failed delivery, retried with the others. */
-static void produce_one(worker *w, saga_item *it)
+static void free_items(saga_item *items, int *n)
 {
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (!it->cmd.pb) {
-        saga_error err;
-        if (saga_dlq_send(w->producer, w->cfg->dlq_topic, it->msg, it->poison_code,
-                          it->poison, it, &err))
-            e = RD_KAFKA_RESP_ERR__FAIL;
-    } else {
-        const Saga__Command *pb = it->cmd.pb;
-        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
-        if (pb->traceparent && *pb->traceparent)
-            rd_kafka_header_add(hdrs, "traceparent", -1, pb->traceparent, -1);
-        e = rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(it->cmd.reply_topic),
-                              RD_KAFKA_V_KEY(pb->saga_id, strlen(pb->saga_id)),
-                              RD_KAFKA_V_VALUE(it->reply, it->reply_len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(it), RD_KAFKA_V_END);
-        if (e)
-            rd_kafka_headers_destroy(hdrs);
-    }
-    it->dr_err = e;
-    if (!e) {
-        it->in_flight = true;
-        w->in_flight++;
-    }
-}
-
-static long elapsed_ms(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* Waits for every delivery report. A stopping worker waits STOP_GRACE_MS at
- * most, then purges what is left (reported as failed). */
-static void await_deliveries(worker *w, const struct timespec *t0)
-{
-    bool purged = false;
-    while (w->in_flight > 0) {
-        rd_kafka_flush(w->producer, 100);
-        if (!purged && stopping() && elapsed_ms(t0) > STOP_GRACE_MS) {
-            rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-            purged = true;
-        }
-    }
-}
-
-/* Produces every pending send and waits for delivery, re-sending failures.
- * 0 when all are delivered; 1 when stopping made it give up. */
-static int deliver(worker *w)
-{
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int backoff = 100;;) {
-        for (int i = 0; i < w->n; i++)
-            if (w->items[i].send)
-                produce_one(w, &w->items[i]);
-        await_deliveries(w, &t0);
-        int failed = 0;
-        for (int i = 0; i < w->n; i++) {
-            saga_item *it = &w->items[i];
-            if (!it->send)
-                continue;
-            if (it->dr_err && it->query) {
-                /* Best effort: the run that asked treats silence as "no
-                 * answer", and a retry must not hold up the batch. */
-                saga_log_warn(&it->log, "QUERY answer to %s not delivered: %s",
-                              it->cmd.reply_topic, rd_kafka_err2str(it->dr_err));
-                it->send = false;
-            } else if (it->dr_err) {
-                failed++;
-                saga_log_warn(it->cmd.pb ? &it->log : NULL, "delivery to %s failed: %s",
-                              it->cmd.pb ? it->cmd.reply_topic : "the dead-letter topic",
-                              rd_kafka_err2str(it->dr_err));
-            } else {
-                it->send = false;
-            }
-        }
-        if (!failed)
-            return 0;
-        if (stopping() && elapsed_ms(&t0) > STOP_GRACE_MS) {
-            saga_log_warn(NULL, "stopping with %d answers undelivered; the commands will be "
-                                "redelivered and answered from the barrier", failed);
-            return 1;
-        }
-        for (int slept = 0; slept < backoff; slept += 50)
-            pause_ms(50);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-    }
-}
-
-static void mark_done(worker *w)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(w->n);
-    for (int i = 0; i < w->n; i++) {
-        rd_kafka_message_t *m = w->items[i].msg;
-        const char *t = rd_kafka_topic_name(m->rkt);
-        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, t, m->partition);
-        if (!p)
-            p = rd_kafka_topic_partition_list_add(l, t, m->partition);
-        if (m->offset + 1 > p->offset)
-            p->offset = m->offset + 1;
-    }
-    /* A partition revoked meanwhile refuses the store: its new owner gets
-     * those commands again and answers them from the barrier. */
-    rd_kafka_resp_err_t e = rd_kafka_offsets_store(w->consumer, l);
-    if (e && e != RD_KAFKA_RESP_ERR__STATE)
-        saga_log_warn(NULL, "offsets store: %s (the commands will be redelivered "
-                            "and answered from the barrier)", rd_kafka_err2str(e));
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-static void free_items(worker *w)
-{
-    for (int i = 0; i < w->n; i++) {
-        saga_item *it = &w->items[i];
+    for (int i = 0; i < *n; i++) {
+        saga_item *it = &items[i];
         saga_wire_cmd_free(&it->cmd);
         free(it->result);
         free(it->reply);
         rd_kafka_message_destroy(it->msg);
     }
-    w->n = 0;
+    *n = 0;
 }
 
 static void add_message(worker *w, rd_kafka_message_t *m)
@@ -542,6 +430,7 @@ static void add_message(worker *w, rd_kafka_message_t *m)
     saga_item *it = &w->items[w->n++];
     memset(it, 0, sizeof *it);
     it->msg = m;
+    it->polled_us = saga_hops_now_us();
     int rc = saga_wire_decode(m->payload, m->len, w->cfg->max_message_bytes, &it->cmd,
                               it->poison, sizeof it->poison);
     if (rc) {
@@ -562,10 +451,11 @@ static void add_message(worker *w, rd_kafka_message_t *m)
     it->fault = saga_faults_draw(&w->cfg->faults, pb->idempotency_key, a, pb->attempt);
 }
 
-/* Polls what is available: waits for the first message only. */
+/* Polls what is available: waits for the first message only, and hardly
+ * at all while a held batch waits to be settled. */
 static void poll_batch(worker *w)
 {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, POLL_MS);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, w->n_held ? 1 : POLL_MS);
     while (m) {
         add_message(w, m);
         m = w->n < w->cfg->batch_max ? rd_kafka_consumer_poll(w->consumer, 0) : NULL;
@@ -599,14 +489,33 @@ static int failpoint(const char *name)
     return 1;
 }
 
-/* Handles one batch end to end. 1 when the worker must stop without
- * acknowledging it. */
+/* Settles the held batch: waits for its answers' delivery, then marks its
+ * offsets done. 1 when the worker must stop without acknowledging it. */
+static int settle_held(worker *w)
+{
+    if (w->n_held == 0)
+        return 0;
+    if (saga_wsend_await(&w->send, w->held, w->n_held, stopping))
+        return 1;
+    if (failpoint("worker.after_reply"))
+        return 1;
+    saga_wsend_mark_done(&w->send, w->held, w->n_held);
+    saga_wops_batch(&w->ops, w->held, w->n_held);
+    free_items(w->held, &w->n_held);
+    return 0;
+}
+
+/* Applies one batch, settles the one before, then sends this one's
+ * answers and holds it. 1 when the worker must stop without acknowledging
+ * either. */
 static int handle_batch(worker *w)
 {
     count(&w->stats->batches, 1);
+    w->send.start_us = saga_hops_now_us();
     delay_if_drawn(w);
     if (apply_until_done(w))
         return 1;
+    w->send.applied_us = saga_hops_now_us();
     crash_if_drawn(w);
     if (failpoint("worker.after_commit"))
         return 1;
@@ -614,12 +523,14 @@ static int handle_batch(worker *w)
         saga_log_error(NULL, "out of memory packing replies");
         return 1;
     }
-    if (deliver(w))
+    if (settle_held(w))
         return 1;
-    if (failpoint("worker.after_reply"))
-        return 1;
-    mark_done(w);
-    saga_wops_batch(&w->ops, w->items, w->n);
+    saga_wsend_produce(&w->send, w->items, w->n);
+    saga_item *v = w->held;
+    w->held = w->items;
+    w->n_held = w->n;
+    w->items = v;
+    w->n = 0;
     return 0;
 }
 
@@ -732,18 +643,24 @@ static int consume(worker *w, saga_error *err)
     saga_log_info(NULL, "consuming %s as group %s (batches of up to %d)", w->cfg->topic,
                   w->cfg->group, w->cfg->batch_max);
     w->items = calloc((size_t)w->cfg->batch_max, sizeof *w->items);
-    if (!w->items)
+    w->held = calloc((size_t)w->cfg->batch_max, sizeof *w->held);
+    if (!w->items || !w->held)
         return saga_error_set(err, SAGA_ENOMEM, "worker: out of memory");
-    while (!stopping()) {
+    int give_up = 0;
+    while (!stopping() && !give_up) {
         report_readiness(w);
         poll_batch(w);
-        if (w->n == 0)
+        if (w->n == 0) {
+            give_up = settle_held(w);
             continue;
-        int give_up = handle_batch(w);
-        free_items(w);
-        if (give_up)
-            break;
+        }
+        give_up = handle_batch(w);
+        free_items(w->items, &w->n);
+        w->send.free_us = saga_hops_now_us();
     }
+    if (!give_up)
+        settle_held(w); /* a stop: the last answers, then their offsets */
+    free_items(w->held, &w->n_held);
     return 0;
 }
 
@@ -790,6 +707,7 @@ int saga_worker_run(const saga_worker_config *cfg, const saga_worker_handlers *h
     saga_barrier_close(&w.barrier);
     PQfinish(w.pg);
     free(w.items);
+    free(w.held);
     saga_wops_stop(&w.ops);
     if (rc == 0)
         log_summary(w.stats);

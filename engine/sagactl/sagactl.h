@@ -306,6 +306,12 @@ size_t cli_flow_cause(const PGresult *r, int row, int col, char *buf, size_t cap
  * (and whether it expired), tags; status is the saga's. */
 void cli_flow_print(cli *c, const PGresult *r, int row, int col, const char *status);
 
+/* --- timing.c ----------------------------------------------------------- */
+
+/* `show ID --timing [--json]`: the saga's hop rows as a table or a JSON
+ * document. Returns the exit code. */
+int cli_show_timing(cli *c, const char *id, bool json);
+
 /* --- waiting.c --------------------------------------------------------- */
 
 /* What a non-terminal saga is waiting for, built from its step rows: the

@@ -17,6 +17,7 @@ static const cli_opt OPTS[] = {
     {"last", CLI_VALUE, "N", "show only the last N timeline entries"},
     {"json", CLI_FLAG, NULL, "print one JSON document"},
     {"format", CLI_VALUE, "dot|svg", "print the step graph (Graphviz DOT or SVG) instead"},
+    {"timing", CLI_FLAG, NULL, "print where the time went, hop by hop, instead (timing.c)"},
 };
 
 typedef struct shown {
@@ -295,6 +296,8 @@ static void print_timeline(cli *c, const shown *s)
         saga_table_column(t, k, heads[k],
                           k == 0 ? SAGA_TABLE_RIGHT : k == 5 ? SAGA_TABLE_SHRINK : 0);
     for (int i = 0; i < PQntuples(r); i++) {
+        if (strcmp(cli_get(r, i, QHIST_KIND), "hop") == 0)
+            continue; /* --timing tells these */
         int64_t at = cli_get_i64(r, i, QHIST_AT);
         char when[SAGA_TIME_TEXT_MAX], action[48] = "-", detail[1024];
         if (c->utc) {
@@ -460,6 +463,8 @@ static int run(cli *c, const cli_args *a)
     saga_error err;
     json_t *doc;
     const char *format = cli_value(a, "format");
+    if (cli_flag(a, "timing"))
+        return cli_show_timing(c, a->pos[0], cli_flag(a, "json"));
     if (format || cli_flag(a, "json")) {
         if (cli_doc_show(c, a, &doc, &err))
             return cli_fail(c, &err);
@@ -479,7 +484,7 @@ static int run(cli *c, const cli_args *a)
 
 const cli_command cli_cmd_show = {
     .name = "show",
-    .synopsis = "ID [--last N] [--json | --format dot|svg]",
+    .synopsis = "ID [--last N] [--json | --format dot|svg | --timing [--json]]",
     .summary = "show one saga: header, steps, timeline, what it waits for",
     .description =
         "Shows a saga (ID may be any unique prefix of its id): definition,\n"
@@ -490,7 +495,9 @@ const cli_command cli_cmd_show = {
         "transition and operator action, timed from the saga's creation; the\n"
         "operator actions with who asked for them; and what the saga is waiting\n"
         "for now. --format dot|svg prints the step graph instead, coloured by\n"
-        "step status (the picture the console shows).",
+        "step status (the picture the console shows). --timing prints, per\n"
+        "command and reply, the sagad turn by phase, the Kafka transits, the\n"
+        "waits for a busy sagad or worker, and the worker's batch by phase.",
     .opts = OPTS,
     .n_opts = sizeof OPTS / sizeof OPTS[0],
     .min_pos = 1,

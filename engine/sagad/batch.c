@@ -29,12 +29,13 @@ int saga_batch_init(saga_batch *b, rd_kafka_message_t **msgs, size_t n, size_t m
     b->n_msgs = n;
     b->now = now;
     b->evs = calloc(cap ? cap : 1, sizeof *b->evs);
+    b->ev_msg = calloc(cap ? cap : 1, sizeof *b->ev_msg);
     b->replies = calloc(n + 1, sizeof *b->replies);
     b->signals = calloc(n + 1, sizeof *b->signals);
     b->bad = calloc(n + 1, sizeof *b->bad);
     b->due = calloc(max_due, sizeof *b->due);
     b->starts = calloc(n + 1, sizeof *b->starts);
-    if (!b->evs || !b->replies || !b->signals || !b->bad || !b->due || !b->starts)
+    if (!b->evs || !b->ev_msg || !b->replies || !b->signals || !b->bad || !b->due || !b->starts)
         return saga_error_set(err, SAGA_ENOMEM, "out of memory");
     return 0;
 }
@@ -50,6 +51,7 @@ void saga_batch_free(saga_batch *b)
         saga_inbound_start_free(&b->starts[i].in);
     }
     free(b->evs);
+    free(b->ev_msg);
     free(b->replies);
     free(b->signals);
     free(b->bad);
@@ -70,6 +72,7 @@ static void add_poison(saga_batch *b, rd_kafka_message_t *m, saga_dlq_reason cod
 static saga_engine_event *add_event(saga_batch *b, const char *saga_id, saga_event_kind kind,
                                     rd_kafka_message_t *source)
 {
+    b->ev_msg[b->n_evs] = source;
     saga_engine_event *x = &b->evs[b->n_evs++];
     memset(x, 0, sizeof *x);
     x->saga_id = saga_id;
@@ -198,8 +201,10 @@ int saga_batch_create(saga_batch *b, PGconn *conn, saga_error *err)
         rc = saga_store_create_many(conn, rows, b->n_starts, created, err);
     for (size_t i = 0; rc == 0 && i < b->n_starts; i++) {
         /* A scheduled saga waits for its timer. */
-        if (created[i] && !saga_start_item_scheduled(&b->starts[i].item))
+        if (created[i] && !saga_start_item_scheduled(&b->starts[i].item)) {
             add_event(b, b->starts[i].item.id, SAGA_EV_START, NULL);
+            b->ev_msg[b->n_evs - 1] = b->starts[i].m;
+        }
     }
     free(rows);
     free(created);

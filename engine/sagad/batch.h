@@ -40,6 +40,8 @@ typedef struct saga_batch {
     size_t n_msgs;
     int64_t now;               /* every event's now_ms */
     saga_engine_event *evs;    /* source: the message, NULL for a START or TIMER */
+    rd_kafka_message_t **ev_msg; /* indexed like evs: the message each event came
+                                    from, a START's StartSaga too (borrowed) */
     size_t n_evs;
     saga_inbound_reply *replies; /* decoded, owned; indexed like msgs */
     saga_inbound_signal *signals; /* decoded, owned; indexed like msgs */

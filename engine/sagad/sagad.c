@@ -9,9 +9,10 @@
  * over the batch of batch.c) is one transaction covering every waiting
  * message and every due saga:
  *
- *   BEGIN; delete the outbox rows the previous turn published;
+ *   BEGIN; delete the outbox rows Kafka acknowledged since;
  *   lock + decide + write state, history, outbox; COMMIT;
- *   publish the commands; wait for Kafka's acks;
+ *   publish the commands (their acks are not waited for: the delivery
+ *   reports wake the loop and list the rows the next turn deletes);
  *   dead-letter the poison messages; mark the consumed offsets done.
  *
  * Any crash between those steps re-does work (messages are consumed again,
@@ -32,6 +33,7 @@
 #include "config.h"
 #include "engine.h"
 #include "failpoint.h"
+#include "hops.h"
 #include "http.h"
 #include "kafka.h"
 #include "log.h"
@@ -265,8 +267,15 @@ static void relay(sagad *d)
     } while (sent == d->batch_max && !stopping);
 }
 
-/* How long published outbox rows wait for a turn to delete them in. */
+/* How long acknowledged outbox rows wait for a turn to delete them in. */
 #define SENT_LINGER_MS 5
+
+static bool acked_waiting(const sagad *d)
+{
+    size_t n;
+    saga_bus_acked(d->bus, &n);
+    return n > 0;
+}
 
 /* How long poll() may sleep: until the next wake-up or relay tick, at most
  * outbox.interval; not at all when a NOTIFY asked for work. */
@@ -281,8 +290,11 @@ static int poll_timeout(const sagad *d, int64_t interval)
     }
     if (d->next_relay && d->next_relay - now < timeout)
         timeout = d->next_relay - now < 0 ? 0 : (int)(d->next_relay - now);
-    if (d->n_sent && timeout > SENT_LINGER_MS)
-        timeout = SENT_LINGER_MS;
+    if (acked_waiting(d)) {
+        int64_t until = d->last_turn_ms + SENT_LINGER_MS - now;
+        if (until < timeout)
+            timeout = until < 0 ? 0 : (int)until;
+    }
     if (d->wake_now || d->relay_now)
         timeout = 0;
     return timeout;
@@ -296,6 +308,8 @@ static int turn(sagad *d, rd_kafka_message_t **msgs, size_t n, bool due)
     d->wake_now = false;
     saga_error err;
     int rc = saga_turn_run(d, msgs, n, due, &err);
+    d->free_us = saga_hops_now_us();
+    d->last_turn_ms = saga_now_ms();
     d->watch.counts.turns++;
     if (rc) {
         d->watch.counts.failed_turns++;
@@ -365,9 +379,10 @@ static int loop(sagad *d)
                 break;
         }
         int timeout = poll_timeout(d, interval);
-        struct pollfd fds[2] = {{.fd = saga_bus_fd(d->bus), .events = POLLIN},
-                                {.fd = PQsocket(d->conn), .events = POLLIN}};
-        if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+        struct pollfd fds[3] = {{.fd = saga_bus_fd(d->bus), .events = POLLIN},
+                                {.fd = PQsocket(d->conn), .events = POLLIN},
+                                {.fd = saga_bus_producer_fd(d->bus), .events = POLLIN}};
+        if (poll(fds, 3, timeout) < 0 && errno != EINTR)
             saga_log_warn(NULL, "poll: %s", strerror(errno));
         saga_bus_serve(d->bus);
         drain_notifies(d);
@@ -379,13 +394,18 @@ static int loop(sagad *d)
         if (n || due) {
             if (turn(d, msgs, n, due))
                 continue;
-        } else if (d->n_sent) {
+        } else if (acked_waiting(d) && saga_now_ms() - d->last_turn_ms >= SENT_LINGER_MS) {
             saga_turn_forget_sent(d);
         }
         if (d->relay_now || saga_now_ms() >= d->next_relay)
             tick(d, interval);
     }
-    if (d->n_sent && d->conn && !sagad_pg_broken(d))
+    /* The last acknowledgements, so that a clean stop leaves no row for the
+     * relay to send twice. */
+    saga_error err;
+    if (saga_bus_flush(d->bus, (int)saga_config_ms(d->cfg, "shutdown.timeout"), &err))
+        saga_log_warn(NULL, "%s", err.msg);
+    if (acked_waiting(d) && d->conn && !sagad_pg_broken(d))
         saga_turn_forget_sent(d);
     free(msgs);
     return 0;
@@ -407,10 +427,10 @@ static rd_kafka_conf_t *kafka_conf(const saga_config *cfg, bool consumer)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     static const char *producer_defaults[][2] = {
-        /* Each turn ends in a flush, which sends at once whatever linger
-         * says; the linger only keeps a turn's commands together in one
-         * produce request instead of one request per command. */
-        {"linger.ms", "5"},
+        /* No turn waits for the broker, so nothing flushes: a linger would
+         * delay every command by that much. A turn's commands still share
+         * produce requests, queued while the previous one is in flight. */
+        {"linger.ms", "0"},
     };
     static const char *consumer_defaults[][2] = {
         {"session.timeout.ms", "6000"}, /* a dead sagad's partitions move fast */
@@ -594,7 +614,6 @@ int main(int argc, char **argv)
     saga_engine_free(d.engine);
     saga_circuits_free(d.circuits);
     PQfinish(d.conn);
-    free(d.sent_ids);
     saga_metrics_free(d.metrics);
     saga_config_free(d.cfg);
     return code;

@@ -42,13 +42,13 @@ typedef struct sagad {
     int64_t next_relay;
     saga_circuits *circuits;  /* breakers as of the last tick (breakers.c) */
     int64_t next_breakers;
-    /* Outbox rows already published, deleted by the next turn's transaction
-     * (or on their own when none comes soon): a turn then ends at its
-     * flush, not at a transaction of its own. */
-    int64_t *sent_ids;
-    size_t n_sent, cap_sent;
+    /* Outbox rows the broker acknowledged (saga_bus_acked) are deleted by
+     * the next turn's transaction, or on their own when no turn comes
+     * within a few milliseconds of the last one. */
+    int64_t last_turn_ms;
     volatile bool pg_ok;
     size_t claimed;         /* due sagas the last turn claimed */
+    int64_t free_us;        /* when the last turn let go of the loop (hops.h) */
     struct {
         int64_t status_every, next_status, max_timer_lag, next_check;
         int64_t lag_ms;     /* atomic: read by /readyz */

@@ -7,7 +7,7 @@
  *            deferred statements that travel together in one round trip;
  *   decide   lock, load and run the engine on every event;
  *   commit   state, history and outbox written with COMMIT: round trip two;
- *   publish  the commands and dead letters, one flush, offsets marked done.
+ *   publish  the commands (their acks not awaited), dead letters, offsets.
  *
  * Two round trips per turn whatever its size is the shape the throughput
  * rests on: a step added here must join one of them, not make a third.
@@ -21,8 +21,10 @@
 #include "batch.h"
 #include "dlq.h"
 #include "failpoint.h"
+#include "hops.h"
 #include "log.h"
 #include "store.h"
+#include "turn_hops.h"
 
 typedef struct turn {
     sagad *d;
@@ -31,33 +33,18 @@ typedef struct turn {
     saga_msgs out;
     int64_t *ids; /* outbox ids written, owned */
     size_t n_ids;
+    int64_t us[5]; /* start, decoded, decided, committed, produced (hops.h) */
+    size_t n_forget; /* acknowledged outbox ids this turn deletes */
 } turn;
-
-/* Keeps published outbox ids for the next turn to delete; if memory runs
- * out they are simply not deleted here and the relay re-sends them later
- * (participants deduplicate). */
-static void remember_sent(sagad *d, const int64_t *ids, size_t n)
-{
-    if (n == 0)
-        return;
-    if (d->n_sent + n > d->cap_sent) {
-        size_t cap = (d->n_sent + n) * 2;
-        int64_t *v = realloc(d->sent_ids, cap * sizeof *v);
-        if (!v)
-            return;
-        d->sent_ids = v;
-        d->cap_sent = cap;
-    }
-    memcpy(d->sent_ids + d->n_sent, ids, n * sizeof *ids);
-    d->n_sent += n;
-}
 
 void saga_turn_forget_sent(sagad *d)
 {
     saga_error err;
-    if (saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, &err) == 0 &&
+    size_t n;
+    const int64_t *ids = saga_bus_acked(d->bus, &n);
+    if (saga_store_outbox_delete(d->conn, ids, n, &err) == 0 &&
         saga_pg_settle(d->conn, &err) == 0)
-        d->n_sent = 0;
+        saga_bus_acked_drop(d->bus, n);
     else
         saga_log_warn(NULL, "%s", err.msg);
 }
@@ -80,8 +67,9 @@ static int turn_begin(turn *t, bool timers, saga_error *err)
 {
     sagad *d = t->d;
     int rc = saga_pg_defer(d->conn, "BEGIN", 0, NULL, NULL, err);
+    const int64_t *acked = saga_bus_acked(d->bus, &t->n_forget);
     if (rc == 0)
-        rc = saga_store_outbox_delete(d->conn, d->sent_ids, d->n_sent, err);
+        rc = saga_store_outbox_delete(d->conn, acked, t->n_forget, err);
     if (rc == 0 && t->b.n_starts)
         rc = saga_batch_create(&t->b, d->conn, err);
     if (rc == 0 && timers)
@@ -96,8 +84,11 @@ static int turn_decide(turn *t, saga_error *err)
                                err);
     if (rc == 0)
         rc = saga_circuits_defer(t->d->circuits, t->d->conn, t->b.evs, t->b.n_evs, err);
-    if (rc == 0)
+    if (rc == 0) {
         saga_batch_unknown(&t->b);
+        saga_turn_hops(&t->b, &t->w, t->d->free_us, t->us[0]);
+    }
+    t->us[2] = saga_hops_now_us();
     return rc;
 }
 
@@ -164,7 +155,7 @@ static void report_event(sagad *d, const saga_engine_event *x)
 static void turn_settle(turn *t)
 {
     sagad *d = t->d;
-    d->n_sent = 0;
+    saga_bus_acked_drop(d->bus, t->n_forget);
     /* The turn's own wake-ups; the exact earliest of all sagas is asked
      * after turns that claimed due sagas and on every relay tick. */
     if (t->w.earliest_wake_ms && (!d->next_wake || t->w.earliest_wake_ms < d->next_wake))
@@ -174,20 +165,38 @@ static void turn_settle(turn *t)
         report_event(d, &t->b.evs[i]);
 }
 
-/* Publishes what was just committed; on failure the rows stay and the
- * relay sends them after their grace period. */
+/*
+ * Publishes what was just committed, without waiting for the broker: each
+ * command carries its outbox id, and its delivery report puts the id on
+ * the list a later turn deletes (bus.h); a command never acknowledged keeps
+ * its row, which the relay sends after its grace period. The consumed
+ * messages are marked done at once, since the outbox holds what they
+ * caused, except when the turn dead-lettered some: a dead letter has no
+ * row, so it must be delivered before its message is marked done.
+ */
 static void turn_publish(turn *t)
 {
     sagad *d = t->d;
     const saga_batch *b = &t->b;
     saga_error err;
     int rc = 0;
+    char hops[SAGA_HOPS_MAX];
+    t->us[4] = saga_hops_now_us();
+    saga_hops_turn(hops, sizeof hops, t->us);
+    /* The write returns one id per command, in the order they were
+     * queued; anything else would be a bug, and the relay covers it. */
+    bool tracked = t->n_ids == t->out.n;
+    if (!tracked)
+        saga_log_warn(NULL, "%zu commands but %zu outbox ids: the relay will send them",
+                      t->out.n, t->n_ids);
     for (size_t i = 0; i < t->out.n && rc == 0; i++) {
         const saga_msg *m = &t->out.v[i];
-        rc = saga_bus_produce(d->bus, m->topic, m->key, m->payload, m->len, m->traceparent,
-                              &err);
+        saga_bus_msg bm = {.topic = m->topic, .key = m->key, .payload = m->payload,
+                           .len = m->len, .traceparent = m->traceparent, .hops = hops,
+                           .track = tracked ? t->ids[i] : 0};
+        rc = saga_bus_send(d->bus, &bm, &err);
     }
-    if (rc == 0 && (t->out.n || b->n_bad)) {
+    if (rc == 0 && b->n_bad) {
         for (size_t i = 0; i < b->n_bad; i++)
             dead_letter(d, b->bad[i].m, b->bad[i].code, b->bad[i].reason, &err);
         rc = saga_bus_flush(d->bus, 30000, &err);
@@ -197,7 +206,6 @@ static void turn_publish(turn *t)
     if (rc == 0)
         rc = saga_failpoint("turn.after_publish", &err);
     if (rc == 0) {
-        remember_sent(d, t->ids, t->n_ids);
         saga_bus_done(d->bus, b->msgs, b->n_msgs);
     } else {
         saga_log_warn(NULL, "publish failed, the outbox relay will resend: %s", err.msg);
@@ -211,7 +219,7 @@ static void turn_publish(turn *t)
 int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers,
                   saga_error *fail)
 {
-    turn t = {.d = d};
+    turn t = {.d = d, .us[0] = saga_hops_now_us()};
     saga_writes_init(&t.w);
     saga_error err;
     saga_error_clear(&err);
@@ -219,6 +227,7 @@ int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timer
     saga_engine_turn(d->engine); /* a new "latest" definition may exist */
     if (rc == 0)
         rc = saga_batch_decode(&t.b, d, &err);
+    t.us[1] = saga_hops_now_us();
     if (rc == 0)
         rc = turn_begin(&t, timers, &err);
     if (rc == 0)
@@ -229,6 +238,7 @@ int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timer
         rc = saga_failpoint("turn.before_commit", &err);
     if (rc == 0)
         rc = saga_store_write_commit(d->conn, &t.w, &t.ids, &t.n_ids, &err);
+    t.us[3] = saga_hops_now_us();
     d->claimed = t.b.n_due;
     if (rc) {
         saga_pg_rollback(d->conn);

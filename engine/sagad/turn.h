@@ -19,8 +19,9 @@
 
 /*
  * Runs one transaction over msgs (borrowed; the caller destroys them) and,
- * when timers is set, up to batch.max due sagas; publishes the commands,
- * dead-letters the poison messages and marks the messages done. Returns 0,
+ * when timers is set, up to batch.max due sagas; publishes the commands
+ * (not waiting for their acknowledgement), dead-letters the poison
+ * messages and marks the messages done. Returns 0,
  * or -1 when the transaction failed (its error in *fail): nothing of it is
  * then published or marked done, and the caller decides what to consume
  * again. Sets d->wake_now when more sagas may be due.
@@ -36,7 +37,7 @@ int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timer
  */
 int saga_turn_isolate(sagad *d, rd_kafka_message_t **msgs, size_t n);
 
-/* Deletes the outbox rows the last turns published, in a transaction of its
+/* Deletes the outbox rows Kafka has acknowledged, in a transaction of its
  * own: for when no turn comes soon enough to do it. */
 void saga_turn_forget_sent(sagad *d);
 

@@ -9,8 +9,10 @@
 #   git worktree add /tmp/old db60eb5 && make -C /tmp/old all
 #   sh tests/bench/ab.sh /tmp/old . 4
 # Each round starts sagad and both workers of one build, warms them up, then
-# measures 30 single sagas 50 ms apart and 15 s at each of AB_RATES (default
-# "300 500") sagas/s, and stops them. The stack is private (AB_STACK_DIR,
+# measures AB_SINGLE (default 30) single sagas 50 ms apart and AB_STEP_S
+# (default 15) seconds at each of AB_RATES (default "300 500") sagas/s, and
+# stops them. At the end, unless AB_HOPS=0, the hop breakdown (hops.sh) of
+# each build's last round. The stack is private (AB_STACK_DIR,
 # default build/bench/abstack; PostgreSQL :55462, Kafka :59122), durable
 # (fsync and synchronous_commit on), wiped at the start and stopped at the
 # end. The load generator is this checkout's. Output: one line per build
@@ -22,6 +24,8 @@ OLD=$(cd "$1" && pwd) || exit 2
 NEW=$(cd "$2" && pwd) || exit 2
 ROUNDS=${3:-4}
 RATES=${AB_RATES:-300 500}
+STEP_S=${AB_STEP_S:-15}
+SINGLE_N=${AB_SINGLE:-30}
 LG=$ROOT/build/tools/loadgen
 OUT=$ROOT/build/bench/ab
 for d in "$OLD" "$NEW"; do
@@ -79,11 +83,11 @@ round() { # TAG DIR N
     PIDS="$s $i $p"
     load "w$1$3" --single 5 --gap-ms 50 >/dev/null
     load "x$1$3" --rate 100 --duration 3 >/dev/null
-    load "s$1$3" --single 30 --gap-ms 50 >"$OUT/$1-$3-single.json"
-    line="$1 round $3: single p50 $(jq .latency_ms.p50 "$OUT/$1-$3-single.json") ms"
+    load "s$1$3" --single "$SINGLE_N" --gap-ms 50 >"$OUT/$1-$3-single.json"
+    line="$1 round $3: single p50/p99 $(jq -r '"\(.latency_ms.p50)/\(.latency_ms.p99)"' "$OUT/$1-$3-single.json") ms"
     for r in $RATES; do
-        load "r$r$1$3" --rate "$r" --duration 15 >"$OUT/$1-$3-$r.json"
-        line="$line; $r/s: $(jq '"\(.throughput_in_window) done/s, p50 \(.latency_ms.p50) ms"' -r "$OUT/$1-$3-$r.json")"
+        load "r$r$1$3" --rate "$r" --duration "$STEP_S" >"$OUT/$1-$3-$r.json"
+        line="$line; $r/s: $(jq '"\(.throughput_in_window) done/s, p50 \(.latency_ms.p50) p99 \(.latency_ms.p99) ms"' -r "$OUT/$1-$3-$r.json")"
     done
     kill -TERM $PIDS 2>/dev/null
     for x in $PIDS; do wait "$x" 2>/dev/null; done
@@ -98,12 +102,25 @@ while [ $n -le "$ROUNDS" ]; do
     n=$((n + 1))
 done
 
+# The hop breakdown (hops.sh) of the last round's single sagas and of its
+# last rate, per build: where the time went, not only how much.
+if [ "${AB_HOPS:-1}" = 1 ]; then
+    last=${RATES##* }
+    for tag in old new; do
+        echo "$tag, round $ROUNDS, single sagas:"
+        sh "$ROOT/tests/bench/hops.sh" "s$tag$ROUNDS" "$SAGA_PG_DSN"
+        echo "$tag, round $ROUNDS, $last/s:"
+        sh "$ROOT/tests/bench/hops.sh" "r$last$tag$ROUNDS" "$SAGA_PG_DSN"
+    done
+fi
+
 median() { jq -s 'sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
                   else (.[length / 2 - 1] + .[length / 2]) / 2 end'; }
 for tag in old new; do
-    line="$tag, median of $ROUNDS rounds: single p50 $(cat "$OUT"/$tag-*-single.json | jq .latency_ms.p50 | median) ms"
+    line="$tag, median of $ROUNDS rounds: single p50 $(cat "$OUT"/$tag-*-single.json | jq .latency_ms.p50 | median) p99 $(cat "$OUT"/$tag-*-single.json | jq .latency_ms.p99 | median) ms"
     for r in $RATES; do
-        line="$line; $r/s: $(cat "$OUT"/$tag-*-"$r".json | jq .throughput_in_window | median) done/s, p50 $(cat "$OUT"/$tag-*-"$r".json | jq .latency_ms.p50 | median) ms"
+        f() { cat "$OUT"/$tag-*-"$r".json | jq "$1" | median; }
+        line="$line; $r/s: $(f .throughput_in_window) done/s, p50 $(f .latency_ms.p50) p99 $(f .latency_ms.p99) ms"
     done
     echo "$line"
 done
