@@ -20,6 +20,7 @@
 #include "engine_family.h"
 #include "saga.pb-c.h"
 #include "template.h"
+#include "topics.h"
 #include "trace.h"
 
 typedef struct def_entry {
@@ -32,6 +33,7 @@ typedef struct def_entry {
 
 struct saga_engine {
     char *reply_topic;
+    char signal_topic[256]; /* where a parent's orders to its sub-sagas go */
     PGconn *conn; /* during saga_engine_apply: the caller's connection */
     def_entry *defs;
     unsigned turn;
@@ -43,12 +45,19 @@ saga_engine *saga_engine_new(const char *reply_topic)
     if (!e)
         return NULL;
     e->turn = 1;
+    snprintf(e->signal_topic, sizeof e->signal_topic, "%s", SAGA_TOPIC_SIGNALS);
     e->reply_topic = strdup(reply_topic);
     if (!e->reply_topic) {
         free(e);
         return NULL;
     }
     return e;
+}
+
+void saga_engine_set_signal_topic(saga_engine *e, const char *topic)
+{
+    if (topic && *topic)
+        snprintf(e->signal_topic, sizeof e->signal_topic, "%s", topic);
 }
 
 void saga_engine_free(saga_engine *e)
@@ -180,6 +189,7 @@ static int queue_command(saga_engine *e, const saga_spec *spec, saga_row *row,
     const saga_step_def *d = &spec->steps[c->step];
     if (d->kind == SAGA_STEP_SAGA) {
         engine_family_io io = {.e = e, .conn = e->conn, .reply_topic = e->reply_topic,
+                               .signal_topic = e->signal_topic,
                                .w = w, .msgs = msgs, .now_ms = now_ms};
         return saga_engine_family_command(&io, spec, row, c, err);
     }
@@ -375,6 +385,7 @@ static int apply_one(saga_engine *e, const saga_spec *spec, saga_row *row,
             return rc;
     }
     engine_family_io io = {.e = e, .conn = e->conn, .reply_topic = e->reply_topic,
+                           .signal_topic = e->signal_topic,
                            .w = w, .msgs = msgs, .now_ms = ev->now_ms};
     if ((rc = saga_engine_family_report(&io, row, &fx, err)))
         return rc;

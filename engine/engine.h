@@ -29,6 +29,10 @@ typedef struct saga_engine saga_engine;
 saga_engine *saga_engine_new(const char *reply_topic);
 void saga_engine_free(saga_engine *e);
 
+/* Where a parent's CONFIRM / COMPENSATE orders to its sub-sagas are sent
+ * (copied; default saga.signals): sagad's topics.signals. */
+void saga_engine_set_signal_topic(saga_engine *e, const char *topic);
+
 /*
  * The definition name@version (version 0 = the latest applied), parsed and
  * cached. *out is borrowed from the engine and lives as long as it. Which

@@ -189,7 +189,7 @@ static int order_child(const engine_family_io *io, const saga_spec *spec, saga_r
     s.actor = actor;
     s.attempt = c->attempt;
     s.traceparent = tp;
-    int rc = queue_packed(io->w, io->msgs, SAGA_TOPIC_SIGNALS, id, tp,
+    int rc = queue_packed(io->w, io->msgs, io->signal_topic, id, tp,
                           saga__signal__get_packed_size(&s), pack_signal, &s, err);
     char note[SAGA_ID_LEN + 64];
     snprintf(note, sizeof note, "sent to sub-saga %s", id);

@@ -15,6 +15,7 @@ typedef struct engine_family_io {
     saga_engine *e;
     PGconn *conn;
     const char *reply_topic;
+    const char *signal_topic; /* topics.signals: where orders to a child go */
     saga_writes *w;
     saga_msgs *msgs;  /* NULL: the relay publishes */
     int64_t now_ms;

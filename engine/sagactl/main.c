@@ -183,10 +183,14 @@ int cli_connect(cli *c, const cli_args *a)
 {
     /* Commands queued by operator actions name the reply topic sagad
      * consumes; SAGA_TOPICS_REPLIES is the variable sagad reads for its
-     * topics.replies key, so one setting serves both. */
+     * topics.replies key, so one setting serves both (and
+     * SAGA_TOPICS_SIGNALS for a parent's orders to its sub-sagas). */
     const char *replies = getenv("SAGA_TOPICS_REPLIES");
-    if (!c->engine)
+    if (!c->engine) {
         c->engine = saga_engine_new(replies && *replies ? replies : SAGA_TOPIC_REPLIES);
+        if (c->engine) /* sagad's topics.signals, the same way */
+            saga_engine_set_signal_topic(c->engine, getenv("SAGA_TOPICS_SIGNALS"));
+    }
     if (!c->engine) {
         fputs("sagactl: error: out of memory\n", stderr);
         return CLI_EXIT_FAIL;

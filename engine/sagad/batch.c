@@ -182,7 +182,7 @@ int saga_batch_decode(saga_batch *b, sagad *d, saga_error *err)
         const char *topic = rd_kafka_topic_name(b->msgs[i]->rkt);
         if (strcmp(topic, d->topic_start) == 0)
             rc = take_start(b, d, i, err);
-        else if (strcmp(topic, SAGA_TOPIC_SIGNALS) == 0)
+        else if (strcmp(topic, d->topic_signals) == 0)
             take_signal(b, i);
         else
             take_reply(b, i);

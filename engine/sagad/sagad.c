@@ -70,6 +70,8 @@ static const saga_config_key KEYS[] = {
      .range = "10ms..1h", .help = "how often the outbox relay looks for orphaned rows"},
     {.key = "topics.replies", .type = SAGA_CONFIG_STRING, .def = "saga.replies",
      .help = "topic sagad consumes replies from and names in every Command"},
+    {.key = "topics.signals", .type = SAGA_CONFIG_STRING, .def = "saga.signals",
+     .help = "topic of Signal messages: approvals, rejections, a parent's orders to its sub-sagas"},
     {.key = "topics.start", .type = SAGA_CONFIG_STRING, .def = "saga.start",
      .help = "topic of StartSaga requests"},
     {.key = "topics.dlq", .type = SAGA_CONFIG_STRING, .def = "saga.dlq",
@@ -464,7 +466,7 @@ static int ensure_topics(sagad *d, rd_kafka_conf_t *kc)
     int repl = (int)saga_config_int(d->cfg, "topics.replication");
     saga_topic_spec topics[] = {{d->topic_replies, parts, repl},
                                 {d->topic_start, parts, repl},
-                                {SAGA_TOPIC_SIGNALS, parts, repl},
+                                {d->topic_signals, parts, repl},
                                 {d->topic_dlq, 1, repl}};
     int64_t delay = 100, cap = saga_config_ms(d->cfg, "reconnect.max_backoff");
     while (!stopping) {
@@ -521,6 +523,7 @@ static int configure(sagad *d, int argc, char **argv)
     d->batch_max = (size_t)saga_config_int(d->cfg, "batch.max");
     d->topic_replies = saga_config_str(d->cfg, "topics.replies");
     d->topic_start = saga_config_str(d->cfg, "topics.start");
+    d->topic_signals = saga_config_str(d->cfg, "topics.signals");
     d->topic_dlq = saga_config_str(d->cfg, "topics.dlq");
     return -1;
 }
@@ -531,7 +534,7 @@ static int serve(sagad *d, rd_kafka_conf_t *kc, rd_kafka_conf_t *cc)
 {
     int code = 1;
     if (kc && cc && d->engine && pg_connect(d) == 0 && ensure_topics(d, kc) == 0) {
-        const char *topics[] = {d->topic_replies, d->topic_start, SAGA_TOPIC_SIGNALS};
+        const char *topics[] = {d->topic_replies, d->topic_start, d->topic_signals};
         /* A restarted sagad takes its partitions back at once (kafka.h). */
         char instance[512];
         bool is_static = !saga_config_str(d->cfg, "kafka.group.instance.id") &&
@@ -599,6 +602,8 @@ int main(int argc, char **argv)
     rd_kafka_conf_t *kc = kafka_conf(d.cfg, false);
     rd_kafka_conf_t *cc = kafka_conf(d.cfg, true);
     d.engine = saga_engine_new(d.topic_replies);
+    if (d.engine)
+        saga_engine_set_signal_topic(d.engine, d.topic_signals);
     if (sagad_breakers_init(&d)) {
         saga_engine_free(d.engine); /* out of memory: serve() gives up */
         d.engine = NULL;

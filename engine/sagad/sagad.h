@@ -34,7 +34,7 @@ typedef struct sagad {
     saga_metrics *metrics;
     saga_http *http;
     size_t batch_max;
-    const char *topic_start, *topic_replies, *topic_dlq; /* borrowed from cfg */
+    const char *topic_start, *topic_replies, *topic_dlq, *topic_signals; /* borrowed from cfg */
     int64_t next_wake;      /* when to look at due sagas next, 0 = none known */
     int64_t earliest_wake;  /* earliest sagas.wake_at last read (the timer lag) */
     bool wake_now;          /* a NOTIFY said: look at due sagas */

@@ -90,9 +90,9 @@ SKU=sku-$P
 "$BIN/payment-worker" seed --account "rich-$P" --balance 1000000 --account "poor-$P" --balance 1 >/dev/null ||
     fail "seed payment"
 # sagactl's operator actions must name the same reply topic as sagad.
-export SAGA_TOPICS_REPLIES="$T.replies"
+export SAGA_TOPICS_REPLIES="$T.replies" SAGA_TOPICS_SIGNALS="$T.signals"
 spawn sagad "$BIN/sagad" --http.listen=off --sagad.group="$T.sagad" --log.format=text \
-    --topics.replies="$T.replies" --topics.start="$T.start" --topics.dlq="$T.dlq"
+    --topics.replies="$T.replies" --topics.signals="$T.signals" --topics.start="$T.start" --topics.dlq="$T.dlq"
 spawn inv "$BIN/inventory-worker" --topic "$T.inv" --group "$T.inv" --log.format text
 spawn invslow "$BIN/inventory-worker" --topic "$T.invslow" --group "$T.invslow" --ignore RESERVE --log.format text
 spawn pay "$BIN/payment-worker" --topic "$T.pay" --group "$T.pay" --log.format text

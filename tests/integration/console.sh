@@ -84,9 +84,9 @@ SKU=sku-$P
 "$BIN/inventory-worker" seed --sku "$SKU" --qty 1000 >/dev/null || fail "seed inventory"
 "$BIN/payment-worker" seed --account "rich-$P" --balance 1000000 --account "poor-$P" --balance 1 \
     >/dev/null || fail "seed payment"
-export SAGA_TOPICS_REPLIES="$T.replies"
+export SAGA_TOPICS_REPLIES="$T.replies" SAGA_TOPICS_SIGNALS="$T.signals"
 spawn sagad "$BIN/sagad" --http.listen=off --sagad.group="$T.sagad" --log.format=text \
-    --topics.replies="$T.replies" --topics.start="$T.start" --topics.dlq="$T.dlq"
+    --topics.replies="$T.replies" --topics.signals="$T.signals" --topics.start="$T.start" --topics.dlq="$T.dlq"
 spawn inv "$BIN/inventory-worker" --topic "$T.inv" --group "$T.inv" --log.format text
 spawn invslow "$BIN/inventory-worker" --topic "$T.invslow" --group "$T.invslow" --ignore RESERVE \
     --log.format text

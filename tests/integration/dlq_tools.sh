@@ -53,9 +53,9 @@ EOF
 SKU=sku-$P-$(printf '%0400d' 0)
 "$BIN/inventory-worker" seed --sku "$SKU" --qty 10 >/dev/null || fail "seed inventory"
 
-export SAGA_TOPICS_REPLIES="$T.replies"
+export SAGA_TOPICS_REPLIES="$T.replies" SAGA_TOPICS_SIGNALS="$T.signals"
 spawn sagad "$BIN/sagad" --http.listen=off --sagad.group="$T.sagad" --log.format=text \
-    --topics.replies="$T.replies" --topics.start="$T.start" --topics.dlq="$T.dlq"
+    --topics.replies="$T.replies" --topics.signals="$T.signals" --topics.start="$T.start" --topics.dlq="$T.dlq"
 spawn small "$BIN/inventory-worker" --topic "$T.inv" --group "$T.inv" --dlq-topic "$T.dlq" \
     --worker.max.message.bytes 300 --log.format text
 SMALL=$SPAWNED

@@ -69,7 +69,7 @@ SKU=sku-$P
 "$BIN/payment-worker" seed --account "acct-$P" --balance 1000000 >/dev/null || fail "seed payment"
 start_sagad() {
     spawn sagad "$BIN/sagad" --http.listen="$HTTP" --sagad.group="$T.sagad" --log.format=text \
-        --topics.replies="$T.replies" --topics.start="$T.start" --topics.dlq="$T.dlq"
+        --topics.replies="$T.replies" --topics.signals="$T.signals" --topics.start="$T.start" --topics.dlq="$T.dlq"
     SAGAD=$SPAWNED
 }
 start_sagad

@@ -35,7 +35,7 @@ sed -e "s/\"name\": \"order_checkout\"/\"name\": \"$DEF\"/" \
 
 dsn() { echo "$SAGA_PG_DSN application_name=$T-$1"; }
 spawn sagad "$BIN/sagad" --pg.dsn="$(dsn sagad)" --http.listen=off --sagad.group="$T.sagad" \
-    --topics.replies="$T.replies" --topics.start="$T.start" --topics.dlq="$T.dlq"
+    --topics.replies="$T.replies" --topics.signals="$T.signals" --topics.start="$T.start" --topics.dlq="$T.dlq"
 DAEMONS=$SPAWNED
 for w in inventory payment; do
     spawn "$w" "$BIN/$w-worker" run --pg.dsn="$(dsn "$w")" --worker.topic="$T.$w" \

@@ -40,7 +40,7 @@ grep -q "\"topic\": \"$T.payment\"" "$TMP/def.json" || fail "could not derive th
 "$BIN/payment-worker" seed --account "$P-acc" --balance 1000000 >/dev/null || fail "seed account"
 
 spawn sagad "$BIN/sagad" --http.listen="$HTTP" --sagad.group="$T.sagad" \
-    --topics.replies="$T.replies" --topics.start="$T.start" --topics.dlq="$T.dlq"
+    --topics.replies="$T.replies" --topics.signals="$T.signals" --topics.start="$T.start" --topics.dlq="$T.dlq"
 SAGAD=$SPAWNED
 # A small size limit, so that "too large" can be tested below the broker's.
 INV_HTTP=127.0.0.1:$(free_port 2)

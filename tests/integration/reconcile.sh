@@ -66,9 +66,9 @@ SKU=sku-$P
 "$BIN/payment-worker" seed --account "rich-$P" --balance 100000 --account "poor-$P" --balance 1 >/dev/null ||
     fail "seed payment"
 
-export SAGA_TOPICS_REPLIES="$T.replies"
+export SAGA_TOPICS_REPLIES="$T.replies" SAGA_TOPICS_SIGNALS="$T.signals"
 spawn sagad "$BIN/sagad" --http.listen=off --sagad.group="$T.sagad" --log.format=text \
-    --topics.replies="$T.replies" --topics.start="$T.start" --topics.dlq="$T.dlq"
+    --topics.replies="$T.replies" --topics.signals="$T.signals" --topics.start="$T.start" --topics.dlq="$T.dlq"
 spawn inv "$BIN/inventory-worker" --topic "$T.inv" --group "$T.inv" --log.format text
 spawn pay "$BIN/payment-worker" --topic "$T.pay" --group "$T.pay" --log.format text
 spawn paystuck "$BIN/payment-worker" --topic "$T.paystuck" --group "$T.paystuck" --ignore RESERVE \
@@ -120,7 +120,7 @@ ok "all six kinds named with saga, step, participant and both sides; exit 1"
 # and counts, and repairs nothing.
 RPORT=$(free_port 7)
 spawn sagad-rj "$BIN/sagad" --http.listen="127.0.0.1:$RPORT" --sagad.group="$T.sagad" \
-    --log.format=text --topics.replies="$T.replies" --topics.start="$T.start" \
+    --log.format=text --topics.replies="$T.replies" --topics.signals="$T.signals" --topics.start="$T.start" \
     --topics.dlq="$T.dlq" --reconcile.interval=2s --reconcile.timeout=3s
 RJ=$SPAWNED
 metric_ok() {

@@ -18,7 +18,7 @@ HOLD_PORT=$(free_port 3)
 
 start_sagad() { # log name
     spawn "$1" "$BIN/sagad" --http.listen="127.0.0.1:$SP" --sagad.group="$P" \
-        --topics.replies="$P.replies" --topics.start="$P.start" --topics.dlq="$P.dlq"
+        --topics.replies="$P.replies" --topics.signals="$P.signals" --topics.start="$P.start" --topics.dlq="$P.dlq"
 }
 start_worker() { # log name
     spawn "$1" "$BIN/payment-worker" --http.listen="127.0.0.1:$WP" \

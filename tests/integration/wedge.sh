@@ -74,7 +74,7 @@ stop_gracefully "$(echo "$PIDS" | awk '{print $1}')"
 # --- 2. partitions withheld -------------------------------------------------
 A=$(free_port 2)
 B=$(free_port 3)
-OPTS="--topics.replies=$P.replies --topics.start=$P.start --topics.partitions=1 --sagad.group=$P"
+OPTS="--topics.replies=$P.replies --topics.signals=$P.signals --topics.start=$P.start --topics.partitions=1 --sagad.group=$P"
 # shellcheck disable=SC2086
 spawn sagad-a "$BIN/sagad" --http.listen="127.0.0.1:$A" $OPTS
 SA=$SPAWNED
