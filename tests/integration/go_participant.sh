@@ -50,6 +50,10 @@ export SAGA_PG_DSN="$SAGA_PG_DSN dbname=$DB"
 
 spawn courier "$COURIER"
 COURIER_PID=$SPAWNED
+# The check refuses a participant whose command topic does not exist yet:
+# wait until the courier has created it.
+topic_ready() { kcat -b "$SAGA_KAFKA_BROKERS" -L -t saga.courier.commands 2>/dev/null | grep -q 'partition 0,'; }
+wait_for 60 "the courier creates saga.courier.commands" topic_ready
 "$BIN/sagactl" participant check courier --timeout 20s \
     --reserve-payload "{\"order_id\":\"check\",\"slot\":\"check-$P\"}" \
     --reject-payload "{\"order_id\":\"check\",\"slot\":\"no-such-slot-$P\"}" >"$LOGS/check.txt" 2>&1 ||
