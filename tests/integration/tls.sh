@@ -10,7 +10,7 @@
 # SAGA_KAFKA_SSL_BROKERS set, as `SAGA_TLS=1 stack.sh up` writes in its env
 # file); otherwise starts a private one beside it (SAGA_STACK_DIR-tls, ports
 # SAGA_TLS_PG_PORT, SAGA_TLS_KAFKA_PORT, SAGA_TLS_KAFKA_CONTROLLER_PORT and
-# SAGA_TLS_KAFKA_SSL_PORT, by default the plain stack's plus 1000) and stops
+# SAGA_TLS_KAFKA_SSL_PORT, by default the plain stack's minus 30000) and stops
 # it at the end, so the default stack is never changed.
 . "$(dirname "$0")/lib.sh"
 
@@ -19,9 +19,11 @@ OWN_STACK=""
 trap 'cleanup; [ -z "$OWN_STACK" ] || sh "$STACK_SH" down >/dev/null 2>&1' EXIT INT TERM
 if [ -z "${SAGA_TLS_DIR:-}" ] || [ -z "${SAGA_KAFKA_SSL_BROKERS:-}" ]; then
     export SAGA_STACK_DIR="${SAGA_STACK_DIR:-$ROOT/.stack}-tls"
-    export SAGA_PG_PORT="${SAGA_TLS_PG_PORT:-$((${SAGA_PG_PORT:-55432} + 1000))}"
-    export SAGA_KAFKA_PORT="${SAGA_TLS_KAFKA_PORT:-$((${SAGA_KAFKA_PORT:-59092} + 1000))}"
-    export SAGA_KAFKA_CONTROLLER_PORT="${SAGA_TLS_KAFKA_CONTROLLER_PORT:-$((${SAGA_KAFKA_CONTROLLER_PORT:-59093} + 1000))}"
+    # Below the kernel's ephemeral range (32768-60999 here): a port in it
+    # can be held, for a moment, by any outgoing connection on the box.
+    export SAGA_PG_PORT="${SAGA_TLS_PG_PORT:-$((${SAGA_PG_PORT:-55432} - 30000))}"
+    export SAGA_KAFKA_PORT="${SAGA_TLS_KAFKA_PORT:-$((${SAGA_KAFKA_PORT:-59092} - 30000))}"
+    export SAGA_KAFKA_CONTROLLER_PORT="${SAGA_TLS_KAFKA_CONTROLLER_PORT:-$((${SAGA_KAFKA_CONTROLLER_PORT:-59093} - 30000))}"
     export SAGA_KAFKA_SSL_PORT="${SAGA_TLS_KAFKA_SSL_PORT:-$((SAGA_KAFKA_PORT + 2))}"
     OWN_STACK=1
     SAGA_TLS=1 sh "$STACK_SH" up >"$LOGS/stack.log" 2>&1 ||
