@@ -40,6 +40,7 @@ struct saga_bus {
     size_t n_acked, cap_acked;
     size_t in_flight;        /* tracked messages without a delivery report */
     saga_kafka_assignment assignment;
+    char fatal[512];         /* a fatal client error, "" when none */
 };
 
 /* Adds a delivered id; without memory the row is simply not deleted by a
@@ -77,9 +78,18 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
+/* A fatal error (a static member fenced, the idempotent producer's state
+ * lost) leaves the client unusable for good: it is kept for the loop,
+ * which stops sagad so that its supervisor starts a fresh one, as the
+ * workers do, rather than idling with no partitions. */
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    (void)opaque;
+    saga_bus *b = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL && b && !b->fatal[0]) {
+        rd_kafka_fatal_error(rk, b->fatal, sizeof b->fatal);
+        saga_log_error(NULL, "kafka %s: fatal error: %s", rd_kafka_name(rk), b->fatal);
+        return;
+    }
     saga_log_warn(NULL, "kafka %s: %s: %s", rd_kafka_name(rk),
                   rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
@@ -194,6 +204,11 @@ void saga_bus_free(saga_bus *b, int flush_timeout_ms)
     }
     free(b->acked);
     free(b);
+}
+
+const char *saga_bus_fatal(const saga_bus *b)
+{
+    return b->fatal[0] ? b->fatal : NULL;
 }
 
 int saga_bus_assignment(const saga_bus *b, int64_t *since_ms)

@@ -40,6 +40,9 @@ typedef struct saga_bus_opts {
 saga_bus *saga_bus_new(const saga_bus_opts *o, saga_error *err);
 void saga_bus_free(saga_bus *b, int flush_timeout_ms);
 
+/* The fatal error that made a client unusable for good, or NULL. */
+const char *saga_bus_fatal(const saga_bus *b);
+
 /* Partitions assigned to the consumer now (0 without one); *since_ms (may
  * be NULL) gets the wall-clock time that count has held since. */
 int saga_bus_assignment(const saga_bus *b, int64_t *since_ms);

@@ -372,6 +372,7 @@ static int loop(sagad *d)
     if (!msgs)
         return 1;
     int64_t interval = saga_config_ms(d->cfg, "outbox.interval");
+    int fatal = 0;
     d->next_relay = 0;
     while (!stopping) {
         saga_http_beat(d->http);
@@ -387,6 +388,13 @@ static int loop(sagad *d)
         if (poll(fds, 3, timeout) < 0 && errno != EINTR)
             saga_log_warn(NULL, "poll: %s", strerror(errno));
         saga_bus_serve(d->bus);
+        if (saga_bus_fatal(d->bus)) {
+            saga_log_error(NULL, "stopping: the Kafka client cannot go on (%s); a restart "
+                                 "joins afresh (nothing is lost: see docs/operations.md)",
+                           saga_bus_fatal(d->bus));
+            fatal = 1;
+            break;
+        }
         drain_notifies(d);
         if (sagad_pg_broken(d))
             continue;
@@ -410,7 +418,7 @@ static int loop(sagad *d)
     if (acked_waiting(d) && d->conn && !sagad_pg_broken(d))
         saga_turn_forget_sent(d);
     free(msgs);
-    return 0;
+    return fatal;
 }
 
 static int set_kafka(const char *key, const char *value, void *user)
