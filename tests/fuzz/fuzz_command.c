@@ -66,7 +66,7 @@ static void check_command(const saga_wire_cmd *c)
         !field_ok(pb->saga_name, SAGA_WIRE_MAX_ID, false) ||
         !field_ok(pb->command, SAGA_WIRE_MAX_ID, false) ||
         !field_ok(pb->traceparent, SAGA_WIRE_MAX_ID, false) ||
-        pb->action < SAGA__ACTION__RESERVE || pb->action > SAGA__ACTION__COMPENSATE ||
+        pb->action < SAGA__ACTION__RESERVE || pb->action > SAGA__ACTION__QUERY ||
         pb->attempt < 0)
         fail("an accepted Command breaks a documented bound");
     if (!json_is_object(c->payload))
@@ -123,6 +123,13 @@ static void one_message(const uint8_t *data, size_t size)
     saga_wire_cmd c;
     if (decode(data + 2, size - 2, max, &c))
         return;
+    /* A QUERY (reconciliation) is answered from the barrier by its own
+     * reply (saga_wire_query_reply), read by sagactl reconcile, never by
+     * sagad's door: the properties below are about the three actions. */
+    if (c.pb->action == SAGA__ACTION__QUERY) {
+        saga_wire_cmd_free(&c);
+        return;
+    }
     static const char *const results[] = {NULL, "{}", "{\"reservation_id\":\"r-1\",\"qty\":3}"};
     check_reply(c.pb, SAGA_WORKER_OK, "", results[size % 3]);
     check_reply(c.pb, SAGA_WORKER_REJECTED, "insufficient stock for sku \"\xc3\xa9\"", NULL);
@@ -198,7 +205,9 @@ static void sequence(const uint8_t *data, size_t size)
         size_t n = data[1] < size - 2 ? data[1] : size - 2;
         saga_wire_cmd c;
         if (decode(data + 2, n, 0, &c) == 0) {
-            slot *sl = find_slot(slots, &n_slots, c.pb->idempotency_key);
+            slot *sl = c.pb->action == SAGA__ACTION__QUERY
+                           ? NULL /* no side effect on the barrier */
+                           : find_slot(slots, &n_slots, c.pb->idempotency_key);
             if (sl)
                 deliver(sl, (saga_worker_action)c.pb->action, ctl);
             saga_wire_cmd_free(&c);
