@@ -343,6 +343,8 @@ void saga_bus_acked_drop(saga_bus *b, size_t n)
 {
     if (n > b->n_acked)
         n = b->n_acked;
+    if (n == 0) /* nothing acked yet: acked may still be NULL */
+        return;
     memmove(b->acked, b->acked + n, (b->n_acked - n) * sizeof *b->acked);
     b->n_acked -= n;
 }

@@ -46,7 +46,7 @@ bool saga_hops_worker(char *buf, size_t cap, const char *cmd, size_t len, const 
     char in[SAGA_HOPS_MAX];
     int64_t s[5];
     const char *end;
-    if (len >= sizeof in)
+    if (!cmd || len >= sizeof in) /* a header with no value: nothing to carry */
         return false;
     memcpy(in, cmd, len);
     in[len] = '\0';
@@ -73,7 +73,7 @@ bool saga_hops_text(const char *v, size_t len, int64_t free_us, int64_t turn_us,
     char in[SAGA_HOPS_MAX];
     int64_t s[5], w[5];
     const char *end;
-    if (len >= sizeof in)
+    if (!v || len >= sizeof in)
         return false;
     memcpy(in, v, len);
     in[len] = '\0';
