@@ -197,7 +197,7 @@ attempts=$(q "SELECT max(greatest(st.reserve_attempts, st.confirm_attempts, st.c
 completed=$(count COMPLETED)
 compensated=$(count COMPENSATED)
 echo
-say "seed $SEED ($PROFILE) at $COMMIT - replay with: make chaos PROFILE=$PROFILE SEED=$SEED"
+say "seed $SEED ($PROFILE, static members: $STATIC) at $COMMIT - replay with: CHAOS_STATIC=$STATIC make chaos PROFILE=$PROFILE SEED=$SEED"
 say "sagas: $SAGAS ($by_def; $by_path) -> COMPLETED $completed, COMPENSATED $compensated"
 say "faults injected: $n_faults ($faults); crash points armed $armed, reached $fired"
 say "worker fault flags: $(worker_faults) (worker exits after an injected crash: $crashes)"
@@ -208,7 +208,7 @@ say "effects applied twice: $TWICE (must be 0); sagas whose effects disagree wit
 say "load $((T_LOADED - T_LOAD)) s, last fault over at +$((T_FAULTS - T0)) s; every saga terminal $AFTER s after both (bound $BOUND_SECS s); run $((T_LOADED - T0)) s before the drain"
 say "row: | $SEED | $SAGAS | $n_faults: $faults | $completed / $compensated | $AFTER s | $attempts | $COMMIT |"
 if [ -s "$RUN/failures" ]; then
-    say "FAILED ($(wc -l <"$RUN/failures") assertions) - logs in $RUN"
+    say "FAILED ($(wc -l <"$RUN/failures") failed) - logs in $RUN"
     exit 1
 fi
 say "PASS"
