@@ -35,10 +35,11 @@
 #
 # Profiles (CHAOS_PROFILE, or PROFILE from make):
 #   short  80 sagas over 50 s, the first six kinds once each: the run inside
-#          `make test` (tests/integration/chaos_short.sh), about a minute
+#          `make test` (tests/integration/chaos_short.sh), 1.5 minutes
 #   full   600 sagas over 5 minutes, every kind three times (the default)
 #   long   10,000 sagas over 15 minutes, every kind twelve times (108
 #          faults), about 17 minutes in all
+# In each, the faults are spread over the load, the last one near its end.
 # CHAOS_STATIC=1 runs every process as a static group member
 # (group.instance.id), as sagad and the workers are in production with
 # HTTP on; by default they are dynamic members, as with HTTP off. (With
@@ -64,17 +65,17 @@ ALL_KINDS="kill_sagad churn_sagads kill_worker restart_kafka restart_pg slow_wor
 drop_replies crash_point poison"
 case "$PROFILE" in
 short)
-    SAGAS=80 LOAD_SECS=50 GAP_MIN=1 GAP_MAX=4 REPEAT=1 DRAIN_SECS=180
+    SAGAS=80 LOAD_SECS=50 REPEAT=1 DRAIN_SECS=180
     KINDS="kill_sagad kill_worker restart_kafka restart_pg slow_worker poison"
     RATES="--fault.reject.rate=0.05 --fault.retry.rate=0.05 --fault.drop.reply.rate=0.04 --fault.crash.after.commit.rate=0.01"
     ;;
 full)
-    SAGAS=600 LOAD_SECS=300 GAP_MIN=3 GAP_MAX=12 REPEAT=3 DRAIN_SECS=600
+    SAGAS=600 LOAD_SECS=300 REPEAT=3 DRAIN_SECS=600
     KINDS=$ALL_KINDS
     RATES="--fault.reject.rate=0.03 --fault.retry.rate=0.05 --fault.drop.reply.rate=0.03 --fault.crash.after.commit.rate=0.004"
     ;;
 long)
-    SAGAS=10000 LOAD_SECS=900 GAP_MIN=1 GAP_MAX=3 REPEAT=12 DRAIN_SECS=600
+    SAGAS=10000 LOAD_SECS=900 REPEAT=12 DRAIN_SECS=600
     KINDS=$ALL_KINDS
     RATES="--fault.reject.rate=0.03 --fault.retry.rate=0.05 --fault.drop.reply.rate=0.02 --fault.crash.after.commit.rate=0.001"
     ;;
@@ -310,10 +311,13 @@ T_LOAD=$(date +%s)
 STARTER=$!
 
 # --- the fault schedule ------------------------------------------------------------------
-# Each kind REPEAT times, shuffled, with a pause of GAP_MIN..GAP_MAX s
-# before each; all from the seed. A line: GAP KIND TARGET PARAM (PARAM: the
-# pause between churn rounds, or the crash point and its hit number).
-awk -v s="$SEED" -v r="$REPEAT" -v lo="$GAP_MIN" -v hi="$GAP_MAX" -v kl="$KINDS" 'BEGIN {
+# Each kind REPEAT times, shuffled; the i-th of n faults strikes at a random
+# moment of the i-th n-th of the load's first 95 %, or as soon as the one
+# before is over, so that the faults last as long as the load whatever they
+# take. All from the seed. A line: AT KIND TARGET PARAM (AT: seconds after
+# the load began; PARAM: the pause between churn rounds, or the crash point
+# and its hit number).
+awk -v s="$SEED" -v r="$REPEAT" -v span="$LOAD_SECS" -v kl="$KINDS" 'BEGIN {
     srand(s + 1)
     nk = split(kl, kinds, " ")
     n = 0
@@ -333,7 +337,7 @@ awk -v s="$SEED" -v r="$REPEAT" -v lo="$GAP_MIN" -v hi="$GAP_MAX" -v kl="$KINDS"
         } else {
             target = (k == "kill_sagad") ? sagads[1 + int(rand() * 2)] : workers[1 + int(rand() * 3)]
         }
-        printf "%.1f %s %s %s\n", lo + rand() * (hi - lo), k, target, param
+        printf "%d %s %s %s\n", (i - 1 + rand()) * span * 0.95 / n, k, target, param
     }
 }' >"$RUN/schedule"
 
@@ -416,8 +420,10 @@ fault() { # KIND TARGET PARAM
 }
 
 : >"$RUN/faults"
-while read -r gap kind target param; do
-    sleep "$gap" # the schedule: when the next fault strikes, not a wait for a condition
+while read -r at kind target param; do
+    while [ "$(date +%s)" -lt $((T_LOAD + at)) ]; do
+        sleep 0.2 # the schedule: when the next fault strikes, not a wait for a condition
+    done
     say "+$(elapsed)s $kind $target $param"
     fault "$kind" "$target" "$param"
     echo "$kind" >>"$RUN/faults"
@@ -447,7 +453,8 @@ stop_all
 # What verify.sh needs to judge the run on its own (it can be run again
 # on this directory: sh tests/chaos/verify.sh DIR).
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit+changes"
+[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no -- . ':!docs' 2>/dev/null)" ] &&
+    commit="$commit+changes"
 cat >"$RUN/params" <<PARAMS
 SEED=$SEED
 PROFILE=$PROFILE
