@@ -370,20 +370,29 @@ poison_burst() { # WORKER: poison on saga.replies, saga.start and WORKER's comma
     done
 }
 
-# degrade NAME ARGS SECONDS: NAME is restarted with ARGS, runs so for
-# SECONDS, and is restarted as it was.
-degrade() {
-    echo "$2" >"$RUN/$1.args"
-    kill -TERM "$(pid_of "$1")" 2>/dev/null
-    sleep "$3" # how long the fault lasts: part of the schedule
-    rm -f "$RUN/$1.args"
-    kill -TERM "$(pid_of "$1")" 2>/dev/null
-}
-
 # back NAME OLD-PID: NAME runs again, under another pid than OLD-PID.
 back() {
     p=$(pid_of "$1")
     [ -n "$p" ] && [ "$p" != "$2" ] && kill -0 "$p"
+}
+
+# restart NAME: SIGTERM, then wait for the supervisor to start NAME again,
+# so that no later fault sends a second SIGTERM ("stop at once", exit 1)
+# to a process still stopping.
+restart() {
+    old=$(pid_of "$1")
+    kill -TERM "$old" 2>/dev/null
+    wait_until 60 back "$1" "$old" || check "$1 was not back 60 s after a SIGTERM"
+}
+
+# degrade NAME ARGS SECONDS: NAME is restarted with ARGS, runs so for
+# SECONDS, and is restarted as it was.
+degrade() {
+    echo "$2" >"$RUN/$1.args"
+    restart "$1"
+    sleep "$3" # how long the fault lasts: part of the schedule
+    rm -f "$RUN/$1.args"
+    restart "$1"
 }
 
 # churn PAUSE: both sagad killed at once, three times, each time as soon as
@@ -403,7 +412,7 @@ churn() {
 crash_point() {
     echo "SAGA_FAILPOINTS=$2" >"$RUN/$1.once"
     echo "$1 $2" >>"$RUN/armed"
-    kill -TERM "$(pid_of "$1")" 2>/dev/null
+    restart "$1"
 }
 
 fault() { # KIND TARGET PARAM
