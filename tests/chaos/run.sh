@@ -461,22 +461,11 @@ wait_until 60 quiet || check "the consumers did not catch up after the run"
 stop_all
 # What verify.sh needs to judge the run on its own (it can be run again
 # on this directory: sh tests/chaos/verify.sh DIR).
-commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no -- . ':!docs' 2>/dev/null)" ] &&
-    commit="$commit+changes"
-cat >"$RUN/params" <<PARAMS
-SEED=$SEED
-PROFILE=$PROFILE
-STATIC=$STATIC
-SAGAS=$SAGAS
-P=$P
-BIN=$BIN
-T0=$T0
-T_LOAD=$T_LOAD
-T_LOADED=$T_LOADED
-T_FAULTS=$T_FAULTS
-BOUND_SECS=$BOUND_SECS
-COMMIT=$commit
-PARAMS
+    COMMIT="$COMMIT+changes"
+for v in SEED PROFILE STATIC SAGAS P BIN T0 T_LOAD T_LOADED T_FAULTS BOUND_SECS COMMIT; do
+    eval "echo \"$v=\$$v\""
+done >"$RUN/params"
 sh "$ROOT/tests/chaos/verify.sh" "$RUN"
 exit $?
