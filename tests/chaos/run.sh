@@ -200,7 +200,7 @@ on_exit() {
     stack up || echo "chaos: could not bring the stack back up, see $RUN/stack.log" >&2
 }
 trap on_exit EXIT
-trap 'exit 1' INT TERM
+trap 'say "interrupted by a signal: stopping everything"; exit 1' INT TERM
 
 # --- setup -------------------------------------------------------------------------
 stack up || { cat "$RUN/stack.log" >&2; exit 1; }
