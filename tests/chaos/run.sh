@@ -34,7 +34,8 @@
 # poison, exits) and prints its figures; the exit status is its verdict.
 #
 # Profiles (CHAOS_PROFILE, or PROFILE from make):
-#   short  80 sagas over 50 s, the first six kinds once each: the run inside
+#   short  80 sagas over 50 s, six kinds (not churn_sagads, drop_replies,
+#          crash_point) once each: the run inside
 #          `make test` (tests/integration/chaos_short.sh), 1.5 minutes
 #   full   600 sagas over 5 minutes, every kind three times (the default)
 #   long   10,000 sagas over 15 minutes, every kind twelve times (108
