@@ -205,8 +205,9 @@ demo: all | deps
 bench: all | deps
 	@sh tests/bench/run.sh
 
+# PROFILE=short|full|long (default full), SEED=n replays a run.
 chaos: all | deps
-	@sh tests/chaos/run.sh $(SEED)
+	@CHAOS_PROFILE=$(or $(PROFILE),$(CHAOS_PROFILE),full) sh tests/chaos/run.sh $(SEED)
 
 clean:
 	rm -rf build

@@ -1,40 +1,60 @@
 #!/bin/sh
-# run.sh [SEED] - the chaos suite (`make chaos [SEED=N]`): proves that no
-# saga is lost and no effect is applied twice whatever breaks.
+# run.sh [SEED] - the chaos suite (`make chaos [PROFILE=short|full|long]
+# [SEED=N]`): proves that no saga is lost and no effect is applied twice
+# whatever breaks, and that every saga ends within a stated bound once the
+# faults stop.
 #
-# N sagas of both example specs (order_checkout, order_checkout_parallel)
+# Sagas of both example specs (order_checkout, order_checkout_parallel)
 # are started at a steady rate, half through sagactl (PostgreSQL) and half
 # through the saga.start topic (Kafka), while two sagad processes, the
 # inventory and payment workers and a shipping participant
-# (tests/chaos/shipping_worker.c) serve them. The workers run with fault
-# flags (reject, retry, drop reply, crash after commit) the whole time, and
-# a seeded schedule injects, at random moments: kill -9 of a sagad, kill -9
-# of a worker, a Kafka broker restart, a PostgreSQL restart (fast shutdown),
-# a participant answering slower than the step timeout, and bursts of poison
-# messages on saga.replies, saga.start and the command topics.
+# (tests/chaos/shipping_worker.c) serve them, each under a supervisor that
+# restarts it a second after it exits. The workers run with fault flags
+# (reject, retry, drop reply, crash after commit) the whole time, and a
+# seeded schedule injects, at random moments:
+#   kill_sagad     kill -9 of one sagad
+#   churn_sagads   kill -9 of both sagad, three times in a row, as soon as
+#                  both are back
+#   kill_worker    kill -9 of a participant
+#   restart_kafka  the broker stopped and started
+#   restart_pg     PostgreSQL fast shutdown and start
+#   slow_worker    a participant answering slower than the step timeout
+#   drop_replies   a participant committing every effect and answering none
+#   crash_point    a process armed with a named crash point
+#                  (SAGA_FAILPOINTS=<point>=crash@N, engine/common/failpoint.h)
+#                  that exits there
+#   poison         bursts of poison on saga.replies, saga.start and a
+#                  command topic
 #
-# Afterwards, with every process running normally again and time to drain:
-# every saga is terminal; every COMPLETED saga has each step's reserve and
-# confirm applied exactly once in the participants' tables, every
-# COMPENSATED saga left no live reservation, hold or shipment; the running
-# totals per SKU and account equal what the COMPLETED sagas account for;
-# the three participants' `check` pass; the outbox is empty; and the
-# dead-letter topic received exactly the poison that was injected (each
-# message known by its topic, partition and offset), every copy with a
-# reason. The figures are printed at the end; the exit status is 0 only if
-# every assertion held.
+# Afterwards, with every process running normally again: every saga ends
+# (COMPLETED or COMPENSATED), the last within BOUND_SECS of the end of the
+# load and the last fault; the outbox drains; every consumer catches up.
+# Then tests/chaos/verify.sh checks the run (nothing lost, nothing applied
+# twice, barriers, the participants' own `check`, dead letters = injected
+# poison, exits) and prints its figures; the exit status is its verdict.
+#
+# Profiles (CHAOS_PROFILE, or PROFILE from make):
+#   short  80 sagas over 50 s, six kinds (not churn_sagads, drop_replies,
+#          crash_point) once each: the run inside
+#          `make test` (tests/integration/chaos_short.sh), 1.5 minutes
+#   full   600 sagas over 5 minutes, every kind three times (the default)
+#   long   10,000 sagas over 15 minutes, every kind twelve times (108
+#          faults), about 17 minutes in all
+# In each, the faults are spread over the load, the last one near its end.
+# CHAOS_STATIC=1 runs every process as a static group member
+# (group.instance.id), as sagad and the workers are in production with
+# HTTP on; by default they are dynamic members, as with HTTP off. (With
+# CHAOS_STATIC=1, a broker restart longer than the session timeout fences
+# a sagad's consumer for good: docs/reliability.md, what the tests found.)
 #
 # The seed decides the schedule (which faults, when, where), the sagas'
 # inputs and the workers' fault draws, so `make chaos SEED=N` replays a run
 # (what the operating system and Kafka's timing do with it may differ).
-#
-# CHAOS_PROFILE=short is the run inside `make test`
-# (tests/integration/chaos_short.sh): fewer sagas, one fault of each kind,
-# the same assertions. The stack restarted here is the one described by
-# SAGA_STACK_DIR / SAGA_PG_PORT / SAGA_KAFKA_PORT (tests/stack/stack.sh);
-# it is brought back up on exit, even on failure, since other tests follow.
-# Processes run in the default consumer groups and database, so nothing else
-# may use the stack during a run.
+# The stack restarted here is the one described by SAGA_STACK_DIR /
+# SAGA_PG_PORT / SAGA_KAFKA_PORT (tests/stack/stack.sh); it is brought back
+# up on exit, even on failure, since other tests follow. Processes run in
+# the default consumer groups and database, so nothing else may use the
+# stack during a run.
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,19 +62,39 @@ SEED=${1:-${SEED:-}}
 [ -n "$SEED" ] || SEED=$(od -An -N3 -tu4 /dev/urandom | tr -d ' ')
 case "$SEED" in *[!0-9]* | '') echo "chaos: SEED must be a whole number, not \"$SEED\"" >&2; exit 2 ;; esac
 PROFILE=${CHAOS_PROFILE:-full}
+ALL_KINDS="kill_sagad churn_sagads kill_worker restart_kafka restart_pg slow_worker \
+drop_replies crash_point poison"
 case "$PROFILE" in
-full)
-    SAGAS=600 LOAD_SECS=300 GAP_MIN=6 GAP_MAX=20 REPEAT=3 DRAIN_SECS=600
-    RATES="--fault.reject.rate=0.03 --fault.retry.rate=0.05 --fault.drop.reply.rate=0.03 --fault.crash.after.commit.rate=0.004"
-    ;;
 short)
-    SAGAS=80 LOAD_SECS=50 GAP_MIN=1 GAP_MAX=4 REPEAT=1 DRAIN_SECS=180
+    SAGAS=80 LOAD_SECS=50 REPEAT=1 DRAIN_SECS=180
+    KINDS="kill_sagad kill_worker restart_kafka restart_pg slow_worker poison"
     RATES="--fault.reject.rate=0.05 --fault.retry.rate=0.05 --fault.drop.reply.rate=0.04 --fault.crash.after.commit.rate=0.01"
     ;;
-*) echo "chaos: CHAOS_PROFILE is full or short, not \"$PROFILE\"" >&2; exit 2 ;;
+full)
+    SAGAS=600 LOAD_SECS=300 REPEAT=3 DRAIN_SECS=600
+    KINDS=$ALL_KINDS
+    RATES="--fault.reject.rate=0.03 --fault.retry.rate=0.05 --fault.drop.reply.rate=0.03 --fault.crash.after.commit.rate=0.004"
+    ;;
+long)
+    SAGAS=10000 LOAD_SECS=900 REPEAT=12 DRAIN_SECS=600
+    KINDS=$ALL_KINDS
+    RATES="--fault.reject.rate=0.03 --fault.retry.rate=0.05 --fault.drop.reply.rate=0.02 --fault.crash.after.commit.rate=0.001"
+    ;;
+*) echo "chaos: CHAOS_PROFILE is short, full or long, not \"$PROFILE\"" >&2; exit 2 ;;
 esac
+STATIC=${CHAOS_STATIC:-0}
 SLOW_SECS=12   # how long a participant answers slower than the step timeout
 SLOW_MS=7000   # > timeout_ms (5000) of every step of both specs
+DROP_SECS=8    # how long a participant drops every reply
+# Every saga must be terminal this long after the load and the last fault
+# end. Once every process is back (a restarted consumer within its 6 s
+# session), a command whose answer was lost is sent again when its deadline
+# passes: attempt n waits 5 s x min(2^(n-1), 4) <= 20 s, then backs off
+# <= 5 s + 20 % jitter, about 26 s per lost answer. A saga needs two rounds
+# in a row (reserve, then confirm or compensate) and the workers go on
+# dropping 2-4 % of replies during the drain: two lost answers per round
+# is 4 x 26 s = 104 s, rounded up.
+BOUND_SECS=120
 
 BIN=${SAGA_BIN:-$ROOT/build/bin}
 case "$BIN" in /*) ;; *) BIN=$ROOT/$BIN ;; esac
@@ -79,10 +119,11 @@ elapsed() { echo $(($(date +%s) - T0)); }
 stack() { sh "$ROOT/tests/stack/stack.sh" "$@" >>"$RUN/stack.log" 2>&1 3>&-; }
 psql_q() { psql "$SAGA_PG_DSN" -v ON_ERROR_STOP=1 -qtAX -c "$1"; }
 
-FAILED=0
-check() { # check DESCRIPTION: records a failed assertion (the run goes on to print figures)
+# check DESCRIPTION: records a failed assertion in $RUN/failures (the run
+# goes on; verify.sh adds its own and gives the verdict).
+check() {
     say "FAIL: $*"
-    FAILED=1
+    echo "$*" >>"$RUN/failures"
 }
 
 # wait_until SECONDS CMD...: polls CMD until it succeeds; 1 on timeout.
@@ -99,16 +140,19 @@ wait_until() {
 # --- processes ------------------------------------------------------------------
 # supervise NAME CMD...: keeps CMD running, restarting it one second after it
 # exits (what a process manager does), until $RUN/stop exists. Extra
-# arguments are read from $RUN/NAME.args at each start: that is how a fault
-# changes how a process runs. Exits are logged to $RUN/exits.
+# arguments are read from $RUN/NAME.args at each start, and environment
+# settings for one start only from $RUN/NAME.once (consumed): that is how a
+# fault changes how a process runs. Exits are logged to $RUN/exits.
 supervise() {
     name=$1
     shift
     (
         while [ ! -f "$RUN/stop" ]; do
             extra=$(cat "$RUN/$name.args" 2>/dev/null)
+            once=$(cat "$RUN/$name.once" 2>/dev/null)
+            rm -f "$RUN/$name.once"
             # shellcheck disable=SC2086
-            "$@" $extra >>"$RUN/$name.log" 2>&1 &
+            env $once "$@" $extra >>"$RUN/$name.log" 2>&1 &
             echo $! >"$RUN/$name.pid"
             wait $!
             rc=$?
@@ -157,14 +201,14 @@ on_exit() {
     stack up || echo "chaos: could not bring the stack back up, see $RUN/stack.log" >&2
 }
 trap on_exit EXIT
-trap 'exit 1' INT TERM
+trap 'say "interrupted by a signal: stopping everything"; exit 1' INT TERM
 
 # --- setup -------------------------------------------------------------------------
 stack up || { cat "$RUN/stack.log" >&2; exit 1; }
 # shellcheck disable=SC1091
 . "$STACK_DIR/env"
 export SAGA_PG_DSN SAGA_KAFKA_BROKERS
-say "seed $SEED, profile $PROFILE, $SAGAS sagas (replay: make chaos SEED=$SEED); logs in $RUN"
+say "seed $SEED, profile $PROFILE, $SAGAS sagas, static members: $STATIC (replay: make chaos PROFILE=$PROFILE SEED=$SEED); logs in $RUN"
 
 "$BIN/sagactl" migrate >/dev/null || { say "sagactl migrate failed"; exit 1; }
 "$BIN/sagactl" def apply "$ROOT/sagas/order_checkout.json" \
@@ -180,16 +224,20 @@ say "seed $SEED, profile $PROFILE, $SAGAS sagas (replay: make chaos SEED=$SEED);
 
 # A killed worker's partitions stay with its dead consumer until the group
 # session expires: 6 s like sagad's, instead of librdkafka's 45 s default.
+# A static member (CHAOS_STATIC=1) gets them back as soon as it is restarted.
 WORKER_FLAGS="--kafka.session.timeout.ms=6000 --kafka.heartbeat.interval.ms=1500 \
 --http.listen=off --fault.seed=$SEED $RATES"
-supervise sagad1 "$BIN/sagad" --http.listen=off
-supervise sagad2 "$BIN/sagad" --http.listen=off
-# shellcheck disable=SC2086
-supervise inventory "$BIN/inventory-worker" run $WORKER_FLAGS
-# shellcheck disable=SC2086
-supervise payment "$BIN/payment-worker" run $WORKER_FLAGS
-# shellcheck disable=SC2086
-supervise shipping "$TOOLS/shipping_worker" run $WORKER_FLAGS
+member() { [ "$STATIC" = 1 ] && echo "--kafka.group.instance.id=chaos-$1"; }
+# shellcheck disable=SC2046
+supervise sagad1 "$BIN/sagad" --http.listen=off $(member sagad1)
+# shellcheck disable=SC2046
+supervise sagad2 "$BIN/sagad" --http.listen=off $(member sagad2)
+# shellcheck disable=SC2086,SC2046
+supervise inventory "$BIN/inventory-worker" run $WORKER_FLAGS $(member inventory)
+# shellcheck disable=SC2086,SC2046
+supervise payment "$BIN/payment-worker" run $WORKER_FLAGS $(member payment)
+# shellcheck disable=SC2086,SC2046
+supervise shipping "$TOOLS/shipping_worker" run $WORKER_FLAGS $(member shipping)
 
 # Quiet: every consumer group has consumed everything (workers first: their
 # replies land on saga.replies before their offsets are committed).
@@ -240,34 +288,57 @@ mkfifo "$RUN/start.fifo"
 "$K" start <"$RUN/start.fifo" >"$RUN/kafka-started" 2>"$RUN/kafka-start.err" &
 KSTART=$!
 exec 3>"$RUN/start.fifo"
-PACE=$(awk -v t="$LOAD_SECS" -v n="$SAGAS" 'BEGIN { printf "%.3f", t / n }')
+# Saga i is started in second (i-1) * LOAD_SECS / SAGAS of the load: the
+# rate holds whatever starting a saga costs the shell.
+T_LOAD=$(date +%s)
 (
+    i=0
     while read -r key def path sku qty acc amount; do
+        due=$((T_LOAD + i * LOAD_SECS / SAGAS))
+        i=$((i + 1))
+        while [ "$(date +%s)" -lt "$due" ]; do
+            sleep 0.05 # the load's steady rate, not a wait for a condition
+        done
         input=$(input_of "$key" "$def" "$sku" "$qty" "$acc" "$amount")
         if [ "$path" = sagactl ]; then
             start_with_sagactl "$key" "$def" "$input" &
         else
             printf '%s\t%s\t%s\n' "$key" "$def" "$input" >&3
         fi
-        sleep "$PACE" # the load's steady rate, not a wait for a condition
     done <"$RUN/plan"
     wait
+    date +%s >"$RUN/loaded"
 ) &
 STARTER=$!
 
 # --- the fault schedule ------------------------------------------------------------------
-# Each kind REPEAT times, shuffled, with a pause of GAP_MIN..GAP_MAX s
-# before each; all from the seed.
-awk -v s="$SEED" -v r="$REPEAT" -v lo="$GAP_MIN" -v hi="$GAP_MAX" 'BEGIN {
+# Each kind REPEAT times, shuffled; the i-th of n faults strikes at a random
+# moment of the i-th n-th of the load's first 95 %, or as soon as the one
+# before is over, so that the faults last as long as the load whatever they
+# take. All from the seed. A line: AT KIND TARGET PARAM (AT: seconds after
+# the load began; PARAM: the pause between churn rounds, or the crash point
+# and its hit number).
+awk -v s="$SEED" -v r="$REPEAT" -v span="$LOAD_SECS" -v kl="$KINDS" 'BEGIN {
     srand(s + 1)
-    split("kill_sagad kill_worker restart_kafka restart_pg slow_worker poison", kinds, " ")
+    nk = split(kl, kinds, " ")
     n = 0
-    for (k = 1; k <= r; k++) for (i = 1; i <= 6; i++) list[++n] = kinds[i]
+    for (k = 1; k <= r; k++) for (i = 1; i <= nk; i++) list[++n] = kinds[i]
     for (i = n; i > 1; i--) { j = 1 + int(rand() * i); t = list[i]; list[i] = list[j]; list[j] = t }
     split("sagad1 sagad2", sagads, " "); split("inventory payment shipping", workers, " ")
+    np = split("turn.after_begin turn.before_commit turn.after_commit turn.after_publish " \
+               "worker.after_commit worker.after_reply", points, " ")
     for (i = 1; i <= n; i++) {
-        target = (list[i] == "kill_sagad") ? sagads[1 + int(rand() * 2)] : workers[1 + int(rand() * 3)]
-        printf "%.1f %s %s\n", lo + rand() * (hi - lo), list[i], target
+        k = list[i]; param = "-"
+        if (k == "churn_sagads") {
+            target = "sagad1+sagad2"; param = sprintf("%.1f", 0.5 + rand() * 2.5)
+        } else if (k == "crash_point") {
+            pt = points[1 + int(rand() * np)]
+            target = (pt ~ /^turn/) ? sagads[1 + int(rand() * 2)] : workers[1 + int(rand() * 3)]
+            param = pt "=crash@" (1 + int(rand() * 20))
+        } else {
+            target = (k == "kill_sagad") ? sagads[1 + int(rand() * 2)] : workers[1 + int(rand() * 3)]
+        }
+        printf "%d %s %s %s\n", (i - 1 + rand()) * span * 0.95 / n, k, target, param
     }
 }' >"$RUN/schedule"
 
@@ -300,40 +371,85 @@ poison_burst() { # WORKER: poison on saga.replies, saga.start and WORKER's comma
     done
 }
 
-fault() { # KIND TARGET
+# back NAME OLD-PID: NAME runs again, under another pid than OLD-PID.
+back() {
+    p=$(pid_of "$1")
+    [ -n "$p" ] && [ "$p" != "$2" ] && kill -0 "$p"
+}
+
+# restart NAME: SIGTERM, then wait for the supervisor to start NAME again,
+# so that no later fault sends a second SIGTERM ("stop at once", exit 1)
+# to a process still stopping.
+restart() {
+    old=$(pid_of "$1")
+    kill -TERM "$old" 2>/dev/null
+    wait_until 60 back "$1" "$old" || check "$1 was not back 60 s after a SIGTERM"
+}
+
+# degrade NAME ARGS SECONDS: NAME is restarted with ARGS, runs so for
+# SECONDS, and is restarted as it was.
+degrade() {
+    echo "$2" >"$RUN/$1.args"
+    restart "$1"
+    sleep "$3" # how long the fault lasts: part of the schedule
+    rm -f "$RUN/$1.args"
+    restart "$1"
+}
+
+# churn PAUSE: both sagad killed at once, three times, each time as soon as
+# both are back, PAUSE s later: for a while no coordinator lives long.
+churn() {
+    for round in 1 2 3; do
+        old1=$(pid_of sagad1) old2=$(pid_of sagad2)
+        kill -9 "$old1" "$old2" 2>/dev/null
+        wait_until 30 back sagad1 "$old1" && wait_until 30 back sagad2 "$old2" ||
+            check "churn round $round: the sagad did not come back"
+        [ "$round" = 3 ] || sleep "$1" # the churn's rhythm: part of the schedule
+    done
+}
+
+# crash_point NAME POINT=crash@N: NAME is restarted armed with that crash
+# point, for that run of the process only; when it gets there it exits 86.
+crash_point() {
+    echo "SAGA_FAILPOINTS=$2" >"$RUN/$1.once"
+    echo "$1 $2" >>"$RUN/armed"
+    restart "$1"
+}
+
+fault() { # KIND TARGET PARAM
     case "$1" in
     kill_sagad | kill_worker) kill -9 "$(pid_of "$2")" 2>/dev/null ;;
+    churn_sagads) churn "$3" ;;
     restart_kafka) stack restart-kafka || { stack up || check "kafka did not come back"; } ;;
     restart_pg) stack restart-pg || { stack up || check "postgres did not come back"; } ;;
-    slow_worker)
-        echo "--fault.delay=${SLOW_MS}ms" >"$RUN/$2.args"
-        kill -TERM "$(pid_of "$2")" 2>/dev/null
-        sleep "$SLOW_SECS" # how long the fault lasts: part of the schedule
-        rm -f "$RUN/$2.args"
-        kill -TERM "$(pid_of "$2")" 2>/dev/null
-        ;;
+    slow_worker) degrade "$2" "--fault.delay=${SLOW_MS}ms" "$SLOW_SECS" ;;
+    drop_replies) degrade "$2" "--fault.drop.reply.rate=1" "$DROP_SECS" ;;
+    crash_point) crash_point "$2" "$3" ;;
     poison) poison_burst "$2" ;;
     esac
 }
 
 : >"$RUN/faults"
-while read -r gap kind target; do
-    sleep "$gap" # the schedule: when the next fault strikes, not a wait for a condition
-    say "+$(elapsed)s $kind $target"
-    fault "$kind" "$target"
+while read -r at kind target param; do
+    while [ "$(date +%s)" -lt $((T_LOAD + at)) ]; do
+        sleep 0.2 # the schedule: when the next fault strikes, not a wait for a condition
+    done
+    say "+$(elapsed)s $kind $target $param"
+    fault "$kind" "$target" "$param"
     echo "$kind" >>"$RUN/faults"
 done <"$RUN/schedule"
+T_FAULTS=$(date +%s)
 
 wait "$STARTER"
 STARTER=""
 exec 3>&-
 wait "$KSTART" || check "chaos_kafka start failed (see $RUN/kafka-start.err)"
 KSTART=""
+T_LOADED=$(cat "$RUN/loaded")
 [ -s "$RUN/start-failed" ] && check "$(wc -l <"$RUN/start-failed") sagactl starts never succeeded"
-say "+$(elapsed)s load and faults done: draining"
+say "+$(elapsed)s load done after $((T_LOADED - T_LOAD)) s, last fault over at +$((T_FAULTS - T0))s: draining"
 
 # --- drain ----------------------------------------------------------------------------------
-T_DRAIN=$(date +%s)
 F="idempotency_key LIKE '$P-%'"
 terminal() {
     [ "$(psql_q "SELECT count(*) FROM sagas WHERE $F AND status IN ('COMPLETED', 'COMPENSATED')")" = "$SAGAS" ]
@@ -342,122 +458,15 @@ outbox_empty() { [ "$(psql_q "SELECT count(*) FROM saga_outbox")" = 0 ]; }
 wait_until "$DRAIN_SECS" terminal || check "not every saga is terminal after $DRAIN_SECS s of drain"
 wait_until 60 outbox_empty || check "the outbox did not drain"
 wait_until 60 quiet || check "the consumers did not catch up after the run"
-DRAIN=$(($(date +%s) - T_DRAIN))
-
-# --- assertions -------------------------------------------------------------------------------
-q() { psql_q "$1" 2>>"$RUN/psql.err" || echo "?"; }
-STORED=$(q "SELECT count(*) FROM sagas WHERE $F")
-LOST=$((SAGAS - STORED))
-[ "$LOST" = 0 ] || check "$LOST sagas lost (started $SAGAS, stored $STORED)"
-NONTERM=$(q "SELECT count(*) FROM sagas WHERE $F AND status NOT IN ('COMPLETED', 'COMPENSATED')")
-[ "$NONTERM" = 0 ] || check "$NONTERM sagas not terminal"
-
-# Per saga: what each step left in the participant's table.
-PER_SAGA="
-  SELECT s.id, s.status, s.def_name,
-         (SELECT count(*) FROM inventory.reservations r WHERE r.idempotency_key = s.id || '/reserve_inventory') AS rn,
-         (SELECT count(*) FROM inventory.reservations r WHERE r.idempotency_key = s.id || '/reserve_inventory' AND r.status = 'confirmed') AS rc,
-         (SELECT count(*) FROM inventory.reservations r WHERE r.idempotency_key = s.id || '/reserve_inventory' AND r.status = 'reserved') AS rl,
-         (SELECT count(*) FROM payment.holds h WHERE h.idempotency_key = s.id || '/reserve_payment') AS hn,
-         (SELECT count(*) FROM payment.holds h WHERE h.idempotency_key = s.id || '/reserve_payment' AND h.status = 'captured') AS hc,
-         (SELECT count(*) FROM payment.holds h WHERE h.idempotency_key = s.id || '/reserve_payment' AND h.status = 'held') AS hl,
-         (SELECT count(*) FROM shipping.shipments x WHERE x.idempotency_key = s.id || '/ship') AS xn,
-         (SELECT count(*) FROM shipping.shipments x WHERE x.idempotency_key = s.id || '/ship' AND x.status = 'booked') AS xb
-  FROM sagas s WHERE s.$F"
-# Applied twice: more than one row for a step, or a completed saga whose
-# step was confirmed more than once (the totals below catch the rest).
-TWICE=$(q "SELECT coalesce(sum((rn > 1)::int + (hn > 1)::int + (xn > 1)::int), 0) FROM ($PER_SAGA) t")
-# Wrong: a COMPLETED saga without exactly one confirmed reservation, one
-# captured hold (and for the parallel spec one booked shipment); a
-# COMPENSATED saga with anything still reserved, confirmed or booked.
-WRONG=$(q "SELECT count(*) FROM ($PER_SAGA) t WHERE
-  (status = 'COMPLETED' AND (rc <> 1 OR hc <> 1 OR (def_name = 'order_checkout_parallel' AND xb <> 1)))
-  OR (status = 'COMPENSATED' AND (rc + rl + hc + hl + xb) > 0)")
-# Totals: units sold and money captured are what the COMPLETED sagas
-# account for, and nothing stays reserved or held.
-SKU_OFF=$(q "SELECT string_agg(st.sku || ' sold ' || st.sold || ' expected ' || e.units || ' reserved ' || st.reserved, '; ')
-  FROM inventory.stock st CROSS JOIN LATERAL (SELECT coalesce(sum((s.input->>'qty')::bigint), 0) AS units
-    FROM sagas s WHERE s.$F AND s.status = 'COMPLETED' AND s.input->>'sku' = st.sku) e
-  WHERE starts_with(st.sku, '$P-') AND (st.sold <> e.units OR st.reserved <> 0)")
-ACC_OFF=$(q "SELECT string_agg(a.id || ' captured ' || a.captured || ' expected ' || e.money || ' held ' || a.held, '; ')
-  FROM payment.accounts a CROSS JOIN LATERAL (SELECT coalesce(sum((s.input->>'amount')::bigint), 0) AS money
-    FROM sagas s WHERE s.$F AND s.status = 'COMPLETED' AND s.input->>'account' = a.id) e
-  WHERE starts_with(a.id, '$P-') AND (a.captured <> e.money OR a.held <> 0)")
-EXCESS=$(q "SELECT (SELECT count(*) FROM inventory.stock st WHERE starts_with(st.sku, '$P-') AND st.sold >
-    (SELECT coalesce(sum((s.input->>'qty')::bigint), 0) FROM sagas s WHERE s.$F AND s.status = 'COMPLETED' AND s.input->>'sku' = st.sku))
-  + (SELECT count(*) FROM payment.accounts a WHERE starts_with(a.id, '$P-') AND a.captured >
-    (SELECT coalesce(sum((s.input->>'amount')::bigint), 0) FROM sagas s WHERE s.$F AND s.status = 'COMPLETED' AND s.input->>'account' = a.id))")
-case "$TWICE$EXCESS" in *[!0-9]*) TWICE="?" ;; *) TWICE=$((TWICE + EXCESS)) ;; esac
-[ "$TWICE" = 0 ] || check "$TWICE effects applied twice"
-[ "$WRONG" = 0 ] || check "$WRONG sagas whose participants' tables disagree with their status"
-[ -z "$SKU_OFF" ] || check "stock totals: $SKU_OFF"
-[ -z "$ACC_OFF" ] || check "account totals: $ACC_OFF"
-"$BIN/inventory-worker" check --prefix "$P-" >"$RUN/check-inventory" 2>&1 || check "inventory-worker check (see $RUN/check-inventory)"
-"$BIN/payment-worker" check --prefix "$P-" >"$RUN/check-payment" 2>&1 || check "payment-worker check (see $RUN/check-payment)"
-"$TOOLS/shipping_worker" check --prefix "$P-" >"$RUN/check-shipping" 2>&1 || check "shipping_worker check (see $RUN/check-shipping)"
-outbox_empty || check "the outbox is not empty"
-
-# Dead letters: exactly the injected poison, each with a reason. A copy may
-# be made twice (a process killed between dead-lettering and committing its
-# offset): duplicates are counted, not failed.
-touch "$RUN/injected"
-if "$K" dlq saga.dlq "$RUN/dlq.base" >"$RUN/dlq.new" 2>"$RUN/dlq.err"; then
-    cut -d' ' -f1-3 "$RUN/injected" | sort -u >"$RUN/injected.keys"
-    cut -f1 "$RUN/dlq.new" | sort -u >"$RUN/dlq.keys"
-    MISSING=$(comm -23 "$RUN/injected.keys" "$RUN/dlq.keys" | wc -l)
-    UNEXPECTED=$(comm -13 "$RUN/injected.keys" "$RUN/dlq.keys" | wc -l)
-    NO_REASON=$(awk -F'\t' '$2 == "-" || $2 == ""' "$RUN/dlq.new" | wc -l)
-    DLQ_N=$(wc -l <"$RUN/dlq.new")
-    DLQ_DUP=$((DLQ_N - $(wc -l <"$RUN/dlq.keys")))
-    [ "$MISSING" = 0 ] || check "$MISSING injected poison messages not dead-lettered (see $RUN/injected, $RUN/dlq.new)"
-    [ "$UNEXPECTED" = 0 ] || check "$UNEXPECTED dead letters that were not injected (see $RUN/dlq.new)"
-    [ "$NO_REASON" = 0 ] || check "$NO_REASON dead letters without a reason"
-else
-    check "cannot read saga.dlq (see $RUN/dlq.err)"
-    DLQ_N="?" DLQ_DUP="?"
-fi
 
 stop_all
-# No process may have died on its own: the only exits allowed are a clean
-# stop (0), our kills (137, or 143 for a SIGTERM that beat the signal
-# handlers of a process just restarted) and the workers' injected crashes
-# (3); and no sanitizer may have reported anything (ASan builds).
-awk '$3 != 0 && $3 != 137 && $3 != 143 && !($3 == 3 && $2 !~ /^sagad/)' "$RUN/exits" \
-    >"$RUN/exits.bad" 2>/dev/null
-[ -s "$RUN/exits.bad" ] && check "processes exited on their own: $(awk '{ printf "%s%s status %s", sep, $2, $3; sep = ", " }' "$RUN/exits.bad")"
-grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$RUN"/*.log >"$RUN/sanitizer" 2>/dev/null &&
-    check "sanitizer reports in $(tr '\n' ' ' <"$RUN/sanitizer")"
-
-# --- figures ------------------------------------------------------------------------------------
-worker_faults() { # distinct injected faults by kind, from the workers' logs
-    cat "$RUN/inventory.log" "$RUN/payment.log" "$RUN/shipping.log" 2>/dev/null |
-        grep '"injected fault' |
-        jq -r '[(.msg | sub(" \\(exit.*"; "")), .saga_id, .step, .action, .attempt] | @tsv' 2>/dev/null |
-        sort -u | cut -f1 | sed 's/injected fault: //' | sort | uniq -c |
-        awk '{ n = $1; $1 = ""; sub(/^ /, ""); printf "%s%s=%d", sep, $0, n; sep = ", " }'
-}
-by_status=$(q "SELECT string_agg(status || ' ' || n, ', ' ORDER BY status) FROM
-  (SELECT status, count(*) n FROM sagas WHERE $F GROUP BY status) t")
-by_def=$(awk '{ c[$2]++ } END { for (d in c) { printf "%s%s=%d", sep, d, c[d]; sep = ", " } }' "$RUN/plan")
-by_path=$(awk '{ c[$3]++ } END { printf "sagactl=%d, saga.start=%d", c["sagactl"], c["kafka"] }' "$RUN/plan")
-faults=$(sort "$RUN/faults" | uniq -c | awk '{ printf "%s%s=%d", sep, $2, $1; sep = ", " }')
-crashes=$(awk '$3 == 3' "$RUN/exits" 2>/dev/null | wc -l)
-durations=$(q "SELECT format('median %s s, p99 %s s, max %s s', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::numeric, 1),
-    round(percentile_cont(0.99) WITHIN GROUP (ORDER BY d)::numeric, 1), round(max(d)::numeric, 1))
-  FROM (SELECT extract(epoch FROM finished_at - created_at) d FROM sagas WHERE $F AND finished_at IS NOT NULL) t")
-echo
-say "seed $SEED ($PROFILE) - replay with: make chaos SEED=$SEED"
-say "sagas: $SAGAS ($by_def; $by_path) -> $by_status"
-say "faults injected: $faults"
-say "worker fault flags: $(worker_faults) (worker exits after an injected crash: $crashes)"
-say "poison injected: $(wc -l <"$RUN/injected") messages; dead letters received: $DLQ_N ($DLQ_DUP duplicate copies)"
-say "saga duration, start to terminal: $durations"
-say "sagas lost: $LOST (must be 0)"
-say "effects applied twice: $TWICE (must be 0); sagas whose effects disagree with their status: $WRONG"
-say "time to drain: $DRAIN s after the last start and the last fault (total run $(elapsed) s)"
-if [ "$FAILED" = 0 ]; then
-    say "PASS"
-else
-    say "FAILED - logs in $RUN"
-fi
-exit "$FAILED"
+# What verify.sh needs to judge the run on its own (it can be run again
+# on this directory: sh tests/chaos/verify.sh DIR).
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no -- . ':!docs' 2>/dev/null)" ] &&
+    COMMIT="$COMMIT+changes"
+for v in SEED PROFILE STATIC SAGAS P BIN T0 T_LOAD T_LOADED T_FAULTS BOUND_SECS COMMIT; do
+    eval "echo \"$v=\$$v\""
+done >"$RUN/params"
+sh "$ROOT/tests/chaos/verify.sh" "$RUN"
+exit $?
