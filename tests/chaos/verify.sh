@@ -20,8 +20,8 @@
 # sagas account for; the three participants' own `check` pass; the outbox
 # is empty; the dead-letter topic received exactly the injected poison,
 # each with a reason; no process exited on its own (only our kills, the
-# workers' injected crashes and crash points that were armed), and no
-# sanitizer reported anything.
+# workers' injected crashes, crash points that were armed, a stop after a
+# fenced static membership), and no sanitizer reported anything.
 set -u
 RUN=${1:?usage: verify.sh RUN-DIR}
 [ -f "$RUN/params" ] || { echo "chaos: $RUN/params is missing: not a finished run" >&2; exit 2; }
@@ -161,12 +161,21 @@ fi
 # No process may have died on its own: the only exits allowed are a clean
 # stop (0), our kills (137, or 143 for a SIGTERM that beat the signal
 # handlers of a process just restarted), the workers' injected crashes (3)
-# and, as many times as one was armed for that process, a crash point (86).
+# and, as many times as one was armed for that process, a crash point (86);
+# and status 1 as many times as the process logged that its static group
+# membership was fenced (a fatal Kafka error: it stops so that its
+# supervisor starts a fresh client).
 touch "$RUN/armed" "$RUN/exits"
+for name in sagad1 sagad2 inventory payment shipping; do
+    grep -c 'fatal error.*fenced' "$RUN/$name.log" 2>/dev/null |
+        awk -v n="$name" '{ for (i = 0; i < $1; i++) print n }'
+done >"$RUN/fenced"
 awk 'FILENAME == ARGV[1] { armed[$1]++; next }
+     FILENAME == ARGV[2] { fenced[$1]++; next }
      $3 == 86 && fired[$2]++ < armed[$2] { next }
+     $3 == 1 && stopped[$2]++ < fenced[$2] { next }
      $3 != 0 && $3 != 137 && $3 != 143 && !($3 == 3 && $2 !~ /^sagad/)' \
-    "$RUN/armed" "$RUN/exits" >"$RUN/exits.bad"
+    "$RUN/armed" "$RUN/fenced" "$RUN/exits" >"$RUN/exits.bad"
 [ -s "$RUN/exits.bad" ] && check "processes exited on their own: $(awk '{ printf "%s%s status %s", sep, $2, $3; sep = ", " }' "$RUN/exits.bad")"
 grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$RUN"/*.log >"$RUN/sanitizer" 2>/dev/null &&
     check "sanitizer reports in $(tr '\n' ' ' <"$RUN/sanitizer")"
@@ -197,7 +206,7 @@ attempts=$(q "SELECT max(greatest(st.reserve_attempts, st.confirm_attempts, st.c
 completed=$(count COMPLETED)
 compensated=$(count COMPENSATED)
 echo
-say "seed $SEED ($PROFILE, static members: $STATIC) at $COMMIT - replay with: CHAOS_STATIC=$STATIC make chaos PROFILE=$PROFILE SEED=$SEED"
+say "seed $SEED ($PROFILE, static members: ${STATIC:-0}) at $COMMIT - replay with: CHAOS_STATIC=${STATIC:-0} make chaos PROFILE=$PROFILE SEED=$SEED"
 say "sagas: $SAGAS ($by_def; $by_path) -> COMPLETED $completed, COMPENSATED $compensated"
 say "faults injected: $n_faults ($faults); crash points armed $armed, reached $fired"
 say "worker fault flags: $(worker_faults) (worker exits after an injected crash: $crashes)"
