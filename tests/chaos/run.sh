@@ -36,10 +36,10 @@
 # Profiles (CHAOS_PROFILE, or PROFILE from make):
 #   short  80 sagas over 50 s, six kinds (not churn_sagads, drop_replies,
 #          crash_point) once each: the run inside
-#          `make test` (tests/integration/chaos_short.sh), 1.5 minutes
+#          `make test` (tests/integration/chaos_short.sh), about a minute
 #   full   600 sagas over 5 minutes, every kind three times (the default)
 #   long   10,000 sagas over 15 minutes, every kind twelve times (108
-#          faults), about 17 minutes in all
+#          faults), about 15 minutes in all
 # In each, the faults are spread over the load, the last one near its end.
 # CHAOS_STATIC=1 runs every process as a static group member
 # (group.instance.id), as sagad and the workers are in production with
