@@ -246,6 +246,10 @@ size_t saga_bus_consume(saga_bus *b, rd_kafka_message_t **out, size_t max,
     for (ssize_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = out[i];
         if (m->err) {
+            /* A fatal error (a fenced static member) also arrives this way:
+             * kept for the loop, which stops sagad, as from on_error. */
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL && !b->fatal[0])
+                rd_kafka_fatal_error(b->consumer, b->fatal, sizeof b->fatal);
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 saga_log_warn(NULL, "kafka consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);

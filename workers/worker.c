@@ -422,6 +422,13 @@ static void free_items(saga_item *items, int *n)
 static void add_message(worker *w, rd_kafka_message_t *m)
 {
     if (m->err) {
+        /* A fatal error (a fenced static member) may arrive as a message
+         * rather than through the error callback: stop the same way. */
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL && !w->fatal[0]) {
+            rd_kafka_fatal_error(w->consumer, w->fatal, sizeof w->fatal);
+            saga_log_error(NULL, "kafka fatal error: %s; stopping", w->fatal);
+            stop_requested = 1;
+        }
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             saga_log_warn(NULL, "kafka consume: %s", rd_kafka_message_errstr(m));
         rd_kafka_message_destroy(m);
