@@ -15,8 +15,12 @@
 # each build's last round. The stack is private (AB_STACK_DIR,
 # default build/bench/abstack; PostgreSQL :55462, Kafka :59122), durable
 # (fsync and synchronous_commit on), wiped at the start and stopped at the
-# end. The load generator is this checkout's. Output: one line per build
-# and round, then the median of the rounds per build.
+# end. AB_OLD_SAGADS / AB_NEW_SAGADS run that many sagad processes
+# (default 1), AB_OLD_ARGS / AB_NEW_ARGS add options to each (e.g.
+# --kafka.linger.ms=2), so a setting can be compared with one build on
+# both sides. A warm-up round of NEW, not reported, runs before the first. The
+# load generator is this checkout's. Output: one line per build and round,
+# then the median of the rounds per build.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 [ $# -ge 2 ] || { echo "usage: ab.sh OLD_DIR NEW_DIR [ROUNDS]" >&2; exit 2; }
@@ -74,8 +78,19 @@ load() { # PREFIX ARGS...
 
 round() { # TAG DIR N
     d=$2
-    "$d/build/bin/sagad" --http.listen=127.0.0.1:$((SAGA_KAFKA_PORT + 20)) >>"$OUT/sagad.log" 2>&1 &
-    s=$!
+    case $1 in
+    old) n_sagad=${AB_OLD_SAGADS:-1} args=${AB_OLD_ARGS:-} ;;
+    *) n_sagad=${AB_NEW_SAGADS:-1} args=${AB_NEW_ARGS:-} ;;
+    esac
+    s=""
+    k=0
+    while [ $k -lt "$n_sagad" ]; do
+        # shellcheck disable=SC2086 # AB_*_ARGS are words on purpose
+        "$d/build/bin/sagad" --http.listen=127.0.0.1:$((SAGA_KAFKA_PORT + 20 + k)) $args \
+            >>"$OUT/sagad.log" 2>&1 &
+        s="$s $!"
+        k=$((k + 1))
+    done
     "$d/build/bin/inventory-worker" >>"$OUT/inventory.log" 2>&1 &
     i=$!
     "$d/build/bin/payment-worker" >>"$OUT/payment.log" 2>&1 &
@@ -95,6 +110,11 @@ round() { # TAG DIR N
     echo "$line"
 }
 
+# A round nobody measures first: the broker's JIT compiler and both
+# databases' caches are cold on a new stack, and whichever build ran first
+# paid for warming them (the same build measured twice: single p50 26.9
+# then 15.4 ms, 300/s p50 448 then 48 ms).
+round warm "$NEW" 0 >/dev/null
 n=1
 while [ $n -le "$ROUNDS" ]; do
     round old "$OLD" $n

@@ -54,6 +54,7 @@ typedef struct opts {
     int skus;
     int version;
     int single_gap_ms;
+    int single_poll_us;
     double drain_timeout;
     int64_t since_us; /* --wait-only: time the drain is measured from */
     bench_proc watch[MAX_WATCH];
@@ -99,6 +100,7 @@ static void usage(void)
             "  --wait-only         only wait for --count sagas of --prefix to finish\n"
             "  --since-us T        --wait-only: measure the drain from wall-clock T (us)\n"
             "  --single N          N sagas one at a time, --gap-ms apart (default 200)\n"
+            "  --poll-us US        with --single: how often the saga's row is read (default 500)\n"
             "  --brokers B, --pg-dsn DSN (default SAGA_KAFKA_BROKERS, SAGA_PG_DSN)\n");
     exit(2);
 }
@@ -112,6 +114,7 @@ static void parse(opts *o, int argc, char **argv)
     o->duration = 10;
     o->skus = 1000;
     o->single_gap_ms = 200;
+    o->single_poll_us = 500;
     o->drain_timeout = 120;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -137,6 +140,8 @@ static void parse(opts *o, int argc, char **argv)
             o->since_us = atoll(bench_arg(argc, argv, &i));
         else if (strcmp(a, "--gap-ms") == 0)
             o->single_gap_ms = atoi(bench_arg(argc, argv, &i));
+        else if (strcmp(a, "--poll-us") == 0)
+            o->single_poll_us = atoi(bench_arg(argc, argv, &i));
         else if (strcmp(a, "--brokers") == 0)
             o->brokers = bench_arg(argc, argv, &i);
         else if (strcmp(a, "--pg-dsn") == 0)
@@ -597,7 +602,7 @@ static int wait_only(run *r, PGconn *c)
     return done >= o->count ? 0 : 1;
 }
 
-/* One saga at a time: send, poll its row every 0.5 ms until it is terminal. */
+/* One saga at a time: send, poll its row every --poll-us until it is terminal. */
 static int single(run *r, PGconn *c)
 {
     const opts *o = r->o;
@@ -619,7 +624,7 @@ static int single(run *r, PGconn *c)
         const char *p[1] = {key};
         bool finished = false;
         while (!finished && bench_wall_us() - t0 < 30000000) {
-            bench_sleep_us(500);
+            bench_sleep_us(o->single_poll_us);
             rd_kafka_poll(r->producer, 0);
             PGresult *res = PQexecParams(
                 c,
