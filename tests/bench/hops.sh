@@ -5,15 +5,19 @@
 # (engine/common/hops.h; one saga's are `sagactl show ID --timing`), per
 # step and action, in milliseconds. Prints a Markdown table; the last
 # columns are the median hop total and the median created -> finished.
+# HOPS_ABOVE=0.99 looks only at the sagas at or above that quantile of
+# created -> finished: what the slow ones waited for.
 set -eu
 [ $# -ge 1 ] || { echo "usage: hops.sh PREFIX [DSN]" >&2; exit 2; }
 DSN=${2:-${SAGA_PG_DSN:?set SAGA_PG_DSN or pass a DSN}}
-psql "$DSN" -X -q -A -F ' | ' -v prefix="$1" <<'SQL'
+psql "$DSN" -X -q -A -F ' | ' -v prefix="$1" -v above="${HOPS_ABOVE:-0}" <<'SQL'
 \pset footer off
 \pset tuples_only on
-WITH s AS (
+WITH a AS (
   SELECT id, finished_at - created_at AS span FROM sagas
   WHERE idempotency_key LIKE :'prefix' || '%' AND status = 'COMPLETED'),
+s AS (
+  SELECT * FROM a WHERE span >= (SELECT percentile_cont(:above::float8) WITHIN GROUP (ORDER BY span) FROM a)),
 kv AS (
   SELECT h.saga_id, h.id AS row, coalesce(h.step, 'start') || coalesce(' ' || h.action, '') AS hop,
          split_part(w, '=', 1) AS k, split_part(w, '=', 2)::bigint AS us

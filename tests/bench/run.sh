@@ -14,6 +14,7 @@
 #   ceiling   the same business SQL without orchestration (direct)
 #   single    one saga at a time on an idle system
 #   ladder    open-loop rates rising until latency or backlog diverges
+#   half      half of the highest sustained rate, BENCH_TRIALS trials (median)
 #   fixed     100, 500 and 1000 sagas/s, BENCH_TRIALS trials each (median)
 #   drain     a restarted sagad finishing BENCH_DRAIN_N in-flight sagas
 #   ... and ladder, fixed and drain again with two sagad processes.
@@ -227,8 +228,6 @@ log "machine: $(jq -c . "$PARTS/machine.json")"
 log "floor: $RTT_N Kafka produce->consume round trips with sagad's client settings"
 "$TOOLS/kafka_rtt" --count "$RTT_N" >"$PARTS/floor.json" 2>>"$LOGS/kafka_rtt.err" ||
     die "kafka_rtt failed"
-"$TOOLS/kafka_rtt" --count "$RTT_N" --set linger.ms=5 --flush \
-    >"$PARTS/floor_worker_conf.json" 2>>"$LOGS/kafka_rtt.err" || die "kafka_rtt failed"
 log "floor: $(jq -c .rtt_ms "$PARTS/floor.json")"
 
 log "ceiling: inventory + payment RESERVE and CONFIRM with barrier rows, no orchestration, ${DIRECT_S}s each"
@@ -337,6 +336,19 @@ fixed() {
     done
 }
 
+# half TAG: $TRIALS trials at half of the highest sustained rate (rounded
+# down to 10/s): how much latency has grown by half of capacity.
+half() {
+    r=$(( MAX_RATE / 20 * 10 ))
+    [ "$r" -gt 0 ] || return 0
+    t=1
+    while [ $t -le "$TRIALS" ]; do
+        open_run "$1-half-$r-t$t" "$r" "$FIXED_S"
+        log "half $1 trial $t $(brief "$PARTS/$1-half-$r-t$t.json")"
+        t=$((t + 1))
+    done
+}
+
 # drain TAG N_SAGAD: with sagad stopped, BENCH_DRAIN_N sagas are started
 # (saga_start(), as an application would in its own transactions) and wait
 # in PostgreSQL; then sagad starts: how long until all of them are finished.
@@ -377,6 +389,7 @@ config() { # TAG N
     fi
     ladder "$1"
     echo "$MAX_RATE" >"$PARTS/$1-max-rate.txt"
+    half "$1"
     fixed "$1"
     drain "$1" "$2"
     stop_all
