@@ -62,7 +62,7 @@ else
     FIXED_S=${BENCH_FIXED_S:-15}
     DRAIN_N=${BENCH_DRAIN_N:-10000}
     SINGLE_N=50
-    WARM_S=10
+    WARM_S=30
     RTT_N=1000
     DIRECT_S=10
     RATES=${BENCH_RATES:-100 200 300 400 500 750 1000 1500 2000 2500 3000 4000}
@@ -146,14 +146,17 @@ quiesce() {
 }
 
 # Waits until every consumer group of the bench has its partitions, by
-# running sagas end to end, then runs a short discarded load so that the
-# broker's JIT compiler and PostgreSQL's caches are warm before measuring.
+# running sagas end to end, then runs a discarded load so that the
+# broker's JIT compiler and PostgreSQL's caches are warm before measuring
+# (30 s at 200/s in a full run: after 10 s at 50/s the first rates of the
+# ladder still ran at twice the latency they had a minute later).
 warm_up() { # TAG
     "$TOOLS/loadgen" --prefix "$RUN-warm$1" --sku-prefix "$RUN" --account-prefix "$RUN" \
         --skus $SKUS --single 5 --gap-ms 50 >/dev/null 2>>"$LOGS/warmup.err" ||
         die "warm-up sagas did not complete (see $LOGS)"
     "$TOOLS/loadgen" --prefix "$RUN-warmload$1" --sku-prefix "$RUN" --account-prefix "$RUN" \
-        --skus $SKUS --rate 50 --duration "$WARM_S" >/dev/null 2>>"$LOGS/warmup.err"
+        --skus $SKUS --rate "${BENCH_WARM_RATE:-200}" --duration "$WARM_S" >/dev/null \
+        2>>"$LOGS/warmup.err"
     quiesce 300
 }
 
