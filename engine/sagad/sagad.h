@@ -24,6 +24,7 @@
 #include "engine.h"
 #include "http.h"
 #include "metrics.h"
+#include "siblings.h"
 #include "watch.h"
 
 typedef struct sagad {
@@ -48,7 +49,9 @@ typedef struct sagad {
     int64_t last_turn_ms;
     volatile bool pg_ok;
     size_t claimed;         /* due sagas the last turn claimed */
-    int64_t free_us;        /* when the last turn let go of the loop (hops.h) */
+    int64_t free_us;        /* when the last turn let go of the loop, or the loop
+                             * stopped waiting for sibling replies (hops.h) */
+    saga_siblings *siblings; /* sagas awaiting replies sent together (siblings.h) */
     struct {
         int64_t status_every, next_status, max_timer_lag, next_check;
         int64_t lag_ms;     /* atomic: read by /readyz */

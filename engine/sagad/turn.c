@@ -165,6 +165,23 @@ static void turn_settle(turn *t)
         report_event(d, &t->b.evs[i]);
 }
 
+/* Sagas sent several commands by this turn await as many replies
+ * (siblings.h). A saga's commands are queued together while its event is
+ * applied, so runs of one key are counted; messages to sub-sagas (the
+ * signals topic) are not commands awaiting replies. */
+static void note_siblings(turn *t)
+{
+    sagad *d = t->d;
+    int64_t now = saga_now_ms();
+    for (size_t i = 0, j; i < t->out.n; i = j) {
+        const char *key = t->out.v[i].key;
+        size_t n = 0;
+        for (j = i; j < t->out.n && strcmp(t->out.v[j].key, key) == 0; j++)
+            n += strcmp(t->out.v[j].topic, d->topic_signals) != 0;
+        saga_siblings_sent(d->siblings, key, strlen(key), n, now);
+    }
+}
+
 /*
  * Publishes what was just committed, without waiting for the broker: each
  * command carries its outbox id, and its delivery report puts the id on
@@ -201,8 +218,10 @@ static void turn_publish(turn *t)
             dead_letter(d, b->bad[i].m, b->bad[i].code, b->bad[i].reason, &err);
         rc = saga_bus_flush(d->bus, 30000, &err);
     }
-    if (rc == 0)
+    if (rc == 0) {
         d->watch.counts.sent += t->out.n;
+        note_siblings(t);
+    }
     if (rc == 0)
         rc = saga_failpoint("turn.after_publish", &err);
     if (rc == 0) {
