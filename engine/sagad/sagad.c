@@ -66,6 +66,10 @@ static const saga_config_key KEYS[] = {
      .help = "Kafka consumer group shared by every sagad process"},
     {.key = "batch.max", .type = SAGA_CONFIG_INT, .def = "500", .range = "1..10000",
      .help = "most messages and due sagas handled in one transaction"},
+    {.key = "batch.sibling_wait", .type = SAGA_CONFIG_DURATION, .def = "3ms",
+     .range = "0ms..100ms",
+     .help = "how long a batch of nothing but replies whose sagas await a reply to another "
+             "command sent with them waits for it (0ms = never)"},
     {.key = "outbox.interval", .type = SAGA_CONFIG_DURATION, .def = "1s",
      .range = "10ms..1h", .help = "how often the outbox relay looks for orphaned rows"},
     {.key = "topics.replies", .type = SAGA_CONFIG_STRING, .def = "saga.replies",
@@ -308,12 +312,6 @@ static int poll_timeout(const sagad *d, int64_t interval)
     return timeout;
 }
 
-/* How long a batch of nothing but replies whose sagas await a sibling
- * waits for the siblings: two replies to one turn's commands arrive about
- * 0.1-1.5 ms apart on an idle system, and applying them in one turn instead
- * of two saves the saga a turn (docs/benchmarks.md, the fifth round). */
-#define SIBLINGS_WAIT_US 3000
-
 /* Whether every message of msgs is a reply whose saga still awaits one
  * (siblings.h). */
 static bool all_await_siblings(const sagad *d, rd_kafka_message_t **msgs, size_t n,
@@ -327,12 +325,15 @@ static bool all_await_siblings(const sagad *d, rd_kafka_message_t **msgs, size_t
 }
 
 /* Counts the replies in msgs[0..n) and, while all of them await siblings,
- * consumes more for up to SIBLINGS_WAIT_US. Anything else arriving (a
- * start, another saga's reply) ends the wait, so other sagas are delayed by
- * nothing but the poll. Returns the new count. */
+ * consumes more for up to batch.sibling_wait: two replies to one turn's
+ * commands arrive about 0.1-1.5 ms apart on an idle system, and applying
+ * them in one turn instead of two saves the saga a turn (docs/benchmarks.md,
+ * the fifth round). Anything else arriving (a start, another saga's reply)
+ * ends the wait, so other sagas are delayed by nothing but the poll.
+ * Returns the new count. */
 static size_t gather_siblings(sagad *d, rd_kafka_message_t **msgs, size_t n)
 {
-    int64_t until = saga_hops_now_us() + SIBLINGS_WAIT_US;
+    int64_t until = saga_hops_now_us() + d->sibling_wait_us;
     size_t counted = 0;
     bool waited = false;
     for (;;) {
@@ -455,7 +456,7 @@ static int loop(sagad *d)
 
         bool due = d->wake_now || (d->next_wake && d->next_wake <= saga_now_ms());
         size_t n = saga_bus_consume(d->bus, msgs, d->batch_max, 0);
-        if (n && !due)
+        if (n && !due && d->sibling_wait_us)
             n = gather_siblings(d, msgs, n);
         if (n || due) {
             if (turn(d, msgs, n, due))
@@ -585,6 +586,7 @@ static int configure(sagad *d, int argc, char **argv)
     saga_log_format_parse(saga_config_str(d->cfg, "log.format"), &fmt);
     saga_log_setup("sagad", lvl, fmt);
     d->batch_max = (size_t)saga_config_int(d->cfg, "batch.max");
+    d->sibling_wait_us = saga_config_ms(d->cfg, "batch.sibling_wait") * 1000;
     d->topic_replies = saga_config_str(d->cfg, "topics.replies");
     d->topic_start = saga_config_str(d->cfg, "topics.start");
     d->topic_signals = saga_config_str(d->cfg, "topics.signals");

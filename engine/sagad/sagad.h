@@ -35,6 +35,7 @@ typedef struct sagad {
     saga_metrics *metrics;
     saga_http *http;
     size_t batch_max;
+    int64_t sibling_wait_us; /* batch.sibling_wait */
     const char *topic_start, *topic_replies, *topic_dlq, *topic_signals; /* borrowed from cfg */
     int64_t next_wake;      /* when to look at due sagas next, 0 = none known */
     int64_t earliest_wake;  /* earliest sagas.wake_at last read (the timer lag) */
