@@ -138,13 +138,3 @@ own_database() {
     export SAGA_PG_DSN="$SAGA_PG_DSN dbname=$OWN_DB"
 }
 
-# wait_for SECONDS MESSAGE CMD...: polls CMD until it succeeds.
-wait_for() {
-    end=$(($(date +%s) + $1))
-    msg=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$end" ] && fail "timed out: $msg"
-        sleep 0.2
-    done
-}
