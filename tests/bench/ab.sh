@@ -41,34 +41,10 @@ done
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json
 
-export SAGA_STACK_DIR=${AB_STACK_DIR:-$ROOT/build/bench/abstack}
-export SAGA_PG_PORT=${AB_PG_PORT:-55462} SAGA_KAFKA_PORT=${AB_KAFKA_PORT:-59122}
-export SAGA_KAFKA_CONTROLLER_PORT=$((SAGA_KAFKA_PORT + 1))
-stack() { sh "$ROOT/tests/stack/stack.sh" "$@"; }
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
-    for p in $PIDS; do wait "$p" 2>/dev/null; done
-    stack down >/dev/null 2>&1
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-stack reset >"$OUT/stack.log" 2>&1
-stack up >>"$OUT/stack.log" 2>&1 || { cat "$OUT/stack.log" >&2; exit 1; }
-. "$SAGA_STACK_DIR/env"
-export SAGA_PG_DSN SAGA_KAFKA_BROKERS
 B=$NEW/build/bin
-"$B/sagactl" migrate >/dev/null && "$B/sagactl" def apply "$ROOT/sagas/order_checkout.json" >/dev/null &&
-    "$B/inventory-worker" migrate >/dev/null && "$B/payment-worker" migrate >/dev/null || exit 1
-set --
-i=0
-while [ $i -lt 100 ]; do set -- "$@" --sku "ab-$i" --qty 1000000000000; i=$((i + 1)); done
-"$B/inventory-worker" seed "$@" >/dev/null || exit 1
-set --
-i=0
-while [ $i -lt 100 ]; do set -- "$@" --account "ab-$i" --balance 1000000000000000; i=$((i + 1)); done
-"$B/payment-worker" seed "$@" >/dev/null || exit 1
+. "$ROOT/tests/bench/abstack.sh"
+abstack_up "${AB_STACK_DIR:-$ROOT/build/bench/abstack}" "${AB_PG_PORT:-55462}" \
+    "${AB_KAFKA_PORT:-59122}" ab
 
 load() { # PREFIX ARGS...
     p=$1

@@ -27,34 +27,8 @@ OUT=$ROOT/build/bench/brokerab
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.cpu
 
-export SAGA_STACK_DIR=$ROOT/build/bench/brokerstack
-export SAGA_PG_PORT=55472 SAGA_KAFKA_PORT=59132 SAGA_KAFKA_CONTROLLER_PORT=59133
-stack() { sh "$ROOT/tests/stack/stack.sh" "$@"; }
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
-    for p in $PIDS; do wait "$p" 2>/dev/null; done
-    stack down >/dev/null 2>&1
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-stack reset >"$OUT/stack.log" 2>&1
-stack up >>"$OUT/stack.log" 2>&1 || { cat "$OUT/stack.log" >&2; exit 1; }
-. "$SAGA_STACK_DIR/env"
-export SAGA_PG_DSN SAGA_KAFKA_BROKERS
-"$B/sagactl" migrate >/dev/null && "$B/sagactl" def apply "$ROOT/sagas/order_checkout.json" >/dev/null &&
-    "$B/inventory-worker" migrate >/dev/null && "$B/payment-worker" migrate >/dev/null || exit 1
-args=""
-i=0
-while [ $i -lt 100 ]; do args="$args --sku ba-$i --qty 1000000000000"; i=$((i + 1)); done
-# shellcheck disable=SC2086
-"$B/inventory-worker" seed $args >/dev/null || exit 1
-args=""
-i=0
-while [ $i -lt 100 ]; do args="$args --account ba-$i --balance 1000000000000000"; i=$((i + 1)); done
-# shellcheck disable=SC2086
-"$B/payment-worker" seed $args >/dev/null || exit 1
+. "$ROOT/tests/bench/abstack.sh"
+abstack_up "$ROOT/build/bench/brokerstack" 55472 59132 ba
 
 load() { "$LG" --sku-prefix ba --account-prefix ba --skus 100 --prefix "$@" 2>>"$OUT/loadgen.err"; }
 cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
