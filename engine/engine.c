@@ -26,7 +26,9 @@
 typedef struct def_entry {
     char name[SAGA_SPEC_MAX_NAME + 1];
     int version;
-    unsigned latest_turn; /* the turn that found this the latest; 0 = none */
+    bool latest;          /* the latest of its name when last asked */
+    unsigned latest_turn; /* the turn that asked or checked that; 0 = none */
+    unsigned hinted_turn; /* the turn that used it as latest unchecked */
     saga_spec *spec;
     struct def_entry *next;
 } def_entry;
@@ -37,6 +39,8 @@ struct saga_engine {
     PGconn *conn; /* during saga_engine_apply: the caller's connection */
     def_entry *defs;
     unsigned turn;
+    bool checking;   /* saga_engine_defs_check deferred a statement */
+    PGresult *check; /* its result, once read */
 };
 
 saga_engine *saga_engine_new(const char *reply_topic)
@@ -71,6 +75,7 @@ void saga_engine_free(saga_engine *e)
         free(d);
         d = next;
     }
+    PQclear(e->check);
     free(e->reply_topic);
     free(e);
 }
@@ -79,28 +84,38 @@ void saga_engine_turn(saga_engine *e)
 {
     if (++e->turn == 0)
         e->turn = 1;
-    for (def_entry *d = e->defs; d; d = d->next)
-        d->latest_turn = 0;
 }
 
-static def_entry *cached(saga_engine *e, const char *name, int version)
+/* name@version, or name's latest: checked this turn, or also unchecked
+ * when hint is set. */
+static def_entry *cached(saga_engine *e, const char *name, int version, bool hint)
 {
     for (def_entry *d = e->defs; d; d = d->next)
-        if ((version ? d->version == version : d->latest_turn == e->turn) &&
+        if ((version ? d->version == version
+                     : d->latest && (hint || d->latest_turn == e->turn)) &&
             strcmp(d->name, name) == 0)
             return d;
     return NULL;
 }
 
-int saga_engine_def(saga_engine *e, PGconn *conn, const char *name,
-                    int version, const saga_spec **out, saga_error *err)
+static void mark_latest(saga_engine *e, def_entry *latest)
 {
-    /* Versions are immutable, so a cached name@version never goes stale.
-     * "Latest" is asked of PostgreSQL once per turn (a new version may have
-     * been applied), but only the number: parsing and hashing a spec for
-     * every start was a sixth of sagad's CPU. */
-    def_entry *d = cached(e, name, version);
+    for (def_entry *d = e->defs; d; d = d->next)
+        if (strcmp(d->name, latest->name) == 0)
+            d->latest = d == latest;
+    latest->latest_turn = e->turn;
+}
+
+/* Versions are immutable, so a cached name@version never goes stale.
+ * Parsing and hashing a spec for every start was a sixth of sagad's CPU,
+ * and asking for the latest number a round trip of every starting turn. */
+static int engine_def(saga_engine *e, PGconn *conn, const char *name, int version, bool hint,
+                      const saga_spec **out, saga_error *err)
+{
+    def_entry *d = cached(e, name, version, hint);
     if (d) {
+        if (version == 0 && d->latest_turn != e->turn)
+            d->hinted_turn = e->turn;
         *out = d->spec;
         return 0;
     }
@@ -110,7 +125,7 @@ int saga_engine_def(saga_engine *e, PGconn *conn, const char *name,
         if (rc)
             return rc;
     }
-    d = cached(e, name, want);
+    d = cached(e, name, want, false);
     if (!d) {
         saga_spec *spec = NULL;
         int rc = saga_defs_load(conn, name, want, &spec, err);
@@ -128,9 +143,73 @@ int saga_engine_def(saga_engine *e, PGconn *conn, const char *name,
         e->defs = d;
     }
     if (version == 0)
-        d->latest_turn = e->turn;
+        mark_latest(e, d);
     *out = d->spec;
     return 0;
+}
+
+int saga_engine_def(saga_engine *e, PGconn *conn, const char *name,
+                    int version, const saga_spec **out, saga_error *err)
+{
+    return engine_def(e, conn, name, version, false, out, err);
+}
+
+int saga_engine_def_hint(saga_engine *e, PGconn *conn, const char *name, int version,
+                         const saga_spec **out, saga_error *err)
+{
+    return engine_def(e, conn, name, version, true, out, err);
+}
+
+/* Names used as latest unchecked this turn whose latest is another version
+ * now (or none): one row each. */
+static const char *CHECK_SQL =
+    "SELECT c.n FROM jsonb_to_recordset($1::jsonb) AS c(n text, v integer)"
+    " WHERE c.v IS DISTINCT FROM (SELECT max(version) FROM saga_definitions WHERE name = c.n)";
+
+int saga_engine_defs_check(saga_engine *e, PGconn *conn, saga_error *err)
+{
+    PQclear(e->check);
+    e->check = NULL;
+    e->checking = false;
+    json_t *used = json_array();
+    if (!used)
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    for (def_entry *d = e->defs; d; d = d->next)
+        if (d->latest && d->hinted_turn == e->turn && d->latest_turn != e->turn)
+            json_array_append_new(used, json_pack("{s:s, s:i}", "n", d->name, "v", d->version));
+    int rc = 0;
+    if (json_array_size(used)) {
+        char *p = json_dumps(used, JSON_COMPACT);
+        const char *params[1] = {p};
+        rc = p ? saga_pg_defer(conn, CHECK_SQL, 1, params, &e->check, err)
+               : saga_error_set(err, SAGA_ENOMEM, "out of memory");
+        e->checking = rc == 0;
+        free(p);
+    }
+    json_decref(used);
+    return rc;
+}
+
+bool saga_engine_defs_stale(saga_engine *e)
+{
+    /* A check not read (or not run) confirmed nothing. */
+    bool stale = e->checking && (!e->check || PQresultStatus(e->check) != PGRES_TUPLES_OK);
+    for (int i = 0; e->checking && !stale && i < PQntuples(e->check); i++) {
+        stale = true;
+        for (def_entry *d = e->defs; d; d = d->next)
+            if (strcmp(d->name, PQgetvalue(e->check, i, 0)) == 0)
+                d->latest = false;
+    }
+    for (def_entry *d = e->defs; d; d = d->next) {
+        if (stale && d->hinted_turn == e->turn)
+            d->latest = false;
+        else if (d->latest && d->hinted_turn == e->turn)
+            d->latest_turn = e->turn;
+    }
+    PQclear(e->check);
+    e->check = NULL;
+    e->checking = false;
+    return stale;
 }
 
 void saga_msgs_clear(saga_msgs *m)

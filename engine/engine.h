@@ -36,12 +36,29 @@ void saga_engine_set_signal_topic(saga_engine *e, const char *topic);
 /*
  * The definition name@version (version 0 = the latest applied), parsed and
  * cached. *out is borrowed from the engine and lives as long as it. Which
- * version is the latest is remembered until the next saga_engine_turn.
+ * version is the latest is asked of PostgreSQL once per turn, unless the
+ * turn already checked it (saga_engine_defs_stale).
  */
 int saga_engine_def(saga_engine *e, PGconn *conn, const char *name,
                     int version, const saga_spec **out, saga_error *err);
 
-/* Starts a new turn: the next "latest" lookup asks PostgreSQL again. */
+/*
+ * The same, but for version 0 it takes the latest an earlier turn found
+ * without asking, on the condition that the turn checks it inside its
+ * transaction: saga_engine_defs_check defers the check (it travels with
+ * the turn's first round trip), saga_engine_defs_stale reads it once a
+ * later statement was waited for. When it says stale, a newer version was
+ * applied meanwhile: the caller rolls the turn back and runs it again,
+ * which asks PostgreSQL. A start never runs an older version than a lookup
+ * at the start of its transaction would have found, and an idle system's
+ * start costs no round trip for it.
+ */
+int saga_engine_def_hint(saga_engine *e, PGconn *conn, const char *name, int version,
+                         const saga_spec **out, saga_error *err);
+int saga_engine_defs_check(saga_engine *e, PGconn *conn, saga_error *err);
+bool saga_engine_defs_stale(saga_engine *e);
+
+/* Starts a new turn: "latest" is asked or checked again. */
 void saga_engine_turn(saga_engine *e);
 
 /* One event for one saga. The caller fills the inputs; the engine fills

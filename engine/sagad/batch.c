@@ -146,7 +146,7 @@ static int take_start(saga_batch *b, sagad *d, size_t i, saga_error *err)
     const saga_spec *spec = NULL;
     saga_error e;
     saga_error_clear(&e);
-    int rc = saga_engine_def(d->engine, d->conn, s->name, s->version, &spec, &e);
+    int rc = saga_engine_def_hint(d->engine, d->conn, s->name, s->version, &spec, &e);
     if (rc == 0) {
         /* Without a key, the message's own coordinates are the key, so a
          * redelivery after a crash cannot start the saga twice. */

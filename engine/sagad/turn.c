@@ -35,6 +35,7 @@ typedef struct turn {
     size_t n_ids;
     int64_t us[5]; /* start, decoded, decided, committed, produced (hops.h) */
     size_t n_forget; /* acknowledged outbox ids this turn deletes */
+    bool stale;      /* started a saga from a definition no longer the latest */
 } turn;
 
 void saga_turn_forget_sent(sagad *d)
@@ -70,6 +71,8 @@ static int turn_begin(turn *t, bool timers, saga_error *err)
     const int64_t *acked = saga_bus_acked(d->bus, &t->n_forget);
     if (rc == 0)
         rc = saga_store_outbox_delete(d->conn, acked, t->n_forget, err);
+    if (rc == 0)
+        rc = saga_engine_defs_check(d->engine, d->conn, err);
     if (rc == 0 && t->b.n_starts)
         rc = saga_batch_create(&t->b, d->conn, err);
     if (rc == 0 && timers)
@@ -82,6 +85,10 @@ static int turn_decide(turn *t, saga_error *err)
     saga_circuits_gate(t->d->circuits, t->b.evs, t->b.n_evs);
     int rc = saga_engine_apply(t->d->engine, t->d->conn, t->b.evs, t->b.n_evs, &t->w, &t->out,
                                err);
+    if (rc == 0 && saga_engine_defs_stale(t->d->engine)) {
+        t->stale = true;
+        return saga_error_set(err, SAGA_EBUSY, "a definition was applied during the turn");
+    }
     if (rc == 0)
         rc = saga_circuits_defer(t->d->circuits, t->d->conn, t->b.evs, t->b.n_evs, err);
     if (rc == 0) {
@@ -235,15 +242,15 @@ static void turn_publish(turn *t)
     }
 }
 
-int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers,
-                  saga_error *fail)
+static int turn_once(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers,
+                     saga_error *fail, bool *stale)
 {
     turn t = {.d = d, .us[0] = saga_hops_now_us()};
     saga_writes_init(&t.w);
     saga_error err;
     saga_error_clear(&err);
     int rc = saga_batch_init(&t.b, msgs, n_msgs, d->batch_max, saga_now_ms(), &err);
-    saga_engine_turn(d->engine); /* a new "latest" definition may exist */
+    saga_engine_turn(d->engine); /* "latest" is asked or checked again */
     if (rc == 0)
         rc = saga_batch_decode(&t.b, d, &err);
     t.us[1] = saga_hops_now_us();
@@ -272,12 +279,29 @@ int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timer
             turn_publish(&t);
     }
     size_t n_due = t.b.n_due;
+    *stale = t.stale;
     free(t.ids);
     saga_msgs_clear(&t.out);
     saga_writes_clear(&t.w);
     saga_batch_free(&t.b);
     if (rc == 0 && n_due == d->batch_max)
         d->wake_now = true; /* more may be due */
+    return rc;
+}
+
+/* A turn that started sagas from a definition found no longer the latest
+ * inside its transaction is rolled back and run again, asking PostgreSQL
+ * for the latest this time (engine.h); a second miss needs another
+ * `def apply` within the same milliseconds. */
+int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers,
+                  saga_error *fail)
+{
+    bool stale = false;
+    int rc = turn_once(d, msgs, n_msgs, timers, fail, &stale);
+    for (int tries = 1; rc && stale && tries < 3; tries++) {
+        saga_log_info(NULL, "a definition was applied during a turn: running it again");
+        rc = turn_once(d, msgs, n_msgs, timers, fail, &stale);
+    }
     return rc;
 }
 

@@ -42,14 +42,24 @@ run() {
         GROUP BY h.saga_id HAVING count(*) = 2 AND count(DISTINCT h.at) = 1) x"
 }
 
+# assigned N: waits until sagad has logged its N-th assignment. Sagas
+# started with sagactl are dispatched by sagad's timers whether or not its
+# reply partitions are assigned yet; replies that arrive before that wait
+# for the assignment and land in one turn, with or without the feature.
+assigned() {
+    wait_for 60 "sagad's partitions assigned" \
+        sh -c "[ \$(grep -c 'sagad: assigned' '$LOGS/sagad.log') -ge $1 ]"
+}
 spawn sagad "$BIN/sagad" --batch.sibling_wait=100ms
 sagad=$SPAWNED
+assigned 1
 together=$(run on)
 [ "$together" = "$N" ] || fail "sibling_wait 100ms: $together of $N sagas had both confirm replies in one turn"
 ok "sibling_wait 100ms: all $N sagas applied both confirm replies in one turn"
 
 stop_gracefully "$sagad"
 spawn sagad "$BIN/sagad" --batch.sibling_wait=0ms
+assigned 2
 together=$(run off)
 [ "$together" = 0 ] || fail "sibling_wait 0ms: $together of $N sagas still had one turn for both replies: the check cannot tell"
 ok "sibling_wait 0ms: every saga needed two turns (the check tells the difference)"
