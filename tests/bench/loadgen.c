@@ -298,8 +298,6 @@ static int send_all(run *r, double *lag_max_ms, double *lag_p99_ms)
     if (!lag)
         return -1;
     int64_t start_mono = bench_mono_us();
-    r->t0_us = bench_wall_us();
-    int64_t wall_off = r->t0_us - start_mono;
     int rc = 0;
     for (long i = 0; i < o->count && rc == 0; i++) {
         int64_t due = o->rate > 0 ? start_mono + (int64_t)((double)i * 1e6 / o->rate) : 0;
@@ -311,7 +309,11 @@ static int send_all(run *r, double *lag_max_ms, double *lag_p99_ms)
         }
         if (o->rate <= 0)
             due = now;
-        r->intended_us[i] = due + wall_off;
+        /* The schedule runs on the monotonic clock, finished_at on the
+         * wall clock; converting with the offset of this moment keeps a
+         * slewing wall clock (0.5 % seen here after a host's clock was
+         * corrected) from adding latency that grows through the run. */
+        r->intended_us[i] = due + (bench_wall_us() - bench_mono_us());
         rc = send_one(r, i);
         lag[i] = (double)(bench_mono_us() - due) / 1000.0;
         atomic_store(&r->sent, i + 1);
@@ -527,10 +529,16 @@ static int open_loop(run *r, PGconn *c)
         bench_proc_begin(&o->watch[i]);
     pthread_t mon;
     r->t0_us = bench_wall_us();
+    int64_t t0_mono = bench_mono_us();
     pthread_create(&mon, NULL, monitor, r);
     double lag_max = 0, lag_p99 = 0;
     int rc = send_all(r, &lag_max, &lag_p99);
     int64_t send_end_us = bench_wall_us();
+    /* How fast the wall clock ran against the monotonic one: latencies
+     * of a run whose clock was being corrected are suspect. */
+    int64_t mono_s = bench_mono_us() - t0_mono;
+    double slew_ppm = mono_s > 0 ? (double)(send_end_us - r->t0_us - mono_s) * 1e6 / (double)mono_s
+                                 : 0;
     double send_s = (double)(send_end_us - r->t0_us) / 1e6;
     long backlog_end = atomic_load(&r->sent) - r->last_done;
     if (rc == 0 && o->mode == MODE_OPEN)
@@ -543,9 +551,9 @@ static int open_loop(run *r, PGconn *c)
 
     printf("{\"prefix\": \"%s\", \"rate\": %.1f, \"count\": %ld, \"sent\": %ld, "
            "\"send_s\": %.3f, \"send_lag_ms\": {\"p99\": %.3f, \"max\": %.3f}, "
-           "\"delivery_failed\": %ld",
+           "\"delivery_failed\": %ld, \"clock_slew_ppm\": %.0f",
            o->prefix, o->rate, o->count, atomic_load(&r->sent), send_s, lag_p99, lag_max,
-           atomic_load(&r->delivery_failed));
+           atomic_load(&r->delivery_failed), slew_ppm);
     if (o->mode == MODE_NO_WAIT) {
         printf("}\n");
         return rc;

@@ -79,13 +79,19 @@ if [ -f "$P/soak.json" ]; then
          rss_last_minute_kb: ([$w[] | .sagad1_rss_kb] | .[-60:] | max)}' "$P/soak.json")
 fi
 
-jq -n --arg run "$RUN" \
+# The largest rate at which the wall clock ran off the monotonic one in any
+# open-loop run (loadgen's clock_slew_ppm): a host correcting its clock
+# shows up here instead of as latency.
+SLEW=$(cat "$P"/s[12]-*.json "$P"/soak.json 2>/dev/null |
+    jq -s '[.[] | .clock_slew_ppm // 0 | fabs] | max // 0')
+
+jq -n --arg run "$RUN" --argjson slew "${SLEW:-0}" \
     --slurpfile machine "$P/machine.json" --slurpfile fin "$P/end.json" \
     --slurpfile floor "$P/floor.json" \
     --slurpfile ceil "$P/ceiling.json" --slurpfile ceil1 "$P/ceiling_unbatched.json" \
     --slurpfile ceil8 "$P/ceiling_unbatched8.json" --slurpfile single "$P/single.json" \
     --argjson s1 "$S1" --argjson s2 "$S2" --argjson soak "$SOAK" '
-    {run: $run, machine: ($machine[0] + $fin[0]),
+    {run: $run, machine: ($machine[0] + $fin[0] + {clock_slew_ppm_max: $slew}),
      kafka_floor: $floor[0],
      ceiling: {batched: $ceil[0], unbatched_2_conns: $ceil1[0], unbatched_8_conns: $ceil8[0]},
      single_saga: $single[0],
@@ -133,7 +139,7 @@ def share($c): if . == null then null else . / $c * 100 end;
 . as $r |
 "Run `\(.run)`, \(.machine.date), \(.machine.command), commit \(.machine.commit).",
 "",
-"**Machine:** \(.machine.cores) cores (\(.machine.cpu)), \(.machine.memory_gb) GB RAM, \(.machine.os), kernel \(.machine.kernel); PostgreSQL \(.machine.postgresql) (fsync on, synchronous_commit on; disk: \(.machine.disk_fsync)), Kafka \(.machine.kafka), librdkafka \(.machine.librdkafka). Load average at start \(.machine.load_at_start), at end \(.machine.load_at_end). Everything (PostgreSQL, Kafka, sagad, workers, load generator) on this one box.",
+"**Machine:** \(.machine.cores) cores (\(.machine.cpu)), \(.machine.memory_gb) GB RAM, \(.machine.os), kernel \(.machine.kernel); PostgreSQL \(.machine.postgresql) (fsync on, synchronous_commit on; disk: \(.machine.disk_fsync)), Kafka \(.machine.kafka), librdkafka \(.machine.librdkafka). Load average at start \(.machine.load_at_start), at end \(.machine.load_at_end). Wall clock against the monotonic one: at most \(.machine.clock_slew_ppm_max | f0) ppm in any run\(if (.machine.clock_slew_ppm_max // 0) > 100 then " (**the clock was being corrected; loadgen converts each send time at its moment, but check the figures**)" else "" end). Everything (PostgreSQL, Kafka, sagad, workers, load generator) on this one box.",
 "",
 "| figure | 1 sagad | 2 sagad | target |",
 "|---|---|---|---|",
