@@ -18,6 +18,8 @@
 
 #include "defs.h"
 #include "engine_family.h"
+#include "random.h"
+#include "rowcache.h"
 #include "saga.pb-c.h"
 #include "template.h"
 #include "topics.h"
@@ -41,6 +43,11 @@ struct saga_engine {
     unsigned turn;
     bool checking;   /* saga_engine_defs_check deferred a statement */
     PGresult *check; /* its result, once read */
+    saga_rowcache *cache;  /* NULL: every saga is read (sagactl) */
+    int64_t writer;        /* this engine's id in sagas.writer; 0 without cache */
+    saga_row *pending;     /* the last apply's rows, until saga_engine_settle */
+    size_t n_pending;
+    uint64_t hits, reads;  /* sagas found in the cache, read from PostgreSQL */
 };
 
 saga_engine *saga_engine_new(const char *reply_topic)
@@ -76,6 +83,8 @@ void saga_engine_free(saga_engine *e)
         d = next;
     }
     PQclear(e->check);
+    saga_engine_settle(e, false);
+    saga_rowcache_free(e->cache);
     free(e->reply_topic);
     free(e);
 }
@@ -522,7 +531,7 @@ static int resend_row(saga_engine *e, PGconn *conn, saga_row *row, const char *s
                         c.attempt, NULL, text, actor);
     rc = queue_command(e, spec, row, &c, now, w, NULL, err);
     if (rc == 0)
-        saga_writes_row(w, row);
+        saga_writes_row(w, row, e->writer);
     return rc;
 }
 
@@ -543,17 +552,130 @@ int saga_engine_resend(saga_engine *e, PGconn *conn, const char *saga_id, const 
     return rc;
 }
 
+int saga_engine_set_cache(saga_engine *e, size_t n)
+{
+    saga_rowcache_free(e->cache);
+    e->cache = NULL;
+    e->writer = 0;
+    if (n && !(e->cache = saga_rowcache_new(n)))
+        return SAGA_ENOMEM;
+    /* Random, so a restarted sagad never takes its predecessor's rows for
+     * its own; positive, so it cannot be 0 (NULL). */
+    while (n && e->writer <= 0) {
+        uint64_t v;
+        saga_random_bytes(&v, sizeof v);
+        e->writer = (int64_t)(v >> 1);
+    }
+    return 0;
+}
+
+size_t saga_engine_cached(const saga_engine *e)
+{
+    return e->cache ? saga_rowcache_count(e->cache) : 0;
+}
+
+void saga_engine_cache_stats(const saga_engine *e, uint64_t *hits, uint64_t *reads)
+{
+    *hits = e->hits;
+    *reads = e->reads;
+}
+
+void saga_engine_settle(saga_engine *e, bool committed)
+{
+    for (size_t j = 0; j < e->n_pending; j++) {
+        saga_row *row = &e->pending[j];
+        if (e->cache && committed && !saga_status_terminal(row->st.status)) {
+            row->writer = e->writer; /* what the write left */
+            saga_rowcache_put(e->cache, row);
+        } else if (e->cache) {
+            saga_rowcache_drop(e->cache, row->id);
+        }
+        saga_row_clear(row);
+    }
+    free(e->pending);
+    e->pending = NULL;
+    e->n_pending = 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Rows for the events' sagas (each once): the remembered ones from the
+ * cache, the others read; all locked (store.h). */
+static int rows_for(saga_engine *e, PGconn *conn, const saga_engine_event *evs, size_t n,
+                    saga_row **rows, size_t *n_rows, saga_error *err)
+{
+    if (!e->cache) {
+        const char **ids = malloc(n * sizeof *ids);
+        if (!ids)
+            return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            ids[i] = evs[i].saga_id;
+        int rc = saga_store_load(conn, ids, n, rows, n_rows, err);
+        free(ids);
+        return rc;
+    }
+    /* Cache keys are lower case, as PostgreSQL prints uuids. */
+    char (*keys)[SAGA_ID_LEN + 1] = malloc(n * sizeof *keys);
+    const char **ids = malloc(n * sizeof *ids), **miss = malloc(n * sizeof *miss);
+    saga_row *out = calloc(n, sizeof *out);
+    if (!keys || !ids || !miss || !out) {
+        free(keys);
+        free(ids);
+        free(miss);
+        free(out);
+        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        for (; evs[i].saga_id[k] && k < SAGA_ID_LEN; k++)
+            keys[i][k] = (char)tolower((unsigned char)evs[i].saga_id[k]);
+        keys[i][k] = '\0';
+        ids[i] = keys[i];
+    }
+    qsort(ids, n, sizeof *ids, str_cmp);
+    size_t n_ids = 0, n_miss = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (n_ids && strcmp(ids[n_ids - 1], ids[i]) == 0)
+            continue;
+        ids[n_ids++] = ids[i];
+        if (saga_rowcache_get(e->cache, ids[i], &out[k]))
+            k++;
+        else
+            miss[n_miss++] = ids[i];
+    }
+    saga_row *read = NULL;
+    size_t n_read = 0;
+    int rc = saga_store_lock_load(conn, ids, n_ids, miss, n_miss, &read, &n_read, err);
+    e->hits += k;
+    e->reads += n_miss;
+    for (size_t j = 0; j < n_read; j++)
+        out[k++] = read[j];
+    free(read);
+    free(keys);
+    free(ids);
+    free(miss);
+    if (rc) {
+        for (size_t j = 0; j < k; j++)
+            saga_row_clear(&out[j]);
+        free(out);
+        return rc;
+    }
+    *rows = out;
+    *n_rows = k;
+    return 0;
+}
+
 int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
                       size_t n, saga_writes *w, saga_msgs *msgs,
                       saga_error *err)
 {
+    saga_engine_settle(e, false);
     if (n == 0)
         return 0;
-    const char **ids = malloc(n * sizeof *ids);
-    if (!ids)
-        return saga_error_set(err, SAGA_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        ids[i] = evs[i].saga_id;
         evs[i].rc = 0;
         saga_error_clear(&evs[i].err);
         evs[i].applied = false;
@@ -567,8 +689,7 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
     saga_row *rows = NULL;
     size_t n_rows = 0;
     e->conn = conn;
-    int rc = saga_store_load(conn, ids, n, &rows, &n_rows, err);
-    free(ids);
+    int rc = rows_for(e, conn, evs, n, &rows, &n_rows, err);
     if (rc)
         return rc;
     /* A full turn matches hundreds of events to hundreds of rows: sort
@@ -606,10 +727,12 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
     }
     if (rc == 0)
         for (size_t j = 0; j < n_rows; j++)
-            saga_writes_row(w, &rows[j]);
-    for (size_t j = 0; j < n_rows; j++)
-        saga_row_clear(&rows[j]);
-    free(rows);
+            saga_writes_row(w, &rows[j], e->writer);
     free(by_id);
+    /* Kept until the caller knows whether the write committed. */
+    e->pending = rows;
+    e->n_pending = n_rows;
+    if (rc || !e->cache)
+        saga_engine_settle(e, false);
     return rc;
 }

@@ -61,6 +61,29 @@ bool saga_engine_defs_stale(saga_engine *e);
 /* Starts a new turn: "latest" is asked or checked again. */
 void saga_engine_turn(saga_engine *e);
 
+/*
+ * Remember up to n sagas (0 = none, the default) between turns: the state
+ * each committed turn wrote, so that the next turn for the same saga locks
+ * it without reading it (rowcache.h). The engine then signs its writes
+ * with a random id (sagas.writer), and the write of a remembered saga
+ * succeeds only if nobody else wrote it meanwhile; otherwise
+ * saga_engine_apply's caller sees SAGA_EBUSY from the write
+ * (saga_store_changed), rolls back, calls saga_engine_settle(e, false),
+ * which forgets the turn's sagas, and runs the turn again. One thread per
+ * engine, as everywhere. SAGA_ENOMEM when the table cannot be made.
+ */
+int saga_engine_set_cache(saga_engine *e, size_t n);
+
+/* After the write of the last saga_engine_apply committed (or did not):
+ * the sagas it wrote are remembered as written (or forgotten; finished
+ * ones always are). Without a cache it only frees. */
+void saga_engine_settle(saga_engine *e, bool committed);
+
+/* How many sagas are remembered; how many sagas applied found in the
+ * cache (*hits) and read from PostgreSQL (*reads) since the engine began. */
+size_t saga_engine_cached(const saga_engine *e);
+void saga_engine_cache_stats(const saga_engine *e, uint64_t *hits, uint64_t *reads);
+
 /* One event for one saga. The caller fills the inputs; the engine fills
  * rc/err (0, or SAGA_ENOTFOUND for an unknown saga or step, SAGA_ECONFLICT
  * for an operator action refused in the saga's state) and the outputs. */

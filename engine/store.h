@@ -15,7 +15,8 @@
  * Transactions, prepared statements and deferred statements are pg.h's
  * (saga_pg_begin, saga_pg_defer, ...): statements whose results can wait
  * are deferred and travel with the next one that is waited for, so a turn
- * of sagad costs two round trips however many statements it has.
+ * of sagad costs two round trips however many statements it has, and one
+ * when every saga it touches is in its cache.
  */
 #ifndef SAGA_STORE_H
 #define SAGA_STORE_H
@@ -45,6 +46,9 @@ typedef struct saga_row {
     saga_state loaded;                        /* as read: to write only changes */
     char parent_id[SAGA_ID_LEN + 1];          /* a sub-saga's parent, or "" */
     char parent_step[SAGA_SPEC_MAX_NAME + 1]; /* the parent's step it runs for */
+    int64_t writer;                           /* sagas.writer as read (0: NULL) */
+    bool remembered;                          /* from a cache, not read: its write
+                                                 requires writer unchanged */
 } saga_row;
 
 /* Frees what a row owns (not the row itself). */
@@ -57,6 +61,16 @@ void saga_row_clear(saga_row *row);
  */
 int saga_store_load(PGconn *conn, const char *const *ids, size_t n,
                     saga_row **rows, size_t *n_rows, saga_error *err);
+
+/*
+ * The same for a caller that remembers some of the sagas (sagad's cache):
+ * all n_lock ids are locked, in one statement and in id order as above,
+ * but only the n_load ids are read. With nothing to read, the lock is
+ * deferred (saga_pg_defer) and nothing is waited for.
+ */
+int saga_store_lock_load(PGconn *conn, const char *const *lock_ids, size_t n_lock,
+                         const char *const *load_ids, size_t n_load, saga_row **rows,
+                         size_t *n_rows, saga_error *err);
 
 /* A new saga to insert. */
 typedef struct saga_new {
@@ -93,6 +107,7 @@ int saga_store_create_many(PGconn *conn, const saga_new *const *s, size_t n, boo
 /* Accumulates the writes of a batch; see saga_store_write. */
 typedef struct saga_writes {
     json_t *sagas;    /* arrays of records, owned */
+    json_t *remembered; /* {id, writer} of sagas written from memory */
     json_t *steps;
     json_t *history;
     json_t *outbox;
@@ -105,8 +120,10 @@ typedef struct saga_writes {
 void saga_writes_init(saga_writes *w);
 void saga_writes_clear(saga_writes *w);
 
-/* Queues the changes of row (state vs loaded, dirty results). */
-void saga_writes_row(saga_writes *w, const saga_row *row);
+/* Queues the changes of row (state vs loaded, dirty results), written by
+ * the process whose id is writer (0: one that remembers nothing): the
+ * saga's own row is written when it changed or its writer does. */
+void saga_writes_row(saga_writes *w, const saga_row *row, int64_t writer);
 
 /* Queues one history row. step/action/outcome/text/actor may be NULL. */
 void saga_writes_history(saga_writes *w, const char *saga_id, int64_t at_ms,
@@ -123,9 +140,17 @@ void saga_writes_outbox(saga_writes *w, const char *topic, const char *key,
 /*
  * Writes everything queued in one statement. *outbox_ids (may be NULL)
  * receives the new outbox row ids (owned array, free()), *n_ids its length.
+ * A saga queued from memory (row->remembered) is written only if its row
+ * still names the same writer: otherwise the statement fails with
+ * SAGA_EBUSY (SQLSTATE 40001, "a saga changed since it was read") and
+ * nothing of it stays (schema/009_saga_writer.sql). The caller holds the
+ * saga's row lock (saga_store_lock_load) when the statement runs.
  */
 int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,
                      size_t *n_ids, saga_error *err);
+
+/* err is the write's refusal of a saga changed since it was read. */
+bool saga_store_changed(const saga_error *err);
 
 /* saga_store_write, then COMMIT (saga_pg_commit), in one round trip (with anything deferred
  * before them). On failure the caller rolls back. */

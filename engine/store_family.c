@@ -13,7 +13,8 @@ int saga_store_link_child(PGconn *conn, const char *child_id, const char *parent
 {
     const char *p[3] = {child_id, parent_id, parent_step};
     PGresult *r = saga_pg_query(conn,
-                               "UPDATE sagas SET parent_id = $2::uuid, parent_step = $3"
+                               "UPDATE sagas SET parent_id = $2::uuid, parent_step = $3,"
+                               " writer = NULL"
                                " WHERE id = $1::uuid",
                                3, p, 0);
     int rc = saga_pg_result_ok(r, conn, "link sub-saga to its parent", err);

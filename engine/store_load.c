@@ -3,7 +3,8 @@
  *
  * Two statements, one round trip: the lock is deferred and travels with the
  * load, behind whatever the caller deferred before (sagad's BEGIN and
- * outbox delete), so the first half of a turn costs one round trip.
+ * outbox delete), so the first half of a turn costs one round trip. Sagas
+ * the caller remembers are locked with the others but not read.
  */
 #include "store.h"
 
@@ -29,7 +30,7 @@ static const char *LOAD_SQL =
     " coalesce(round(extract(epoch FROM s.start_at) * 1000)::bigint, 0), s.deadline_ms,"
     " coalesce(round(extract(epoch FROM s.deadline_at) * 1000)::bigint, 0),"
     " s.deadline_expired,"
-    " coalesce(s.parent_id::text, ''), coalesce(s.parent_step, '')"
+    " coalesce(s.parent_id::text, ''), coalesce(s.parent_step, ''), coalesce(s.writer, 0)"
     " FROM sagas s JOIN saga_steps st ON st.saga_id = s.id"
     " WHERE s.id = ANY($1::uuid[]) AND st.saga_id = ANY($1::uuid[])"
     " ORDER BY s.id, st.idx";
@@ -68,7 +69,7 @@ static char *uuid_array(const char *const *ids, size_t n)
     return s;
 }
 
-/* Columns 0-11 and 27-32 of LOAD_SQL's row i: the saga itself. */
+/* Columns 0-11 and 27-33 of LOAD_SQL's row i: the saga itself. */
 static void load_saga(saga_row *row, PGresult *r, int i)
 {
     snprintf(row->id, sizeof row->id, "%s", PQgetvalue(r, i, 0));
@@ -91,6 +92,7 @@ static void load_saga(saga_row *row, PGresult *r, int i)
     snprintf(row->parent_id, sizeof row->parent_id, "%s", PQgetvalue(r, i, 31));
     snprintf(row->parent_step, sizeof row->parent_step, "%s", PQgetvalue(r, i, 32));
     st->held = row->parent_id[0] != '\0';
+    row->writer = atoll(PQgetvalue(r, i, 33));
 }
 
 /* Columns 12-26 of LOAD_SQL's row i: one step of the saga. */
@@ -123,24 +125,31 @@ static void load_step(saga_row *row, PGresult *r, int i)
 }
 
 /* Locks, then loads: the lock is deferred, so both (and whatever was
- * deferred before) cost one round trip. *res is owned (PQclear). */
-static int lock_and_load(PGconn *conn, const char *const *ids, size_t n, PGresult **res,
+ * deferred before) cost one round trip; with nothing to load, nothing is
+ * waited for. *res is owned (PQclear). */
+static int lock_and_load(PGconn *conn, const char *const *lock_ids, size_t n_lock,
+                         const char *const *load_ids, size_t n_load, PGresult **res,
                          saga_error *err)
 {
     *res = NULL;
-    char *arr = uuid_array(ids, n);
-    if (!arr)
+    char *locks = uuid_array(lock_ids, n_lock);
+    char *loads = n_load ? uuid_array(load_ids, n_load) : NULL;
+    if (!locks || (n_load && !loads)) {
+        free(locks);
+        free(loads);
         return saga_error_set(err, SAGA_ENOMEM, "out of memory");
-    const char *params[1] = {arr};
-    int rc = saga_pg_defer(conn, LOCK_SQL, 1, params, NULL, err);
-    if (rc == 0) {
-        *res = saga_pg_query(conn, LOAD_SQL, 1, params, 0);
+    }
+    const char *lp[1] = {locks}, *rp[1] = {loads};
+    int rc = saga_pg_defer(conn, LOCK_SQL, 1, lp, NULL, err);
+    if (rc == 0 && n_load) {
+        *res = saga_pg_query(conn, LOAD_SQL, 1, rp, 0);
         rc = saga_pg_result_ok(*res, conn, "load sagas", err);
-    } else {
+    } else if (rc) {
         saga_error late;
         saga_pg_settle(conn, &late);
     }
-    free(arr);
+    free(locks);
+    free(loads);
     if (rc) {
         PQclear(*res);
         *res = NULL;
@@ -148,18 +157,19 @@ static int lock_and_load(PGconn *conn, const char *const *ids, size_t n, PGresul
     return rc;
 }
 
-int saga_store_load(PGconn *conn, const char *const *ids, size_t n,
-                    saga_row **rows, size_t *n_rows, saga_error *err)
+int saga_store_lock_load(PGconn *conn, const char *const *lock_ids, size_t n_lock,
+                         const char *const *load_ids, size_t n_load, saga_row **rows,
+                         size_t *n_rows, saga_error *err)
 {
     *rows = NULL;
     *n_rows = 0;
-    if (n == 0)
+    if (n_lock == 0)
         return 0;
     PGresult *r;
-    int rc = lock_and_load(conn, ids, n, &r, err);
-    if (rc)
+    int rc = lock_and_load(conn, lock_ids, n_lock, load_ids, n_load, &r, err);
+    if (rc || n_load == 0)
         return rc;
-    saga_row *out = calloc(n, sizeof *out);
+    saga_row *out = calloc(n_load, sizeof *out);
     if (!out) {
         PQclear(r);
         return saga_error_set(err, SAGA_ENOMEM, "out of memory");
@@ -179,4 +189,10 @@ int saga_store_load(PGconn *conn, const char *const *ids, size_t n,
     *rows = out;
     *n_rows = k;
     return 0;
+}
+
+int saga_store_load(PGconn *conn, const char *const *ids, size_t n,
+                    saga_row **rows, size_t *n_rows, saga_error *err)
+{
+    return saga_store_lock_load(conn, ids, n, ids, n, rows, n_rows, err);
 }

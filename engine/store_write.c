@@ -4,7 +4,8 @@
  * deferred with its COMMIT; and the outbox delete that rides on a turn.
  *
  * Only what changed is queued (the row as loaded is kept beside it), so a
- * reply that moves one step writes one step row. The record of a saga and
+ * reply that moves one step writes one step row; the saga's own row is
+ * written when it changed or when another process wrote it last. The record of a saga and
  * of a step is also what saga_store_create inserts (store_record.h), so a
  * new saga's rows and a written one's cannot drift apart.
  */
@@ -18,12 +19,13 @@
 void saga_writes_init(saga_writes *w)
 {
     w->sagas = json_array();
+    w->remembered = json_array();
     w->steps = json_array();
     w->history = json_array();
     w->outbox = json_array();
     w->n_outbox = 0;
     w->earliest_wake_ms = 0;
-    w->failed = !w->sagas || !w->steps || !w->history || !w->outbox;
+    w->failed = !w->sagas || !w->remembered || !w->steps || !w->history || !w->outbox;
 }
 
 static void append(saga_writes *w, json_t *arr, json_t *rec)
@@ -35,10 +37,11 @@ static void append(saga_writes *w, json_t *arr, json_t *rec)
 void saga_writes_clear(saga_writes *w)
 {
     json_decref(w->sagas);
+    json_decref(w->remembered);
     json_decref(w->steps);
     json_decref(w->history);
     json_decref(w->outbox);
-    w->sagas = w->steps = w->history = w->outbox = NULL;
+    w->sagas = w->remembered = w->steps = w->history = w->outbox = NULL;
     w->n_outbox = 0;
 }
 
@@ -95,13 +98,24 @@ json_t *saga_store_step_record(const char *saga_id, size_t idx, const saga_step_
         outcome_json(s->compensate_outcome), "err", str_or_null(s->last_error));
 }
 
-void saga_writes_row(saga_writes *w, const saga_row *row)
+void saga_writes_row(saga_writes *w, const saga_row *row, int64_t writer)
 {
     const saga_state *st = &row->st;
     if (st->wake_ms > 0 && (w->earliest_wake_ms == 0 || st->wake_ms < w->earliest_wake_ms))
         w->earliest_wake_ms = st->wake_ms;
-    if (saga_level_changed(st, &row->loaded))
-        append(w, w->sagas, saga_store_saga_record(row->id, st));
+    if (row->remembered)
+        append(w, w->remembered, json_pack("{s:s, s:I}", "id", row->id, "w",
+                                           (json_int_t)row->writer));
+    bool changed = saga_level_changed(st, &row->loaded);
+    if (changed || row->writer != writer) {
+        json_t *rec = saga_store_saga_record(row->id, st);
+        if (rec && (json_object_set_new(rec, "writer", json_integer(writer)) ||
+                    json_object_set_new(rec, "changed", json_boolean(changed)))) {
+            json_decref(rec);
+            rec = NULL;
+        }
+        append(w, w->sagas, rec);
+    }
     for (size_t i = 0; i < st->n_steps; i++) {
         const saga_step_state *s = &st->steps[i];
         if (memcmp(s, &row->loaded.steps[i], sizeof *s) == 0 && !row->result_dirty[i])
@@ -163,7 +177,8 @@ void saga_writes_outbox(saga_writes *w, const char *topic, const char *key,
  * index scan at every size (1.1 -> 0.35 ms for one saga's write). */
 static const char *WRITE_SQL =
     "WITH s AS ("
-    "  UPDATE sagas x SET status = u.status, updated_at = now(),"
+    "  UPDATE sagas x SET status = u.status, writer = nullif(u.writer, 0),"
+    "    updated_at = CASE WHEN u.changed THEN now() ELSE x.updated_at END,"
     "    progress_at = to_timestamp(u.progress_ms / 1000.0),"
     "    finished_at = CASE WHEN u.status IN ('COMPLETED', 'COMPENSATED')"
     "                       THEN coalesce(x.finished_at, now()) END,"
@@ -176,9 +191,13 @@ static const char *WRITE_SQL =
     "  FROM jsonb_to_recordset($1::jsonb) AS u(id uuid, status text,"
     "    progress_ms bigint, wake_ms bigint, stuck boolean, stuck_reason text,"
     "    aborted boolean, resolved boolean, deadline_at_ms bigint,"
-    "    deadline_expired boolean)"
+    "    deadline_expired boolean, writer bigint, changed boolean)"
     "  WHERE x.id = u.id"
     "    AND x.id = ANY(ARRAY(SELECT (e->>'id')::uuid FROM jsonb_array_elements($1) e))),"
+    " g AS ("
+    "  SELECT count(*) AS n FROM sagas x JOIN jsonb_to_recordset($5::jsonb) AS u(id uuid, w bigint)"
+    "    ON x.id = u.id AND x.writer = u.w"
+    "  WHERE x.id = ANY(ARRAY(SELECT (e->>'id')::uuid FROM jsonb_array_elements($5) e))),"
     " st AS ("
     "  UPDATE saga_steps x SET status = u.status, action = u.action,"
     "    attempt = u.attempt, failures = u.failures,"
@@ -210,7 +229,8 @@ static const char *WRITE_SQL =
     "    payload text, tp text, now boolean)"
     "  ORDER BY u.seq"
     "  RETURNING id)"
-    "SELECT id FROM o ORDER BY id";
+    "SELECT o.id FROM (SELECT saga_unchanged((SELECT n FROM g), $6::bigint)) c(ok)"
+    " LEFT JOIN o ON c.ok ORDER BY o.id";
 
 /* Writes w, then commits if commit is set: the write is deferred, so it
  * and COMMIT cost one round trip. */
@@ -227,39 +247,47 @@ static int write_batch(PGconn *conn, const saga_writes *w, bool commit, int64_t 
     if (!json_array_size(w->sagas) && !json_array_size(w->steps) &&
         !json_array_size(w->history) && !json_array_size(w->outbox))
         return commit ? saga_pg_commit(conn, err) : 0;
-    char *p[4];
+    char *p[5], n_remembered[24];
+    snprintf(n_remembered, sizeof n_remembered, "%zu", json_array_size(w->remembered));
+    p[4] = json_dumps(w->remembered, JSON_COMPACT);
     p[0] = json_dumps(w->sagas, JSON_COMPACT);
     p[1] = json_dumps(w->steps, JSON_COMPACT);
     p[2] = json_dumps(w->history, JSON_COMPACT);
     p[3] = json_dumps(w->outbox, JSON_COMPACT);
     int rc = 0;
     PGresult *r = NULL;
-    if (!p[0] || !p[1] || !p[2] || !p[3]) {
+    if (!p[0] || !p[1] || !p[2] || !p[3] || !p[4]) {
         rc = saga_error_set(err, SAGA_ENOMEM, "out of memory");
     } else {
-        const char *params[4] = {p[0], p[1], p[2], p[3]};
+        const char *params[6] = {p[0], p[1], p[2], p[3], p[4], n_remembered};
         if (commit) {
-            rc = saga_pg_defer(conn, WRITE_SQL, 4, params, &r, err);
+            rc = saga_pg_defer(conn, WRITE_SQL, 6, params, &r, err);
             if (rc == 0)
                 rc = saga_pg_commit(conn, err);
         } else {
-            r = saga_pg_query(conn, WRITE_SQL, 4, params, 0);
+            r = saga_pg_query(conn, WRITE_SQL, 6, params, 0);
             rc = saga_pg_result_ok(r, conn, "write sagas", err);
         }
+        /* With no outbox row the statement still returns one, a NULL id. */
         if (rc == 0 && outbox_ids && PQntuples(r) > 0) {
             int n = PQntuples(r);
             *outbox_ids = malloc(sizeof(int64_t) * (size_t)n);
-            if (*outbox_ids) {
-                for (int i = 0; i < n; i++)
-                    (*outbox_ids)[i] = atoll(PQgetvalue(r, i, 0));
-                *n_ids = (size_t)n;
-            }
+            for (int i = 0; *outbox_ids && i < n; i++)
+                if (!PQgetisnull(r, i, 0))
+                    (*outbox_ids)[(*n_ids)++] = atoll(PQgetvalue(r, i, 0));
         }
         PQclear(r);
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         free(p[i]);
     return rc;
+}
+
+/* The message saga_unchanged raises (schema/009_saga_writer.sql),
+ * with SQLSTATE 40001 (SAGA_EBUSY, like a deadlock): told apart by it. */
+bool saga_store_changed(const saga_error *err)
+{
+    return err->code == SAGA_EBUSY && strstr(err->msg, "a saga changed since it was read");
 }
 
 int saga_store_write(PGconn *conn, const saga_writes *w, int64_t **outbox_ids,

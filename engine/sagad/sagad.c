@@ -70,6 +70,8 @@ static const saga_config_key KEYS[] = {
      .range = "0ms..100ms",
      .help = "how long a batch of nothing but replies whose sagas await a reply to another "
              "command sent with them waits for it (0ms = never)"},
+    {.key = "cache.sagas", .type = SAGA_CONFIG_INT, .def = "10000", .range = "0..1000000",
+     .help = "sagas remembered between turns so their next turn reads nothing (0 = none)"},
     {.key = "outbox.interval", .type = SAGA_CONFIG_DURATION, .def = "1s",
      .range = "10ms..1h", .help = "how often the outbox relay looks for orphaned rows"},
     {.key = "topics.replies", .type = SAGA_CONFIG_STRING, .def = "saga.replies",
@@ -671,7 +673,8 @@ int main(int argc, char **argv)
     if (d.engine)
         saga_engine_set_signal_topic(d.engine, d.topic_signals);
     d.siblings = saga_siblings_new(4096);
-    if (!d.siblings || sagad_breakers_init(&d)) {
+    if (!d.siblings || sagad_breakers_init(&d) || !d.engine ||
+        saga_engine_set_cache(d.engine, (size_t)saga_config_int(d.cfg, "cache.sagas"))) {
         saga_engine_free(d.engine); /* out of memory: serve() gives up */
         d.engine = NULL;
     }

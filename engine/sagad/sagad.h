@@ -57,6 +57,7 @@ typedef struct sagad {
         int64_t status_every, next_status, max_timer_lag, next_check;
         int64_t lag_ms;     /* atomic: read by /readyz */
         sagad_counts counts;
+        uint64_t hits, reads; /* saga_engine_cache_stats at the last status line */
     } watch;
     struct {
         saga_metrics_family *started, *finished, *replies, *dlq, *batch,

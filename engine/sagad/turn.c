@@ -2,15 +2,19 @@
  * turn.c - one turn of sagad's loop, as the steps it takes:
  *
  *   decode   the batch's messages, definitions resolved (batch.c), before
- *            the transaction so that none of its round trips waits on them;
- *   begin    BEGIN, the previous turn's outbox delete, then create / claim:
- *            deferred statements that travel together in one round trip;
- *   decide   lock, load and run the engine on every event;
+ *            the transaction so that none of its round trips waits on them
+ *            (the latest version as remembered; checked in begin);
+ *   begin    BEGIN, the previous turn's outbox delete, the definitions'
+ *            check, then create / claim: deferred statements that travel
+ *            together in one round trip;
+ *   decide   lock, load (only the sagas not remembered: engine.h) and run
+ *            the engine on every event;
  *   commit   state, history and outbox written with COMMIT: round trip two;
  *   publish  the commands (their acks not awaited), dead letters, offsets.
  *
  * Two round trips per turn whatever its size is the shape the throughput
- * rests on: a step added here must join one of them, not make a third.
+ * rests on, and one when every saga of a turn of replies is remembered:
+ * a step added here must join one of them, not make a third.
  */
 #include "turn.h"
 
@@ -266,8 +270,11 @@ static int turn_once(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool ti
         rc = saga_store_write_commit(d->conn, &t.w, &t.ids, &t.n_ids, &err);
     t.us[3] = saga_hops_now_us();
     d->claimed = t.b.n_due;
+    saga_engine_settle(d->engine, rc == 0);
     if (rc) {
         saga_pg_rollback(d->conn);
+        /* A remembered saga changed meanwhile (engine.h): the retry reads. */
+        t.stale = t.stale || saga_store_changed(&err);
         *fail = err;
         rc = -1;
     } else {
@@ -289,17 +296,23 @@ static int turn_once(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool ti
     return rc;
 }
 
-/* A turn that started sagas from a definition found no longer the latest
- * inside its transaction is rolled back and run again, asking PostgreSQL
- * for the latest this time (engine.h); a second miss needs another
- * `def apply` within the same milliseconds. */
+/* A turn that decided on what was no longer so when it wrote is rolled
+ * back and run again at once, reading what is stored this time (engine.h):
+ * a definition found no longer the latest inside its transaction, or a
+ * remembered saga someone else changed meanwhile. A third miss in a row
+ * goes to the caller's failed-turn handling. */
 int saga_turn_run(sagad *d, rd_kafka_message_t **msgs, size_t n_msgs, bool timers,
                   saga_error *fail)
 {
     bool stale = false;
     int rc = turn_once(d, msgs, n_msgs, timers, fail, &stale);
     for (int tries = 1; rc && stale && tries < 3; tries++) {
-        saga_log_info(NULL, "a definition was applied during a turn: running it again");
+        d->watch.counts.reruns++;
+        saga_log_info(NULL, "running the turn again: %s",
+                      saga_store_changed(fail)
+                          ? "a saga it remembered was changed meanwhile (sagactl, another "
+                            "sagad); reading what is stored"
+                          : "a newer definition was applied meanwhile");
         rc = turn_once(d, msgs, n_msgs, timers, fail, &stale);
     }
     return rc;

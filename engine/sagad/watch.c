@@ -34,14 +34,22 @@ static void status_line(sagad *d, int64_t now, int64_t lag)
     saga_duration_format(now - since, 1, ago, sizeof ago);
     saga_duration_format(lag, 1, lagtxt, sizeof lagtxt);
     const sagad_counts *c = &d->watch.counts;
+    uint64_t hits, reads;
+    saga_engine_cache_stats(d->engine, &hits, &reads);
     saga_log_info(NULL,
                   "status: %" PRIu64 " turns (%" PRIu64 " failed), %" PRIu64 " commands sent, "
                   "%" PRIu64 " timers fired, %" PRIu64 " replies applied, %" PRIu64 " ignored, "
                   "%" PRIu64 " dead-lettered, %" PRIu64 " started, %" PRIu64 " finished; "
-                  "%d partition%s assigned (for %s); %s%s",
+                  "%d partition%s assigned (for %s); %s%s; %zu sagas remembered, "
+                  "%" PRIu64 " of %" PRIu64 " saga reads saved, %" PRIu64 " turns rerun",
                   c->turns, c->failed_turns, c->sent, c->timers, c->applied, c->ignored, c->dead,
                   c->started, c->finished, parts, parts == 1 ? "" : "s", ago,
-                  lag ? "earliest wake-up overdue by " : "no wake-up overdue", lag ? lagtxt : "");
+                  lag ? "earliest wake-up overdue by " : "no wake-up overdue", lag ? lagtxt : "",
+                  saga_engine_cached(d->engine), hits - d->watch.hits,
+                  hits - d->watch.hits + reads - d->watch.reads,
+                  c->reruns);
+    d->watch.hits = hits;
+    d->watch.reads = reads;
     d->watch.counts = (sagad_counts){0};
 }
 

@@ -27,6 +27,8 @@ typedef struct sagad sagad;
 /* Counters since the last status line (loop thread only). */
 typedef struct sagad_counts {
     uint64_t turns, failed_turns, sent, timers, applied, ignored, dead, started, finished;
+    uint64_t reruns; /* turns run again at once: a remembered saga or latest
+                        definition changed meanwhile (turn.c) */
 } sagad_counts;
 
 /* Reads the watch's settings and registers its metric; call once. */
