@@ -244,8 +244,12 @@ static int write_batch(PGconn *conn, const saga_writes *w, bool commit, int64_t 
     if (w->failed)
         return saga_error_set(err, SAGA_ENOMEM,
                               "write sagas: a record could not be built (out of memory or invalid UTF-8)");
+    /* A turn that decided nothing from a remembered state still checks
+     * it: "nothing to do" on a stale state (a saga made due by someone
+     * else) would otherwise be decided again on every wake-up. */
     if (!json_array_size(w->sagas) && !json_array_size(w->steps) &&
-        !json_array_size(w->history) && !json_array_size(w->outbox))
+        !json_array_size(w->history) && !json_array_size(w->outbox) &&
+        !json_array_size(w->remembered))
         return commit ? saga_pg_commit(conn, err) : 0;
     char *p[5], n_remembered[24];
     snprintf(n_remembered, sizeof n_remembered, "%zu", json_array_size(w->remembered));

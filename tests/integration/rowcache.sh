@@ -75,3 +75,44 @@ scenario "saga_rowcache_off_$P" "CREATE OR REPLACE FUNCTION saga_unchanged(match
         "the check above cannot tell"
 ok "with the writer check defeated the stale state won ($STATUS, $CONFIRMS CONFIRM commands):" \
     "the check tells"
+
+# --- a remembered saga made due by someone else -----------------------------
+own_database "saga_rowcache_sig_$P"
+cat >"$LOGS/approval.json" <<EOF
+{"name": "approval", "version": 1, "input": {"sku": {"type": "string"}},
+ "defaults": {"timeout_ms": 3000},
+ "steps": [
+  {"name": "approve_order", "signal": {"timeout_ms": 600000}},
+  {"name": "stock", "participant": "inventory", "after": ["approve_order"],
+   "reserve": {"command": "reserve_stock", "payload": {"sku": "\${input.sku}", "qty": 1}},
+   "confirm": {"command": "commit_stock",
+               "payload": {"reservation_id": "\${steps.stock.reserve.result.reservation_id}"}},
+   "compensate": {"command": "release_stock",
+                  "payload": {"reservation_id": "\${steps.stock.reserve.result.reservation_id}"}}}]}
+EOF
+"$BIN/sagactl" migrate >/dev/null && "$BIN/inventory-worker" migrate >/dev/null || fail "migrate"
+"$BIN/sagactl" def apply "$LOGS/approval.json" >/dev/null || fail "def apply approval"
+"$BIN/inventory-worker" seed --sku "rcs-$P" --qty 10 >/dev/null || fail "seed stock"
+spawn sagad-sig "$BIN/sagad" --log.status_interval=1s
+sd=$SPAWNED
+wait_for 60 "sagad's partitions assigned" grep -q 'sagad: assigned' "$LOGS/sagad-sig.log"
+id=$("$BIN/sagactl" start approval --key "rcs-$P" --json --input "{\"sku\":\"rcs-$P\"}" |
+    jq -r .id) || fail "sagactl start approval"
+wait_sql "SELECT status FROM saga_steps WHERE saga_id = '$id' AND name = 'approve_order'" \
+    RESERVING 30 "the approval step did not start waiting"
+wait_for 10 "sagad remembering the waiting saga" \
+    grep -q ' 1 sagas remembered' "$LOGS/sagad-sig.log"
+"$BIN/sagactl" signal "$id" approve_order --approve >/dev/null || fail "sagactl signal"
+# No inventory worker yet: the stock reserve the approval sent times out,
+# and only sagad's wake-up, on a saga sagactl wrote last, can resend it.
+wait_sql "SELECT reserve_attempts >= 2 FROM saga_steps WHERE saga_id = '$id' AND name = 'stock'" \
+    t 30 "sagad did not resend the timed-out stock reserve of a saga sagactl wrote last"
+spawn inventory-sig "$BIN/inventory-worker"
+wait_sql "SELECT status FROM sagas WHERE id = '$id'" COMPLETED 30 \
+    "the approved saga sagad remembered did not complete"
+wait_for 10 "a status line after the saga completed" grep -q ' 0 sagas remembered' "$LOGS/sagad-sig.log"
+timers=$(sed -n 's/.* \([0-9][0-9]*\) timers fired.*/\1/p' "$LOGS/sagad-sig.log" |
+    awk '{ s += $1 } END { print s + 0 }')
+[ "$timers" -lt 50 ] || fail "$timers wake-ups for one approved saga: empty turns on a stale state"
+stop_gracefully "$sd"
+ok "an approval that made a remembered saga due: it completed after $timers wake-ups"
