@@ -569,6 +569,32 @@ int saga_engine_set_cache(saga_engine *e, size_t n)
     return 0;
 }
 
+int64_t saga_engine_writer(const saga_engine *e)
+{
+    return e->writer;
+}
+
+void saga_engine_remember_new(saga_engine *e, const saga_new *s)
+{
+    if (!e->cache)
+        return;
+    saga_row *row = calloc(1, sizeof *row);
+    if (!row)
+        return; /* its turn reads it */
+    snprintf(row->id, sizeof row->id, "%s", s->id);
+    snprintf(row->def_name, sizeof row->def_name, "%s", s->spec->name);
+    row->def_version = s->spec->version;
+    snprintf(row->traceparent, sizeof row->traceparent, "%s", s->traceparent);
+    row->input = json_deep_copy(s->input);
+    saga_machine_init_opts(s->spec, &row->st, s->now_ms, &s->opts);
+    row->loaded = row->st;
+    row->writer = s->writer;
+    if (row->input)
+        saga_rowcache_put(e->cache, row);
+    saga_row_clear(row);
+    free(row);
+}
+
 size_t saga_engine_cached(const saga_engine *e)
 {
     return e->cache ? saga_rowcache_count(e->cache) : 0;

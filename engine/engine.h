@@ -79,6 +79,15 @@ int saga_engine_set_cache(saga_engine *e, size_t n);
  * ones always are). Without a cache it only frees. */
 void saga_engine_settle(saga_engine *e, bool committed);
 
+/* The id this engine signs sagas.writer with (0 without a cache). */
+int64_t saga_engine_writer(const saga_engine *e);
+
+/* Remembers a saga just inserted in the caller's transaction from s (with
+ * s->writer = saga_engine_writer(e)), as the store wrote it, so that the
+ * same turn's START needs no read. Rolled back, it is forgotten with the
+ * turn's other sagas (saga_engine_settle). No-op without a cache. */
+void saga_engine_remember_new(saga_engine *e, const saga_new *s);
+
 /* How many sagas are remembered; how many sagas applied found in the
  * cache (*hits) and read from PostgreSQL (*reads) since the engine began. */
 size_t saga_engine_cached(const saga_engine *e);

@@ -85,6 +85,9 @@ typedef struct saga_new {
     int64_t now_ms;
     saga_machine_opts opts;     /* deadline and start time (0 = none) */
     const json_t *tags;         /* the saga's tags (borrowed object) or NULL */
+    int64_t writer;             /* sagas.writer of the new row: the creating
+                                   engine's id when it remembers the saga
+                                   (saga_engine_remember_new), 0 = NULL */
 } saga_new;
 
 /*

@@ -26,12 +26,13 @@ static const char *CREATE_SQL =
     "    def_name text, def_version integer, input jsonb, key text, tp text,"
     "    wake boolean, text text, status text, progress_ms bigint, wake_ms bigint,"
     "    stuck boolean, stuck_reason text, aborted boolean, resolved boolean,"
-    "    start_ms bigint, deadline_ms bigint, deadline_at_ms bigint, tags jsonb)),"
+    "    start_ms bigint, deadline_ms bigint, deadline_at_ms bigint, tags jsonb,"
+    "    writer bigint)),"
     " s AS ("
     "  INSERT INTO sagas (id, def_name, def_version, status, input, idempotency_key,"
     "                     traceparent, created_at, updated_at, progress_at, wake_at,"
     "                     stuck, stuck_reason, aborted, resolved, start_at,"
-    "                     deadline_ms, deadline_at, tags)"
+    "                     deadline_ms, deadline_at, tags, writer)"
     "  SELECT id, def_name, def_version, status, input, nullif(key, ''), tp,"
     "         now(), now(), to_timestamp(progress_ms / 1000.0),"
     "         CASE WHEN wake THEN now()"
@@ -40,7 +41,7 @@ static const char *CREATE_SQL =
     "         CASE WHEN start_ms > 0 THEN to_timestamp(start_ms / 1000.0) END,"
     "         deadline_ms,"
     "         CASE WHEN deadline_at_ms > 0 THEN to_timestamp(deadline_at_ms / 1000.0) END,"
-    "         coalesce(tags, '{}')"
+    "         coalesce(tags, '{}'), nullif(writer, 0)"
     "  FROM u ORDER BY seq"
     "  ON CONFLICT (idempotency_key) DO NOTHING"
     "  RETURNING id),"
@@ -85,12 +86,13 @@ static bool add_new(json_t *sagas, json_t *steps, const saga_new *s, size_t seq)
     char text[160];
     created_text(s, &st, text, sizeof text);
     json_t *rec = saga_store_saga_record(s->id, &st);
-    json_t *more = json_pack("{s:I, s:s, s:i, s:O, s:s, s:s, s:b, s:s, s:O}", "seq",
+    json_t *more = json_pack("{s:I, s:s, s:i, s:O, s:s, s:s, s:b, s:s, s:O, s:I}", "seq",
                              (json_int_t)seq, "def_name", s->spec->name, "def_version",
                              s->spec->version, "input", s->input, "key",
                              s->idempotency_key ? s->idempotency_key : "", "tp",
                              s->traceparent, "wake", wake, "text", text, "tags",
-                             s->tags ? s->tags : json_null());
+                             s->tags ? s->tags : json_null(), "writer",
+                             (json_int_t)s->writer);
     bool ok = rec && more && json_object_update(rec, more) == 0 &&
               json_array_append(sagas, rec) == 0;
     json_decref(more);

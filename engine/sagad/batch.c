@@ -190,18 +190,22 @@ int saga_batch_decode(saga_batch *b, sagad *d, saga_error *err)
     return rc;
 }
 
-int saga_batch_create(saga_batch *b, PGconn *conn, saga_error *err)
+int saga_batch_create(saga_batch *b, saga_engine *e, PGconn *conn, saga_error *err)
 {
     const saga_new **rows = malloc(b->n_starts * sizeof *rows);
     bool *created = malloc(b->n_starts * sizeof *created);
     int rc = rows && created ? 0 : saga_error_set(err, SAGA_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < b->n_starts; i++)
+    for (size_t i = 0; rc == 0 && i < b->n_starts; i++) {
+        b->starts[i].item.row.writer = saga_engine_writer(e);
         rows[i] = &b->starts[i].item.row;
+    }
     if (rc == 0)
         rc = saga_store_create_many(conn, rows, b->n_starts, created, err);
     for (size_t i = 0; rc == 0 && i < b->n_starts; i++) {
-        /* A scheduled saga waits for its timer. */
+        /* A scheduled saga waits for its timer. The others are started in
+         * this turn, from what was just inserted: nothing to read. */
         if (created[i] && !saga_start_item_scheduled(&b->starts[i].item)) {
+            saga_engine_remember_new(e, rows[i]);
             add_event(b, b->starts[i].item.id, SAGA_EV_START, NULL);
             b->ev_msg[b->n_evs - 1] = b->starts[i].m;
         }

@@ -66,8 +66,9 @@ void saga_batch_free(saga_batch *b);
 int saga_batch_decode(saga_batch *b, sagad *d, saga_error *err);
 
 /* Creates the queued sagas in one statement and adds a START event for
- * each one created (a known idempotency key starts nothing). */
-int saga_batch_create(saga_batch *b, PGconn *conn, saga_error *err);
+ * each one created (a known idempotency key starts nothing); e remembers
+ * those it starts now, so their START reads nothing. */
+int saga_batch_create(saga_batch *b, saga_engine *e, PGconn *conn, saga_error *err);
 
 /* Claims up to max due sagas and adds a TIMER event for each. */
 int saga_batch_claim(saga_batch *b, PGconn *conn, size_t max, saga_error *err);

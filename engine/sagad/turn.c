@@ -78,7 +78,7 @@ static int turn_begin(turn *t, bool timers, saga_error *err)
     if (rc == 0)
         rc = saga_engine_defs_check(d->engine, d->conn, err);
     if (rc == 0 && t->b.n_starts)
-        rc = saga_batch_create(&t->b, d->conn, err);
+        rc = saga_batch_create(&t->b, d->engine, d->conn, err);
     if (rc == 0 && timers)
         rc = saga_batch_claim(&t->b, d->conn, d->batch_max, err);
     return rc;
