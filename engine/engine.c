@@ -201,14 +201,11 @@ int saga_engine_defs_check(saga_engine *e, PGconn *conn, saga_error *err)
 
 bool saga_engine_defs_stale(saga_engine *e)
 {
-    /* A check not read (or not run) confirmed nothing. */
-    bool stale = e->checking && (!e->check || PQresultStatus(e->check) != PGRES_TUPLES_OK);
-    for (int i = 0; e->checking && !stale && i < PQntuples(e->check); i++) {
-        stale = true;
-        for (def_entry *d = e->defs; d; d = d->next)
-            if (strcmp(d->name, PQgetvalue(e->check, i, 0)) == 0)
-                d->latest = false;
-    }
+    /* A check not read (or not run) confirmed nothing; a row names a
+     * definition with a newer version. Either way every latest this turn
+     * used unchecked is asked again. */
+    bool stale = e->checking && (!e->check || PQresultStatus(e->check) != PGRES_TUPLES_OK ||
+                                 PQntuples(e->check) > 0);
     for (def_entry *d = e->defs; d; d = d->next) {
         if (stale && d->hinted_turn == e->turn)
             d->latest = false;
@@ -623,6 +620,17 @@ void saga_engine_settle(saga_engine *e, bool committed)
     e->n_pending = 0;
 }
 
+/* id as stored (uuids compare as lower-case text) in key; false when id is
+ * longer than a uuid, which no saga has. */
+static bool id_key(const char *id, char key[SAGA_ID_LEN + 1])
+{
+    size_t k = 0;
+    for (; id[k] && k < SAGA_ID_LEN; k++)
+        key[k] = (char)tolower((unsigned char)id[k]);
+    key[k] = '\0';
+    return !id[k];
+}
+
 static int str_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -643,7 +651,6 @@ static int rows_for(saga_engine *e, PGconn *conn, const saga_engine_event *evs, 
         free(ids);
         return rc;
     }
-    /* Cache keys are lower case, as PostgreSQL prints uuids. */
     char (*keys)[SAGA_ID_LEN + 1] = malloc(n * sizeof *keys);
     const char **ids = malloc(n * sizeof *ids), **miss = malloc(n * sizeof *miss);
     saga_row *out = calloc(n, sizeof *out);
@@ -655,10 +662,7 @@ static int rows_for(saga_engine *e, PGconn *conn, const saga_engine_event *evs, 
         return saga_error_set(err, SAGA_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
-        for (; evs[i].saga_id[k] && k < SAGA_ID_LEN; k++)
-            keys[i][k] = (char)tolower((unsigned char)evs[i].saga_id[k]);
-        keys[i][k] = '\0';
+        id_key(evs[i].saga_id, keys[i]);
         ids[i] = keys[i];
     }
     qsort(ids, n, sizeof *ids, str_cmp);
@@ -732,11 +736,7 @@ int saga_engine_apply(saga_engine *e, PGconn *conn, saga_engine_event *evs,
         saga_engine_event *x = &evs[i];
         char key[SAGA_ID_LEN + 1];
         saga_row **hit = NULL;
-        size_t k = 0;
-        for (; x->saga_id[k] && k < SAGA_ID_LEN; k++)
-            key[k] = (char)tolower((unsigned char)x->saga_id[k]);
-        key[k] = '\0';
-        if (!x->saga_id[k])
+        if (id_key(x->saga_id, key))
             hit = bsearch(key, by_id, n_rows, sizeof *by_id, id_cmp);
         saga_row *row = hit ? *hit : NULL;
         if (!row) {

@@ -84,8 +84,11 @@ int64_t saga_engine_writer(const saga_engine *e);
 
 /* Remembers a saga just inserted in the caller's transaction from s (with
  * s->writer = saga_engine_writer(e)), as the store wrote it, so that the
- * same turn's START needs no read. Rolled back, it is forgotten with the
- * turn's other sagas (saga_engine_settle). No-op without a cache. */
+ * same turn's START needs no read. Rolled back after its apply, it is
+ * forgotten with the turn's other sagas (saga_engine_settle); rolled back
+ * before, the entry names a saga that does not exist, whose id is never
+ * used again and whose write would fail the writer check, until evicted.
+ * No-op without a cache. */
 void saga_engine_remember_new(saga_engine *e, const saga_new *s);
 
 /* How many sagas are remembered; how many sagas applied found in the

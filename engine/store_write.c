@@ -5,9 +5,10 @@
  *
  * Only what changed is queued (the row as loaded is kept beside it), so a
  * reply that moves one step writes one step row; the saga's own row is
- * written when it changed or when another process wrote it last. The record of a saga and
- * of a step is also what saga_store_create inserts (store_record.h), so a
- * new saga's rows and a written one's cannot drift apart.
+ * written when it changed or when another process wrote it last. The
+ * record of a saga and of a step is also what saga_store_create inserts
+ * (store_record.h), so a new saga's rows and a written one's cannot drift
+ * apart.
  */
 #include "store.h"
 #include "store_record.h"
