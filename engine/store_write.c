@@ -324,8 +324,8 @@ int saga_store_outbox_delete(PGconn *conn, const int64_t *ids, size_t n,
     arr[k++] = '}';
     arr[k] = '\0';
     const char *params[1] = {arr};
-    int rc = saga_pg_defer(conn, "DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])", 1,
-                           params, NULL, err);
+    int rc = saga_pg_defer_unprepared(conn, "DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])",
+                                      1, params, NULL, err);
     free(arr);
     return rc;
 }

@@ -282,6 +282,12 @@ int saga_pg_defer(PGconn *c, const char *sql, int n_params, const char *const *p
     return defer(c, sql, n_params, params, n_params > 0, keep, err);
 }
 
+int saga_pg_defer_unprepared(PGconn *c, const char *sql, int n_params,
+                             const char *const *params, PGresult **keep, saga_error *err)
+{
+    return defer(c, sql, n_params, params, false, keep, err);
+}
+
 /* Reads the results of the pending statements; the first failure goes to
  * err and, if failed is not NULL and nobody keeps it, its result there. */
 static int read_pending(PGconn *c, conn_state *s, size_t nq, PGresult **failed,
