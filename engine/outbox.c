@@ -42,31 +42,21 @@ int saga_outbox_relay(PGconn *conn, saga_bus *bus, size_t max, size_t *sent,
     if (rc == 0 && n > 0)
         rc = saga_bus_flush(bus, 30000, err);
     if (rc == 0 && n > 0) {
-        /* ids arrive in network byte order (binary int8). */
-        size_t cap = (size_t)n * 21 + 3, k = 0;
-        char *arr = malloc(cap);
-        if (!arr) {
+        int64_t *ids = malloc(sizeof *ids * (size_t)n);
+        if (!ids) {
             rc = saga_error_set(err, SAGA_ENOMEM, "out of memory");
         } else {
-            arr[k++] = '{';
+            /* ids arrive in network byte order (binary int8). */
             for (int i = 0; i < n; i++) {
                 const unsigned char *b = (const unsigned char *)PQgetvalue(r, i, 0);
-                unsigned long long id = 0;
+                uint64_t id = 0;
                 for (int j = 0; j < 8; j++)
                     id = id << 8 | b[j];
-                k += (size_t)snprintf(arr + k, cap - k, "%s%llu", i ? "," : "", id);
+                ids[i] = (int64_t)id;
             }
-            arr[k++] = '}';
-            arr[k] = '\0';
-            const char *dp[1] = {arr};
-            PGresult *d = PQexecParams(conn,
-                                       "DELETE FROM saga_outbox WHERE id = ANY($1::bigint[])",
-                                       1, NULL, dp, NULL, NULL, 0);
-            if (PQresultStatus(d) != PGRES_COMMAND_OK)
-                rc = saga_error_set(err, SAGA_EDB, "outbox delete: %s",
-                                    PQresultErrorMessage(d));
-            PQclear(d);
-            free(arr);
+            /* Deferred: it travels with the COMMIT below. */
+            rc = saga_store_outbox_delete(conn, ids, (size_t)n, err);
+            free(ids);
         }
     }
     PQclear(r);

@@ -10,11 +10,11 @@
  * does, so two things are built in. Every statement run through here with
  * parameters is prepared once per connection and then only executed
  * (planning cost several times the execution of the short statements of a
- * turn or a command), unless it is on a table whose size swings so far that
- * no one plan fits (saga_pg_defer_unprepared). And a statement whose result can wait is deferred: it
- * is sent at once and travels with the next statement that is waited for,
- * so a transaction's BEGIN, its bookkeeping and its first query cost one
- * round trip. What a connection has prepared and deferred is kept with the
+ * turn or a command), unless it is on a table whose size swings so far
+ * that no one plan fits (saga_pg_defer_unprepared). And a statement whose
+ * result can wait is deferred: it is sent at once and travels with the next
+ * statement that is waited for, so a transaction's BEGIN, its bookkeeping
+ * and its first query cost one round trip. What a connection has prepared and deferred is kept with the
  * connection itself (libpq instance data, dropped when the connection is
  * reset or finished), so any PGconn can be passed and nothing is to free.
  */
@@ -92,7 +92,7 @@ int saga_pg_defer(PGconn *c, const char *sql, int n_params, const char *const *p
  * the table's size at that moment. For a queue such as the outbox, empty
  * one moment and thousands of dead rows the next until vacuum comes: a
  * plan made once while it was empty scans the whole table on every later
- * use (0.8-0.9 ms a delete at 200 sagas/s, docs/benchmarks.md). */
+ * use (up to 1.5 ms a delete at 200 sagas/s, docs/benchmarks.md). */
 int saga_pg_defer_unprepared(PGconn *c, const char *sql, int n_params,
                              const char *const *params, PGresult **keep, saga_error *err);
 
